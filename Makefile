@@ -41,6 +41,8 @@ PKGS       := libuv libprotobuf-c libcjson inih zlib
 DEP_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 DEP_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 PAHO_LIBS  := -lpaho-mqtt3as
+# Nor does libcsv-dev.
+CSV_LIBS   := -lcsv
 
 WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
             -Wpointer-arith -Wwrite-strings -Wformat=2 -Wvla -Wundef
@@ -49,7 +51,7 @@ OPT      ?= -O2 -g
 CPPFLAGS += -D_XOPEN_SOURCE=700 -D_DEFAULT_SOURCE -I. -I$(BUILD)/gen \
             $(DEP_CFLAGS)
 CFLAGS   += -std=c11 $(OPT) -fno-omit-frame-pointer
-LDLIBS   += $(DEP_LIBS) $(PAHO_LIBS) -lpthread -lm
+LDLIBS   += $(DEP_LIBS) $(PAHO_LIBS) $(CSV_LIBS) -lpthread -lm
 DEPFLAGS := -MMD -MP
 ifeq ($(SAN),asan)
   SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all
