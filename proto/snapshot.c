@@ -78,9 +78,9 @@ void snapshot_close(struct snapshot *s)
 static bool snapshot_is_empty(const struct snapshot *s)
 {
     return s->feature_names == NULL && s->feature_scaler == NULL &&
-           s->impute == NULL && s->weights == NULL &&
-           s->class_labels == NULL && s->baselines == NULL &&
-           s->baseline_names == NULL && s->extra == NULL;
+           s->impute == NULL && s->weights == NULL && s->class_labels == NULL &&
+           s->baselines == NULL && s->baseline_names == NULL &&
+           s->extra == NULL;
 }
 
 int snapshot_alloc(struct snapshot *s, size_t n_inputs, uint32_t outputs,
@@ -108,8 +108,7 @@ int snapshot_alloc(struct snapshot *s, size_t n_inputs, uint32_t outputs,
     s->extra = calloc(n_extra + 1, sizeof(*s->extra));
     if (s->feature_names == NULL || s->feature_scaler == NULL ||
         s->impute == NULL || s->weights == NULL || s->class_labels == NULL ||
-        s->baselines == NULL || s->baseline_names == NULL ||
-        s->extra == NULL) {
+        s->baselines == NULL || s->baseline_names == NULL || s->extra == NULL) {
         snapshot_close(s);
         return -ENOMEM;
     }
@@ -250,12 +249,12 @@ struct enc {
     Weir__ScalerState target_scaler;
     Weir__MetricSet validation;
     Weir__MetricSet test;
-    Weir__ScalerState *scalers;    /* [n_inputs] */
-    Weir__ScalerState **scaler_p;  /* [n_inputs] */
-    Weir__MetricSet *baselines;    /* [n_baselines] */
-    Weir__MetricSet **baseline_p;  /* [n_baselines] */
-    Weir__Metric *extra;           /* [n_extra] */
-    Weir__Metric **extra_p;        /* [n_extra] */
+    Weir__ScalerState *scalers;   /* [n_inputs] */
+    Weir__ScalerState **scaler_p; /* [n_inputs] */
+    Weir__MetricSet *baselines;   /* [n_baselines] */
+    Weir__MetricSet **baseline_p; /* [n_baselines] */
+    Weir__Metric *extra;          /* [n_extra] */
+    Weir__Metric **extra_p;       /* [n_extra] */
 };
 
 static void enc_free(struct enc *e)
@@ -279,12 +278,12 @@ static void enc_scaler(Weir__ScalerState *p, const struct snapshot_scaler *c)
     p->m2 = c->m2;
 }
 
-#define ENC_OPT(p, c, field)                                                  \
-    do {                                                                      \
-        if (!isnan((c)->field)) {                                             \
-            (p)->has_##field = 1;                                             \
-            (p)->field = (c)->field;                                          \
-        }                                                                     \
+#define ENC_OPT(p, c, field)                                                   \
+    do {                                                                       \
+        if (!isnan((c)->field)) {                                              \
+            (p)->has_##field = 1;                                              \
+            (p)->field = (c)->field;                                           \
+        }                                                                      \
     } while (0)
 
 static void enc_metrics(Weir__MetricSet *p, const struct snapshot_metrics *c)
@@ -529,8 +528,7 @@ static int dec_body(struct snapshot *s, const Weir__ModelSnapshot *m)
     if ((rc = dec_names(s, m)) < 0 || (rc = dec_hyper(s, m->hyper)) < 0)
         return rc;
     for (size_t i = 0; i < m->n_feature_scaler; i++)
-        if ((rc = dec_scaler(&s->feature_scaler[i], m->feature_scaler[i])) <
-            0)
+        if ((rc = dec_scaler(&s->feature_scaler[i], m->feature_scaler[i])) < 0)
             return rc;
     if (m->target_scaler != NULL) {
         s->has_target_scaler = true;
@@ -544,8 +542,8 @@ static int dec_body(struct snapshot *s, const Weir__ModelSnapshot *m)
     for (size_t i = 0; i < m->n_baselines; i++)
         dec_metrics(&s->baselines[i], m->baselines[i]);
     s->window_id = m->has_window_id ? m->window_id : 0;
-    s->drift = m->has_drift ? (enum snapshot_drift)m->drift
-                            : SNAPSHOT_DRIFT_NONE;
+    s->drift =
+        m->has_drift ? (enum snapshot_drift)m->drift : SNAPSHOT_DRIFT_NONE;
     s->rows_trained = m->has_rows_trained ? m->rows_trained : 0;
     return 0;
 }
@@ -561,8 +559,8 @@ int snapshot_decode(const uint8_t *buf, size_t len, struct snapshot *out)
         return -EBADMSG;
     if ((rc = dec_shape(m)) < 0)
         goto out_unpacked;
-    rc = snapshot_alloc(out, m->n_feature_names, m->outputs,
-                        m->n_class_labels, m->n_baselines,
+    rc = snapshot_alloc(out, m->n_feature_names, m->outputs, m->n_class_labels,
+                        m->n_baselines,
                         m->hyper != NULL ? m->hyper->n_extra : 0);
     if (rc < 0)
         goto out_unpacked;

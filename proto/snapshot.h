@@ -32,7 +32,7 @@
 
 /* ---- Limits ------------------------------------------------------------ */
 
-#define SNAPSHOT_FORMAT_VERSION 1u    /* what this code writes and reads */
+#define SNAPSHOT_FORMAT_VERSION 1u     /* what this code writes and reads */
 #define SNAPSHOT_MAX_BYTES (16u << 20) /* encoded size accepted by decode */
 #define SNAPSHOT_MAX_INPUTS 65536u     /* feature_names entries */
 #define SNAPSHOT_MAX_OUTPUTS 1024u     /* outputs (softmax classes) */
@@ -112,13 +112,13 @@ struct snapshot {
     size_t n_inputs;                        /* Model inputs (incl. ?missing). */
     char **feature_names;                   /* [n_inputs] input names. */
     struct snapshot_scaler *feature_scaler; /* [n_inputs] scaler states. */
-    double *impute; /* [n_inputs] value used when an input is absent. */
-    bool has_target_scaler;                /* Regression only. */
-    struct snapshot_scaler target_scaler;  /* Valid if has_target_scaler. */
+    double *impute;         /* [n_inputs] value used when an input is absent. */
+    bool has_target_scaler; /* Regression only. */
+    struct snapshot_scaler target_scaler; /* Valid if has_target_scaler. */
 
-    uint32_t outputs; /* 1 (linear, logistic, anomaly) or K (softmax). */
-    double *weights;  /* [outputs][n_inputs + 1], bias last in each row. */
-    size_t n_classes; /* Entries in class_labels (0 for regression). */
+    uint32_t outputs;    /* 1 (linear, logistic, anomaly) or K (softmax). */
+    double *weights;     /* [outputs][n_inputs + 1], bias last in each row. */
+    size_t n_classes;    /* Entries in class_labels (0 for regression). */
     char **class_labels; /* [n_classes] label of each class. */
 
     struct snapshot_metrics validation; /* Last closed window, champion. */

@@ -345,7 +345,7 @@ static void unknown_fields_are_ignored(void)
     struct snapshot s;
     size_t n;
     uint8_t *buf;
-    static const uint8_t extra[] = {0xc0, 0x3e, 0x05,             /* 1000 */
+    static const uint8_t extra[] = {0xc0, 0x3e, 0x05, /* 1000 */
                                     0xca, 0x3e, 0x03, 'a', 'b', 'c'};
 
     pb_fixture_init(&f);
@@ -386,8 +386,7 @@ static void encode_refuses_inconsistent_snapshot(void)
     ASSERT_EQ(snapshot_alloc(&s, 1, 1, 0, 0, 0), -EINVAL); /* not empty */
     snapshot_close(&s);
     snapshot_init(&s);
-    ASSERT_EQ(snapshot_alloc(&s, SNAPSHOT_MAX_INPUTS + 1, 1, 0, 0, 0),
-              -EINVAL);
+    ASSERT_EQ(snapshot_alloc(&s, SNAPSHOT_MAX_INPUTS + 1, 1, 0, 0, 0), -EINVAL);
     snapshot_close(&s);
 }
 
