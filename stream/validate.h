@@ -1,0 +1,119 @@
+/* validate.h -- per-record plausibility checks, configured per sensor id.
+ *
+ * A record that passed dedup is checked, in this order, and the first
+ * failing check gives the reason:
+ *   1. the value is finite                          REJECT_NAN
+ *   2. the sensor has a rule, or unknown sensors
+ *      are accepted with the default rule           REJECT_UNKNOWN_SENSOR
+ *   3. required fields are present (the rule's
+ *      VALIDATE_REQUIRE_* flags)                    REJECT_MISSING_FIELD
+ *   4. ts_ms - now_ms <= max_future_ms              REJECT_TS_FUTURE
+ *   5. now_ms - ts_ms <= max_age_ms                 REJECT_TS_STALE
+ *   6. min <= value <= max                          REJECT_OUT_OF_RANGE
+ *   7. |value - last| / dt <= max_rate_per_s, where
+ *      last is the last accepted value of the same
+ *      (device, sensor) and dt the time between
+ *      them in seconds (at least min_dt_ms)         REJECT_RATE_OF_CHANGE
+ * Rate state is updated only by accepted records, and only forward in time
+ * (an accepted record older than the stored one leaves it). A rejected spike
+ * therefore does not move the reference, and a genuine step is accepted as
+ * soon as enough time has passed for the rate to fall under the limit.
+ *
+ * Rate state is a dense array of max_devices x rate_sensors entries (16
+ * bytes each), one column per sensor whose rule sets a rate limit, assigned
+ * by validate_set_rule(); the default rule for unknown sensors has no rate
+ * limit because it would need state for every sensor. Rate state is not
+ * checkpointed: after a restart the first record of each pair is not
+ * rate-checked.
+ *
+ * Threads: a struct validate belongs to one thread (the loop thread); rules
+ * are set before the first validate_check(). */
+#ifndef WEIR_STREAM_VALIDATE_H
+#define WEIR_STREAM_VALIDATE_H
+
+#include <stdbool.h> /* For bool. */
+#include <stddef.h>  /* For size_t. */
+#include <stdint.h>  /* For uint32_t, int64_t. */
+
+#include "stream/reading.h" /* For struct reading. */
+#include "stream/reject.h"  /* For enum reject_reason. */
+
+/* ---- Limits ------------------------------------------------------------ */
+
+#define VALIDATE_MAX_SENSORS (1u << 24) /* equals INTERN_MAX_CAP */
+#define VALIDATE_MAX_DEVICES (1u << 24) /* equals INTERN_MAX_CAP */
+#define VALIDATE_MAX_RATE_SENSORS 1024u /* sensors with a rate limit */
+
+/* ---- Types ------------------------------------------------------------- */
+
+struct validate;
+
+enum validate_flag {
+    VALIDATE_REQUIRE_TS = 1 << 0,  /* the device must send a timestamp */
+    VALIDATE_REQUIRE_SEQ = 1 << 1, /* the device must send a sequence no. */
+};
+
+struct validate_rule {
+    double min;            /* Smallest valid value; -INFINITY for none. */
+    double max;            /* Largest valid value; INFINITY for none. */
+    double max_rate_per_s; /* Largest |dv/dt| in units/s; INFINITY: none. */
+    unsigned flags;        /* enum validate_flag bits. */
+};
+
+struct validate_config {
+    size_t max_sensors;    /* Sensor ids 0..max_sensors-1 (table cap). */
+    size_t max_devices;    /* Device ids 0..max_devices-1 (table cap). */
+    size_t rate_sensors;   /* Sensors that may have a rate limit. */
+    int64_t max_future_ms; /* Allowed lead of ts over now; INT64_MAX: any. */
+    int64_t max_age_ms;    /* Allowed lag of ts behind now; INT64_MAX: any. */
+    int64_t min_dt_ms;     /* Floor of dt in the rate check (>= 1). */
+    bool refuse_unknown;   /* Sensors without a rule: refuse, else default. */
+    struct validate_rule default_rule; /* For unknown sensors; no rate. */
+};
+
+/* Counters since validate_new(), per record. */
+struct validate_stats {
+    uint64_t checked;             /* Records passed to validate_check(). */
+    uint64_t accepted;            /* Records that passed every check. */
+    uint64_t bad_id;              /* Sensor or device id outside the config. */
+    struct reject_counts rejects; /* Refusals by reason. */
+};
+
+/* ---- Lifecycle --------------------------------------------------------- */
+
+/* An unrestricted rule: any finite value, any rate, nothing required. */
+struct validate_rule validate_rule_any(void);
+
+/* Defaults: timestamps at most 5 minutes ahead and 7 days behind now,
+ * min_dt_ms 1, unknown sensors accepted under validate_rule_any(), room for
+ * 64 rate-limited sensors, and the given table sizes. */
+struct validate_config validate_config_default(size_t max_devices,
+                                               size_t max_sensors);
+
+/* Create a validator (borrows cfg). Returns 0 and *out (returns owned, free
+ * with validate_free()), -EINVAL for a bad configuration, -ENOMEM. All
+ * memory is allocated here; validate_check() never allocates. */
+int validate_new(struct validate **out, const struct validate_config *cfg);
+
+/* Free a validator (takes v); validate_free(NULL) is a no-op. */
+void validate_free(struct validate *v);
+
+/* Set the rule of sensor_id (borrows rule), replacing any earlier one.
+ * Returns 0, -EINVAL (id out of range, min > max, NaN bounds, rate <= 0),
+ * -ENOSPC (the rule sets a rate limit and rate_sensors columns are taken). */
+int validate_set_rule(struct validate *v, uint32_t sensor_id,
+                      const struct validate_rule *rule);
+
+/* ---- Operations -------------------------------------------------------- */
+
+/* Check one record (borrowed) at time now_ms (ms since the epoch). Returns
+ * REJECT_NONE if it is accepted (and updates its rate state), else the
+ * reason; a device or sensor id outside the configuration is
+ * REJECT_TABLE_FULL. Counts every outcome. */
+enum reject_reason validate_check(struct validate *v, const struct reading *r,
+                                  int64_t now_ms);
+
+/* Copy the counters into *out. */
+void validate_stats(const struct validate *v, struct validate_stats *out);
+
+#endif /* WEIR_STREAM_VALIDATE_H */
