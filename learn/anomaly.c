@@ -1,0 +1,304 @@
+/* anomaly.c -- streaming anomaly scores: forecaster residual, anomaly
+ * likelihood, range novelty, refractory damping. (Design essay: to be
+ * completed with the measured configuration.)
+ *
+ * Threads: none; a detector belongs to the thread that created it. */
+#include "learn/anomaly.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SEASON_BUCKETS 48                /* 24 h x {weekday, weekend}. */
+#define DIM_MAX (ANOMALY_MAX_LAGS + 2)   /* Lags, season, bias. */
+#define Z_CLAMP 50.0                     /* |standardised value| cap. */
+#define P_TRACE_MAX 1e4                  /* RLS covariance cap. */
+#define LOG_EPS 1e-10                    /* Likelihood floor, as Numenta. */
+
+struct anomaly {
+    struct anomaly_config cfg;   /* Copied at creation. */
+    uint64_t n;                  /* Readings learnt from. */
+    double mean;                 /* Standardiser: EW mean of the value. */
+    double var;                  /* Standardiser: EW variance. */
+    double lag[ANOMALY_MAX_LAGS];/* Past standardised values, newest first. */
+    double season[SEASON_BUCKETS]; /* EW mean standardised value per bucket. */
+    double w[DIM_MAX];           /* Forecaster weights. */
+    double p[DIM_MAX * DIM_MAX]; /* RLS inverse covariance, row-major. */
+    double err;                  /* EW mean absolute forecast miss. */
+    double ring[ANOMALY_MAX_SHORT]; /* Last raw surprises. */
+    double ring_sum;             /* Sum of ring. */
+    uint32_t ring_pos;           /* Next slot of ring. */
+    double lk_mean;              /* EW mean of the short average. */
+    double lk_var;               /* EW variance of the short average. */
+    uint64_t lk_n;               /* Short averages in lk_mean. */
+    double vmin;                 /* Smallest value seen. */
+    double vmax;                 /* Largest value seen. */
+    uint32_t since_alarm;        /* Readings since the last alarm. */
+};
+
+void anomaly_config_default(struct anomaly_config *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->warmup = 600;
+    cfg->lags = 6;
+    cfg->forget = 0.999;
+    cfg->norm_halflife = 2000.0;
+    cfg->season_rate = 0.05;
+    cfg->err_halflife = 100.0;
+    cfg->raw_scale = 3.0;
+    cfg->short_window = 10;
+    cfg->long_halflife = 2000.0;
+    cfg->var_floor = 0.005;
+    cfg->two_sided = 1;
+    cfg->spatial_tol = 0.05;
+    cfg->refractory = 150;
+    cfg->alarm_level = 0.5;
+    cfg->damp = 0.5;
+}
+
+int anomaly_config_check(const struct anomaly_config *c)
+{
+    if (c->lags > ANOMALY_MAX_LAGS || c->short_window < 1 ||
+        c->short_window > ANOMALY_MAX_SHORT || !(c->forget > 0.9) ||
+        !(c->forget <= 1.0) || !(c->norm_halflife >= 1.0) ||
+        !(c->season_rate >= 0.0 && c->season_rate <= 1.0) ||
+        !(c->err_halflife >= 1.0) || !(c->raw_scale > 0.0) ||
+        !(c->long_halflife >= 1.0) || !(c->var_floor > 0.0) ||
+        !(c->spatial_tol >= 0.0) || !(c->alarm_level >= 0.0) ||
+        !(c->damp >= 0.0 && c->damp <= 1.0) || c->two_sided < 0 ||
+        c->two_sided > 1)
+        return -EINVAL;
+    return 0;
+}
+
+static size_t dim(const struct anomaly *d)
+{
+    return d->cfg.lags + 2;
+}
+
+void anomaly_reset(struct anomaly *d)
+{
+    struct anomaly_config cfg = d->cfg;
+    size_t k = dim(d);
+
+    memset(d, 0, sizeof(*d));
+    d->cfg = cfg;
+    for (size_t i = 0; i < k; i++)
+        d->p[i * k + i] = 100.0;
+    d->since_alarm = cfg.refractory;
+}
+
+int anomaly_new(struct anomaly **out, const struct anomaly_config *cfg)
+{
+    struct anomaly *d;
+
+    if (anomaly_config_check(cfg) < 0)
+        return -EINVAL;
+    if ((d = calloc(1, sizeof(*d))) == NULL)
+        return -ENOMEM;
+    d->cfg = *cfg;
+    anomaly_reset(d);
+    *out = d;
+    return 0;
+}
+
+void anomaly_free(struct anomaly *d)
+{
+    free(d);
+}
+
+size_t anomaly_state_bytes(const struct anomaly *d)
+{
+    return sizeof(*d);
+}
+
+uint64_t anomaly_count(const struct anomaly *d)
+{
+    return d->n;
+}
+
+/* EW rate for half-life h readings, as a running mean while n is small. */
+static double ew_rate(double h, uint64_t n)
+{
+    double a = 1.0 - exp2(-1.0 / h);
+    double b = 1.0 / (double)n;
+
+    return b > a ? b : a;
+}
+
+/* Time-of-week bucket: hour of day, weekend or not (1970-01-01 was a
+ * Thursday). */
+static size_t bucket(int64_t ts_ms)
+{
+    int64_t s = ts_ms / 1000;
+    int64_t day = s >= 0 ? s / 86400 : (s - 86399) / 86400;
+    int64_t hour = (s - day * 86400) / 3600;
+    int64_t wd = ((day % 7) + 7 + 3) % 7; /* 0 = Monday */
+
+    return (size_t)(hour + (wd >= 5 ? 24 : 0));
+}
+
+static double standardise(struct anomaly *d, double x)
+{
+    double sd = sqrt(d->var);
+    double floor_sd = 1e-6 * (fabs(d->mean) + 1e-12);
+    double z;
+
+    if (d->n == 1)
+        return 0.0;
+    z = (x - d->mean) / (sd > floor_sd ? sd : floor_sd);
+    return z > Z_CLAMP ? Z_CLAMP : z < -Z_CLAMP ? -Z_CLAMP : z;
+}
+
+/* Recursive least squares step with forgetting on features f, target y. */
+static void rls_update(struct anomaly *d, const double *f, double y)
+{
+    size_t k = dim(d);
+    double pf[DIM_MAX];
+    double den = d->cfg.forget;
+    double e = y;
+    double tr = 0.0;
+    double lam;
+
+    for (size_t i = 0; i < k; i++) {
+        double s = 0.0;
+
+        for (size_t j = 0; j < k; j++)
+            s += d->p[i * k + j] * f[j];
+        pf[i] = s;
+        den += f[i] * s;
+        e -= d->w[i] * f[i];
+    }
+    for (size_t i = 0; i < k; i++)
+        d->w[i] += pf[i] * e / den;
+    for (size_t i = 0; i < k; i++) {
+        for (size_t j = 0; j < k; j++)
+            d->p[i * k + j] -= pf[i] * pf[j] / den;
+        tr += d->p[i * k + i];
+    }
+    /* Forget only while the covariance is bounded: a flat input would
+     * otherwise blow it up (wind-up). */
+    lam = tr < P_TRACE_MAX ? d->cfg.forget : 1.0;
+    for (size_t i = 0; i < k * k; i++)
+        d->p[i] /= lam;
+}
+
+/* Forecast, learn, and return the raw surprise in [0, 1]. */
+static double forecast_step(struct anomaly *d, int64_t ts_ms, double x)
+{
+    size_t k = dim(d);
+    size_t b = bucket(ts_ms);
+    double f[DIM_MAX];
+    double z = standardise(d, x);
+    double pred = 0.0;
+    double miss;
+    double raw = 0.0;
+    double a;
+
+    for (size_t i = 0; i < d->cfg.lags; i++)
+        f[i] = d->lag[i];
+    f[k - 2] = d->season[b];
+    f[k - 1] = 1.0;
+    for (size_t i = 0; i < k; i++)
+        pred += d->w[i] * f[i];
+    miss = fabs(z - pred);
+    if (d->n > 2 && d->err > 0.0)
+        raw = 1.0 - exp(-miss / d->err / d->cfg.raw_scale);
+    else if (d->n > 2 && miss > 0.0)
+        raw = 1.0;
+    rls_update(d, f, z);
+    d->err += ew_rate(d->cfg.err_halflife, d->n) * (miss - d->err);
+    d->season[b] += d->cfg.season_rate * (z - d->season[b]);
+    if (d->cfg.lags > 0) {
+        memmove(&d->lag[1], &d->lag[0],
+                (d->cfg.lags - 1) * sizeof(d->lag[0]));
+        d->lag[0] = z;
+    }
+    a = ew_rate(d->cfg.norm_halflife, d->n);
+    d->var = (1.0 - a) * (d->var + a * (x - d->mean) * (x - d->mean));
+    d->mean += a * (x - d->mean);
+    return raw;
+}
+
+/* The short average of raw surprises against its history, as a score. */
+static double likelihood_step(struct anomaly *d, double raw)
+{
+    uint32_t w = d->cfg.short_window;
+    uint32_t have = d->n < w ? (uint32_t)d->n : w;
+    double avg;
+    double sd;
+    double zz;
+    double q;
+    double score = 0.0;
+
+    d->ring_sum += raw - d->ring[d->ring_pos];
+    d->ring[d->ring_pos] = raw;
+    d->ring_pos = (d->ring_pos + 1) % w;
+    avg = d->ring_sum / have;
+    if (d->n <= d->cfg.warmup / 2)
+        return 0.0;
+    if (d->n > d->cfg.warmup && d->lk_n > 0) {
+        sd = sqrt(d->lk_var);
+        zz = (avg - d->lk_mean) / (sd > d->cfg.var_floor ? sd : d->cfg.var_floor);
+        if (d->cfg.two_sided)
+            zz = fabs(zz);
+        q = 0.5 * erfc(zz / M_SQRT2);
+        score = log(q + LOG_EPS) / log(LOG_EPS);
+    }
+    d->lk_n++;
+    {
+        double a = ew_rate(d->cfg.long_halflife, d->lk_n);
+
+        d->lk_var = (1.0 - a) * (d->lk_var + a * (avg - d->lk_mean) *
+                                                (avg - d->lk_mean));
+        d->lk_mean += a * (avg - d->lk_mean);
+    }
+    return score;
+}
+
+/* 1 when x is beyond the range seen so far by the tolerance; learns x. */
+static double spatial_step(struct anomaly *d, double x)
+{
+    double range = d->vmax - d->vmin;
+    double tol = d->cfg.spatial_tol * range;
+    double s = 0.0;
+
+    if (d->n == 1) {
+        d->vmin = d->vmax = x;
+        return 0.0;
+    }
+    if (d->cfg.spatial_tol > 0.0 && range > 0.0 &&
+        (x > d->vmax + tol || x < d->vmin - tol))
+        s = 1.0;
+    if (x > d->vmax)
+        d->vmax = x;
+    if (x < d->vmin)
+        d->vmin = x;
+    return s;
+}
+
+double anomaly_update(struct anomaly *d, int64_t ts_ms, double x)
+{
+    double raw;
+    double s;
+    double sp;
+
+    if (!isfinite(x))
+        return 0.0;
+    d->n++;
+    raw = forecast_step(d, ts_ms, x);
+    s = likelihood_step(d, raw);
+    sp = spatial_step(d, x);
+    if (d->n <= d->cfg.warmup)
+        return 0.0;
+    if (sp > s)
+        s = sp;
+    if (d->since_alarm < d->cfg.refractory)
+        s *= d->cfg.damp;
+    else if (s >= d->cfg.alarm_level)
+        d->since_alarm = 0;
+    if (d->since_alarm < UINT32_MAX)
+        d->since_alarm++;
+    return s < 0.0 ? 0.0 : s > 1.0 ? 1.0 : s;
+}
