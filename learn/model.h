@@ -67,7 +67,8 @@ struct model_params {
     enum model_kind kind;           /* What is predicted. */
     enum model_optimizer optimizer; /* How weights are updated. */
     double learning_rate;           /* eta, in (0, MODEL_LR_MAX]. */
-    double l2;                      /* L2 strength >= 0, bias exempt. */
+    double l2;                      /* L2 strength in [0, MODEL_LR_MAX],
+                                       bias exempt. */
     double power_t;                 /* SGD decay exponent in [0, 1]; 0 =
                                        constant rate. Ignored otherwise.
                                        Snapshot: HyperParams.extra

@@ -1,0 +1,377 @@
+/* drift.c -- ADWIN2 and Page-Hinkley change detectors (see drift.h for the
+ * statistics and the state rules).
+ *
+ * ADWIN's exponential histogram. A new value becomes a bucket of size 1 at
+ * the end of row 0. When a row holds M + 1 buckets, its two oldest merge
+ * into one bucket of twice the size, appended at the end of the next row
+ * (every bucket there is older, so order is kept). The window is therefore
+ * the rows from the highest (oldest) to row 0 (newest), each row oldest
+ * first. A bucket stores its sum and its sum of squared deviations; merging
+ * two buckets of n values each adds (t0 - t1)^2 / (2 n) to the latter
+ * (Chan et al.), so the window's variance is exact, not estimated. The
+ * window's own sum and variance are kept incrementally (Welford on insert,
+ * the reverse Chan formula when the oldest bucket is dropped).
+ *
+ * Cost: insert O(1) amortised (a cascade of merges is rare: row r merges
+ * once every M 2^r values); a check every `clock` values scans the
+ * O(M log W) bucket boundaries, ~100 for a window of 1e6 values, so about
+ * 3 bucket visits per value; after a drift the scan repeats once per
+ * dropped bucket. Memory: fixed, sizeof(struct drift_adwin) ~ 4.7 KB.
+ *
+ * Page-Hinkley: O(1) per value, ~20 flops, 130 bytes.
+ *
+ * Threads: no threads, no globals; a detector is owned by one thread. */
+#include "learn/drift.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdbool.h>
+#include <string.h>
+
+/* ---- ADWIN ------------------------------------------------------------- */
+
+void drift_adwin_params_default(struct drift_adwin_params *out)
+{
+    out->delta = 0.002;
+    out->delta_warning = 0.01;
+    out->clock = 32;
+    out->min_window = 5;
+}
+
+static bool adwin_params_ok(const struct drift_adwin_params *p)
+{
+    return p->delta > 0 && p->delta < 1 && p->delta_warning >= p->delta &&
+           p->delta_warning < 1 && p->clock >= 1 && p->min_window >= 1;
+}
+
+int drift_adwin_init(struct drift_adwin *a,
+                     const struct drift_adwin_params *p)
+{
+    struct drift_adwin_params def;
+
+    if (a == NULL)
+        return -EINVAL;
+    if (p == NULL) {
+        drift_adwin_params_default(&def);
+        p = &def;
+    }
+    if (!adwin_params_ok(p))
+        return -EINVAL;
+    memset(a, 0, sizeof(*a));
+    a->p = *p;
+    drift_adwin_reset(a);
+    return 0;
+}
+
+void drift_adwin_reset(struct drift_adwin *a)
+{
+    struct drift_adwin_params p = a->p;
+
+    memset(a, 0, sizeof(*a));
+    a->p = p;
+    a->mean_before = NAN;
+    a->mean_after = NAN;
+    a->state = DRIFT_NONE;
+}
+
+/* Values in one bucket of row r. */
+static inline double bucket_n(uint32_t r)
+{
+    return ldexp(1.0, (int)r);
+}
+
+/* Remove the oldest bucket (row a->rows - 1, index 0) from the window;
+ * return its sum and size through *t and *n. */
+static void adwin_drop_oldest(struct drift_adwin *a, double *t, double *n)
+{
+    uint32_t r = a->rows - 1;
+    double nb = bucket_n(r);
+    double tb = a->b_total[r][0];
+    double vb = a->b_var[r][0];
+    double w0 = (double)a->width;
+    double w1 = w0 - nb;
+
+    memmove(&a->b_total[r][0], &a->b_total[r][1],
+            (size_t)(a->len[r] - 1) * sizeof(double));
+    memmove(&a->b_var[r][0], &a->b_var[r][1],
+            (size_t)(a->len[r] - 1) * sizeof(double));
+    if (--a->len[r] == 0)
+        a->rows--;
+    a->width -= (uint64_t)nb;
+    if (a->width == 0) {
+        a->total = 0;
+        a->var = 0;
+    } else {
+        double mu_rest = (a->total - tb) / w1;
+        double d = tb / nb - mu_rest;
+        a->var -= vb + d * d * nb * w1 / w0;
+        a->total -= tb;
+        if (a->var < 0)
+            a->var = 0; /* rounding */
+    }
+    *t = tb;
+    *n = nb;
+}
+
+/* Merge the two oldest buckets of each overfull row into the next row. */
+static void adwin_compress(struct drift_adwin *a)
+{
+    for (uint32_t r = 0; r < a->rows && a->len[r] > DRIFT_ADWIN_M; r++) {
+        double nb = bucket_n(r);
+        double t0 = a->b_total[r][0];
+        double t1 = a->b_total[r][1];
+        double v = a->b_var[r][0] + a->b_var[r][1] +
+                   (t0 - t1) * (t0 - t1) / (2.0 * nb);
+        uint8_t k = a->len[r] - 2;
+
+        if (r + 1 == DRIFT_ADWIN_ROWS) {
+            double t;
+            double n;
+            adwin_drop_oldest(a, &t, &n); /* W is ~1.4e15: forget */
+            return;
+        }
+        memmove(&a->b_total[r][0], &a->b_total[r][2], k * sizeof(double));
+        memmove(&a->b_var[r][0], &a->b_var[r][2], k * sizeof(double));
+        a->len[r] = k;
+        a->b_total[r + 1][a->len[r + 1]] = t0 + t1;
+        a->b_var[r + 1][a->len[r + 1]] = v;
+        a->len[r + 1]++;
+        if (r + 2 > a->rows)
+            a->rows = r + 2;
+    }
+}
+
+/* Bernstein bound of drift.h for sub-windows of n0 and n1 values. */
+static inline double adwin_eps(const struct drift_adwin *a, double n0,
+                               double n1, double delta)
+{
+    double inv_m = 1.0 / n0 + 1.0 / n1;
+    double d = log(2.0 * log((double)a->width) / delta);
+    double var = a->var / (double)a->width;
+
+    return sqrt(2.0 * var * d * inv_m) + 2.0 / 3.0 * d * inv_m;
+}
+
+/* Scan every split at a bucket boundary, oldest first. Returns 2 if some
+ * split passes at delta, 1 if one passes only at delta_warning, else 0. */
+static int adwin_scan(const struct drift_adwin *a)
+{
+    double n0 = 0;
+    double t0 = 0;
+    double n1 = (double)a->width;
+    double t1 = a->total;
+    double minw = (double)a->p.min_window;
+    int verdict = 0;
+
+    for (uint32_t r = a->rows; r-- > 0;) {
+        double nb = bucket_n(r);
+        for (uint32_t j = 0; j < a->len[r]; j++) {
+            double diff;
+            n0 += nb;
+            t0 += a->b_total[r][j];
+            n1 -= nb;
+            t1 -= a->b_total[r][j];
+            if (n1 < minw)
+                return verdict; /* W1 only gets smaller from here */
+            if (n0 < minw)
+                continue;
+            diff = fabs(t0 / n0 - t1 / n1);
+            if (diff > adwin_eps(a, n0, n1, a->p.delta))
+                return 2;
+            if (verdict == 0 && diff > adwin_eps(a, n0, n1,
+                                                 a->p.delta_warning))
+                verdict = 1;
+        }
+    }
+    return verdict;
+}
+
+/* Every clock values: shrink W while a split passes at delta. */
+static enum drift_state adwin_check(struct drift_adwin *a)
+{
+    double dropped_t = 0;
+    double dropped_n = 0;
+    int v = adwin_scan(a);
+
+    if (v < 2)
+        return v == 1 ? DRIFT_WARNING : DRIFT_NONE;
+    while (v == 2 && a->rows > 0) {
+        double t;
+        double n;
+        adwin_drop_oldest(a, &t, &n);
+        dropped_t += t;
+        dropped_n += n;
+        v = a->width >= 2 * (uint64_t)a->p.min_window ? adwin_scan(a) : 0;
+    }
+    a->detections++;
+    a->detected_at = a->seen;
+    a->mean_before = dropped_t / dropped_n;
+    a->mean_after = a->width > 0 ? a->total / (double)a->width : NAN;
+    return DRIFT_DETECTED;
+}
+
+enum drift_state drift_adwin_update(struct drift_adwin *a, double x)
+{
+    double w;
+
+    if (!isfinite(x))
+        return DRIFT_NONE;
+    if (a->state == DRIFT_DETECTED)
+        a->state = DRIFT_NONE; /* reported for one update only */
+    a->seen++;
+    /* Welford on the window, then the new size-1 bucket. */
+    w = (double)++a->width;
+    if (w > 1) {
+        double d = x - a->total / (w - 1);
+        a->var += d * d * (w - 1) / w;
+    }
+    a->total += x;
+    a->b_total[0][a->len[0]] = x;
+    a->b_var[0][a->len[0]] = 0;
+    a->len[0]++;
+    if (a->rows == 0)
+        a->rows = 1;
+    adwin_compress(a);
+    if (a->seen % a->p.clock == 0 &&
+        a->width >= 2 * (uint64_t)a->p.min_window)
+        a->state = adwin_check(a);
+    return (enum drift_state)a->state;
+}
+
+void drift_adwin_status(const struct drift_adwin *a, struct drift_status *out)
+{
+    out->state = (enum drift_state)a->state;
+    out->seen = a->seen;
+    out->detections = a->detections;
+    out->width = a->width;
+    out->mean = a->width > 0 ? a->total / (double)a->width : 0.0;
+    out->detected_at = a->detected_at;
+    out->mean_before = a->mean_before;
+    out->mean_after = a->mean_after;
+}
+
+/* ---- Page-Hinkley ------------------------------------------------------ */
+
+void drift_ph_params_default(struct drift_ph_params *out)
+{
+    out->delta = 0.05;
+    out->lambda = 50;
+    out->lambda_warning = 25;
+    out->alpha = 1 - 1e-4;
+    out->min_instances = 30;
+    out->direction = DRIFT_UP;
+}
+
+static bool ph_params_ok(const struct drift_ph_params *p)
+{
+    return p->delta >= 0 && isfinite(p->delta) && p->lambda > 0 &&
+           isfinite(p->lambda) && p->lambda_warning > 0 &&
+           p->lambda_warning <= p->lambda && p->alpha > 0 && p->alpha <= 1 &&
+           p->direction >= DRIFT_UP && p->direction <= DRIFT_BOTH;
+}
+
+int drift_ph_init(struct drift_ph *ph, const struct drift_ph_params *p)
+{
+    struct drift_ph_params def;
+
+    if (ph == NULL)
+        return -EINVAL;
+    if (p == NULL) {
+        drift_ph_params_default(&def);
+        p = &def;
+    }
+    if (!ph_params_ok(p))
+        return -EINVAL;
+    memset(ph, 0, sizeof(*ph));
+    ph->p = *p;
+    drift_ph_reset(ph);
+    return 0;
+}
+
+/* Restart the statistics (after a drift, or on reset). */
+static void ph_restart(struct drift_ph *ph)
+{
+    ph->n = 0;
+    ph->sum = 0;
+    ph->mean = 0;
+    ph->g_up = 0;
+    ph->g_down = 0;
+    ph->n0_up = 0;
+    ph->sum0_up = 0;
+    ph->n0_down = 0;
+    ph->sum0_down = 0;
+}
+
+void drift_ph_reset(struct drift_ph *ph)
+{
+    ph_restart(ph);
+    ph->seen = 0;
+    ph->detections = 0;
+    ph->detected_at = 0;
+    ph->mean_before = NAN;
+    ph->mean_after = NAN;
+    ph->state = DRIFT_NONE;
+}
+
+/* Record a drift whose change point is after n0 values summing to s0. */
+static enum drift_state ph_detect(struct drift_ph *ph, uint64_t n0, double s0)
+{
+    ph->detections++;
+    ph->detected_at = ph->seen;
+    ph->mean_before = n0 > 0 ? s0 / (double)n0 : NAN;
+    ph->mean_after = (ph->sum - s0) / (double)(ph->n - n0);
+    ph_restart(ph);
+    return DRIFT_DETECTED;
+}
+
+static enum drift_state ph_verdict(struct drift_ph *ph)
+{
+    double up = ph->p.direction & DRIFT_UP ? ph->g_up : 0;
+    double down = ph->p.direction & DRIFT_DOWN ? ph->g_down : 0;
+
+    if (ph->n < ph->p.min_instances)
+        return DRIFT_NONE;
+    if (up > ph->p.lambda && up >= down)
+        return ph_detect(ph, ph->n0_up, ph->sum0_up);
+    if (down > ph->p.lambda)
+        return ph_detect(ph, ph->n0_down, ph->sum0_down);
+    if (up > ph->p.lambda_warning || down > ph->p.lambda_warning)
+        return DRIFT_WARNING;
+    return DRIFT_NONE;
+}
+
+enum drift_state drift_ph_update(struct drift_ph *ph, double x)
+{
+    double a = ph->p.alpha;
+
+    if (!isfinite(x))
+        return DRIFT_NONE;
+    ph->seen++;
+    ph->n++;
+    ph->sum += x;
+    ph->mean += (x - ph->mean) / (double)ph->n;
+    ph->g_up = fmax(0.0, a * ph->g_up + (x - ph->mean - ph->p.delta));
+    ph->g_down = fmax(0.0, a * ph->g_down + (ph->mean - x - ph->p.delta));
+    if (ph->g_up == 0) {
+        ph->n0_up = ph->n;
+        ph->sum0_up = ph->sum;
+    }
+    if (ph->g_down == 0) {
+        ph->n0_down = ph->n;
+        ph->sum0_down = ph->sum;
+    }
+    ph->state = ph_verdict(ph);
+    return (enum drift_state)ph->state;
+}
+
+void drift_ph_status(const struct drift_ph *ph, struct drift_status *out)
+{
+    out->state = (enum drift_state)ph->state;
+    out->seen = ph->seen;
+    out->detections = ph->detections;
+    out->width = ph->n;
+    out->mean = ph->mean;
+    out->detected_at = ph->detected_at;
+    out->mean_before = ph->mean_before;
+    out->mean_after = ph->mean_after;
+}

@@ -1,0 +1,231 @@
+/* scaler.c -- per-column Welford mean and variance, z-scores with missing
+ * values imputed at the mean and flagged by indicator columns.
+ *
+ * Why Welford: a sensor stream is long (1e9 rows is a year at 30 Hz) and
+ * its values may sit far from 0 (a pressure of 101325 Pa with a spread of
+ * 50), where the textbook sum-of-squares formula cancels catastrophically.
+ * Welford's update (mean += d / n; m2 += d (x - mean)) keeps full relative
+ * precision, and Chan, Golub and LeVeque's pairwise formula merges two
+ * states exactly as if one had seen both streams:
+ *     n = na + nb,  d = mean_b - mean_a,
+ *     mean = mean_a + d nb / n,  m2 = m2a + m2b + d^2 na nb / n.
+ *
+ * Cost per row and column: update one divide and ~4 flops; transform one
+ * multiply by a cached 1/sd. The cache (inv_sd) is refreshed on update,
+ * which costs a sqrt and a divide per column and row; transform-only
+ * callers (held-out rows) pay nothing extra. Memory: 4 doubles and one
+ * indicator index per column, in two allocations made by scaler_new().
+ *
+ * Threads: no threads, no globals; a scaler is owned by one thread. */
+#include "learn/scaler.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct scaler_stat {
+    double count;  /* Present values seen, as a double for the arithmetic. */
+    double mean;   /* Running mean. */
+    double m2;     /* Sum of squared deviations. */
+    double inv_sd; /* 1 / sqrt(m2 / count), 0 while m2 == 0. */
+};
+
+struct scaler {
+    size_t n;                 /* Feature columns. */
+    size_t n_ind;             /* Indicator columns. */
+    struct scaler_stat *st;   /* Per column statistics, [n]. */
+    long *ind;                /* Column of z[] of each indicator or -1, [n]. */
+};
+
+/* ---- Lifecycle --------------------------------------------------------- */
+
+int scaler_new(struct scaler **out, size_t n_features, const bool *indicator)
+{
+    struct scaler *s;
+
+    if (out == NULL || n_features < 1 || n_features > SCALER_MAX_FEATURES)
+        return -EINVAL;
+    if ((s = calloc(1, sizeof(*s))) == NULL)
+        return -ENOMEM;
+    s->n = n_features;
+    if ((s->st = calloc(n_features, sizeof(*s->st))) == NULL)
+        goto out_free_s;
+    if ((s->ind = calloc(n_features, sizeof(*s->ind))) == NULL)
+        goto out_free_st;
+    for (size_t i = 0; i < n_features; i++) {
+        if (indicator == NULL || indicator[i])
+            s->ind[i] = (long)(n_features + s->n_ind++);
+        else
+            s->ind[i] = -1;
+    }
+    *out = s;
+    return 0;
+out_free_st:
+    free(s->st);
+out_free_s:
+    free(s);
+    return -ENOMEM;
+}
+
+void scaler_free(struct scaler *s)
+{
+    if (s == NULL)
+        return;
+    free(s->ind);
+    free(s->st);
+    free(s);
+}
+
+void scaler_reset(struct scaler *s)
+{
+    memset(s->st, 0, s->n * sizeof(*s->st));
+}
+
+/* ---- Layout ------------------------------------------------------------ */
+
+size_t scaler_features(const struct scaler *s)
+{
+    return s->n;
+}
+
+size_t scaler_width(const struct scaler *s)
+{
+    return s->n + s->n_ind;
+}
+
+long scaler_indicator_col(const struct scaler *s, size_t i)
+{
+    return i < s->n ? s->ind[i] : -1;
+}
+
+/* ---- Operations -------------------------------------------------------- */
+
+static inline void refresh_inv_sd(struct scaler_stat *c)
+{
+    c->inv_sd = c->m2 > 0 ? sqrt(c->count / c->m2) : 0.0;
+    if (!isfinite(c->inv_sd))
+        c->inv_sd = 0.0; /* m2 is subnormal: no usable spread. */
+}
+
+static inline void add_one(struct scaler_stat *c, double v)
+{
+    double d = v - c->mean;
+
+    c->count += 1.0;
+    c->mean += d / c->count;
+    c->m2 += d * (v - c->mean);
+    refresh_inv_sd(c);
+}
+
+static inline bool usable(const uint8_t *present, size_t i, double v)
+{
+    return (present == NULL || present[i]) && isfinite(v);
+}
+
+void scaler_update(struct scaler *s, const double *x, const uint8_t *present)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (usable(present, i, x[i]))
+            add_one(&s->st[i], x[i]);
+}
+
+static inline double z_of(const struct scaler_stat *c, double v)
+{
+    double z = (v - c->mean) * c->inv_sd;
+
+    /* (v - mean) can overflow for |v| near DBL_MAX: keep z finite. */
+    return isfinite(z) ? z : (z > 0 ? 1e300 : (z < 0 ? -1e300 : 0.0));
+}
+
+void scaler_transform(const struct scaler *s, const double *x,
+                      const uint8_t *present, double *z)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        bool ok = usable(present, i, x[i]);
+        z[i] = ok ? z_of(&s->st[i], x[i]) : 0.0;
+        if (s->ind[i] >= 0)
+            z[s->ind[i]] = ok ? 0.0 : 1.0;
+    }
+}
+
+void scaler_update_transform(struct scaler *s, const double *x,
+                             const uint8_t *present, double *z)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        bool ok = usable(present, i, x[i]);
+        if (ok)
+            add_one(&s->st[i], x[i]);
+        z[i] = ok ? z_of(&s->st[i], x[i]) : 0.0;
+        if (s->ind[i] >= 0)
+            z[s->ind[i]] = ok ? 0.0 : 1.0;
+    }
+}
+
+double scaler_z(const struct scaler *s, size_t i, double v)
+{
+    return isfinite(v) ? z_of(&s->st[i], v) : 0.0;
+}
+
+double scaler_unz(const struct scaler *s, size_t i, double z)
+{
+    const struct scaler_stat *c = &s->st[i];
+
+    if (c->inv_sd == 0 || !isfinite(z))
+        return c->mean;
+    return c->mean + z / c->inv_sd;
+}
+
+double scaler_sd(const struct scaler *s, size_t i)
+{
+    const struct scaler_stat *c = &s->st[i];
+
+    return c->inv_sd > 0 ? 1.0 / c->inv_sd : 0.0;
+}
+
+/* ---- State ------------------------------------------------------------- */
+
+void scaler_col_get(const struct scaler *s, size_t i, struct scaler_col *out)
+{
+    const struct scaler_stat *c = &s->st[i];
+
+    out->count = (uint64_t)c->count;
+    out->mean = c->mean;
+    out->m2 = c->m2;
+}
+
+int scaler_col_set(struct scaler *s, size_t i, const struct scaler_col *in)
+{
+    struct scaler_stat *c = &s->st[i];
+
+    if (!isfinite(in->mean) || !isfinite(in->m2) || in->m2 < 0 ||
+        (in->count == 0 && (in->mean != 0 || in->m2 != 0)))
+        return -EINVAL;
+    c->count = (double)in->count;
+    c->mean = in->mean;
+    c->m2 = in->m2;
+    refresh_inv_sd(c);
+    return 0;
+}
+
+int scaler_merge(struct scaler *dst, const struct scaler *src)
+{
+    if (dst->n != src->n || dst->n_ind != src->n_ind)
+        return -EINVAL;
+    for (size_t i = 0; i < dst->n; i++)
+        if (dst->ind[i] != src->ind[i])
+            return -EINVAL;
+    for (size_t i = 0; i < dst->n; i++) {
+        struct scaler_stat *a = &dst->st[i];
+        const struct scaler_stat *b = &src->st[i];
+        double n = a->count + b->count;
+        double d = b->mean - a->mean;
+        if (b->count == 0)
+            continue;
+        a->mean += d * (b->count / n);
+        a->m2 += b->m2 + d * d * (a->count * b->count / n);
+        a->count = n;
+        refresh_inv_sd(a);
+    }
+    return 0;
+}
