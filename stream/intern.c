@@ -1,0 +1,268 @@
+/* intern.c -- device and sensor names to dense ids, in a bounded table.
+ *
+ * Layout: an array of fixed 72-byte entries indexed by id (name, length,
+ * hash), and an open-addressing index of 64-bit slots, each holding a
+ * 32-bit hash tag and id + 1 (0 = empty), with linear probing. The index
+ * has at least twice as many slots as the table has entries, so probes are
+ * short (expected < 1.5 at the maximum load of 1/2), and since names are
+ * never removed no tombstones are needed. Comparing the tag first means a
+ * lookup normally touches one index line and one entry. Everything is
+ * allocated in intern_new(): capacity x 72 bytes of entries plus
+ * 2..4 x capacity x 8 bytes of index.
+ *
+ * The hash is a multiply-xorshift over 8-byte words (all names are at most
+ * 64 bytes) with a fixed key. It is not keyed per process: an attacker who
+ * picks colliding device names can only lengthen probes up to the table
+ * size, which is bounded, and the table refuses names beyond its capacity.
+ *
+ * Publication: the writer fills entries[count] completely, then stores
+ * count + 1 with release semantics; readers load count with acquire and
+ * read only entries below it, which never change again. The index is never
+ * read by other threads.
+ *
+ * Threads: intern_add(), intern_find(), intern_export() and
+ * intern_import() run on the single writer thread (the daemon's Paho
+ * thread, or start-up before it exists). intern_count(), intern_name() and
+ * intern_capacity() are safe from any thread. */
+#include "stream/intern.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto/codec.h" /* For codec_name_ok(), CODEC_NAME_MAX. */
+
+_Static_assert(INTERN_NAME_MAX == CODEC_NAME_MAX,
+               "interned names are codec names");
+_Static_assert(INTERN_NAME_MAX < 256, "export stores lengths in one byte");
+_Static_assert(INTERN_MAX_CAP <= UINT32_MAX / 4,
+               "ids and the index size fit in 32 bits");
+
+struct intern_entry {
+    char name[INTERN_NAME_MAX + 1]; /* NUL-terminated; immutable once
+                                       published. */
+    uint8_t len;                    /* strlen(name). */
+    uint32_t hash;                  /* Low 32 bits of the name's hash. */
+};
+
+_Static_assert(sizeof(struct intern_entry) == 72, "entry layout");
+
+struct intern {
+    atomic_size_t count;          /* Published entries; writer stores. */
+    size_t capacity;              /* Maximum entries; constant. */
+    struct intern_entry *entries; /* capacity entries; see above. */
+    uint64_t *index;              /* index_mask + 1 slots; writer only. */
+    size_t index_mask;            /* Index slots - 1; constant. */
+};
+
+/* 64-bit hash of name[0..len), len <= INTERN_NAME_MAX. */
+static uint64_t intern_hash(const char *name, size_t len)
+{
+    const uint64_t k = 0x9e3779b97f4a7c15ULL;
+    uint64_t h = 0x2545f4914f6cdd1dULL ^ (len * k);
+    uint64_t w;
+
+    for (; len >= 8; len -= 8, name += 8) {
+        memcpy(&w, name, 8);
+        h = (h ^ w) * k;
+        h ^= h >> 29;
+    }
+    w = 0;
+    memcpy(&w, name, len);
+    h = (h ^ w) * k;
+    /* splitmix64's finaliser: every input bit reaches every output bit. */
+    h = (h ^ (h >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    h = (h ^ (h >> 27)) * 0x94d049bb133111ebULL;
+    return h ^ (h >> 31);
+}
+
+int intern_new(struct intern **out, size_t capacity)
+{
+    struct intern *t;
+    size_t slots = 2;
+
+    if (capacity < 1 || capacity > INTERN_MAX_CAP)
+        return -EINVAL;
+    while (slots < 2 * capacity)
+        slots <<= 1;
+    if ((t = calloc(1, sizeof(*t))) == NULL)
+        return -ENOMEM;
+    if ((t->entries = calloc(capacity, sizeof(*t->entries))) == NULL)
+        goto out_free_t;
+    if ((t->index = calloc(slots, sizeof(*t->index))) == NULL)
+        goto out_free_entries;
+    atomic_init(&t->count, 0);
+    t->capacity = capacity;
+    t->index_mask = slots - 1;
+    *out = t;
+    return 0;
+out_free_entries:
+    free(t->entries);
+out_free_t:
+    free(t);
+    return -ENOMEM;
+}
+
+void intern_free(struct intern *t)
+{
+    if (t == NULL)
+        return;
+    free(t->index);
+    free(t->entries);
+    free(t);
+}
+
+/* The index slot holding name, or the empty slot where it would go. */
+static size_t intern_probe(const struct intern *t, const char *name, size_t len,
+                           uint64_t h)
+{
+    uint32_t tag = (uint32_t)h;
+    size_t i = (size_t)(h >> 32) & t->index_mask;
+
+    for (;; i = (i + 1) & t->index_mask) {
+        uint64_t s = t->index[i];
+        const struct intern_entry *e;
+
+        if (s == 0)
+            return i;
+        if ((uint32_t)(s >> 32) != tag)
+            continue;
+        e = &t->entries[(uint32_t)s - 1];
+        if (e->len == len && memcmp(e->name, name, len) == 0)
+            return i;
+    }
+}
+
+bool intern_find(const struct intern *t, const char *name, size_t len,
+                 uint32_t *id)
+{
+    size_t i;
+
+    if (len == 0 || len > INTERN_NAME_MAX)
+        return false;
+    i = intern_probe(t, name, len, intern_hash(name, len));
+    if (t->index[i] == 0)
+        return false;
+    *id = (uint32_t)t->index[i] - 1;
+    return true;
+}
+
+int intern_add(struct intern *t, const char *name, size_t len, uint32_t *id,
+               enum reject_reason *why)
+{
+    enum reject_reason dummy;
+    uint64_t h;
+    size_t i;
+    size_t n;
+    struct intern_entry *e;
+
+    why = why ? why : &dummy;
+    if (!codec_name_ok(name, len)) {
+        *why = REJECT_BAD_NAME;
+        return -EINVAL;
+    }
+    h = intern_hash(name, len);
+    i = intern_probe(t, name, len, h);
+    if (t->index[i] != 0) {
+        *id = (uint32_t)t->index[i] - 1;
+        *why = REJECT_NONE;
+        return 0;
+    }
+    n = atomic_load_explicit(&t->count, memory_order_relaxed); /* ours */
+    if (n == t->capacity) {
+        *why = REJECT_TABLE_FULL;
+        return -ENOSPC;
+    }
+    e = &t->entries[n];
+    memcpy(e->name, name, len);
+    e->name[len] = '\0';
+    e->len = (uint8_t)len;
+    e->hash = (uint32_t)h;
+    t->index[i] = (h << 32) | (uint64_t)(n + 1);
+    /* Release: the entry is complete before a reader can see its id. */
+    atomic_store_explicit(&t->count, n + 1, memory_order_release);
+    *id = (uint32_t)n;
+    *why = REJECT_NONE;
+    return 0;
+}
+
+size_t intern_count(const struct intern *t)
+{
+    return atomic_load_explicit(&t->count, memory_order_acquire);
+}
+
+const char *intern_name(const struct intern *t, uint32_t id)
+{
+    if (id >= atomic_load_explicit(&t->count, memory_order_acquire))
+        return NULL;
+    return t->entries[id].name;
+}
+
+size_t intern_capacity(const struct intern *t)
+{
+    return t->capacity;
+}
+
+size_t intern_export(const struct intern *t, uint8_t *buf, size_t cap)
+{
+    size_t n = atomic_load_explicit(&t->count, memory_order_acquire);
+    size_t need = 4;
+    size_t at;
+
+    for (size_t i = 0; i < n; i++)
+        need += 1 + t->entries[i].len;
+    if (need > cap)
+        return need;
+    for (int b = 0; b < 4; b++)
+        buf[b] = (uint8_t)(n >> (8 * b));
+    at = 4;
+    for (size_t i = 0; i < n; i++) {
+        const struct intern_entry *e = &t->entries[i];
+        buf[at++] = e->len;
+        memcpy(buf + at, e->name, e->len);
+        at += e->len;
+    }
+    assert(at == need);
+    return need;
+}
+
+/* Forget every name; only while no reader runs (import, before threads). */
+static void intern_clear(struct intern *t)
+{
+    memset(t->index, 0, (t->index_mask + 1) * sizeof(*t->index));
+    atomic_store_explicit(&t->count, 0, memory_order_release);
+}
+
+int intern_import(struct intern *t, const uint8_t *buf, size_t len)
+{
+    size_t n = 0;
+    size_t at = 4;
+
+    if (intern_count(t) != 0)
+        return -EBUSY;
+    if (len < 4)
+        return -EBADMSG;
+    for (int b = 0; b < 4; b++)
+        n |= (size_t)buf[b] << (8 * b);
+    if (n > t->capacity)
+        return -ENOSPC;
+    for (size_t i = 0; i < n; i++) {
+        size_t k;
+        uint32_t id;
+
+        if (at >= len || (k = buf[at]) > len - at - 1)
+            goto out_bad;
+        if (intern_add(t, (const char *)buf + at + 1, k, &id, NULL) != 0 ||
+            id != i) /* a bad or repeated name */
+            goto out_bad;
+        at += 1 + k;
+    }
+    if (at != len)
+        goto out_bad;
+    return 0;
+out_bad:
+    intern_clear(t);
+    return -EBADMSG;
+}
