@@ -35,23 +35,26 @@ struct anomaly {
     double vmin;                 /* Smallest value seen. */
     double vmax;                 /* Largest value seen. */
     uint32_t since_alarm;        /* Readings since the last alarm. */
+    double a_norm;               /* EW rate of the standardiser. */
+    double a_err;                /* EW rate of the miss size. */
+    double a_long;               /* EW rate of the likelihood history. */
 };
 
 void anomaly_config_default(struct anomaly_config *cfg)
 {
     memset(cfg, 0, sizeof(*cfg));
-    cfg->warmup = 600;
+    cfg->warmup = 250;
     cfg->lags = 6;
-    cfg->forget = 0.999;
+    cfg->forget = 1.0;
     cfg->norm_halflife = 2000.0;
     cfg->season_rate = 0.05;
-    cfg->err_halflife = 100.0;
-    cfg->raw_scale = 3.0;
-    cfg->short_window = 10;
+    cfg->err_halflife = 300.0;
+    cfg->raw_scale = 6.0;
+    cfg->short_window = 20;
     cfg->long_halflife = 2000.0;
     cfg->var_floor = 0.005;
     cfg->two_sided = 1;
-    cfg->spatial_tol = 0.05;
+    cfg->spatial_tol = 0.02;
     cfg->refractory = 150;
     cfg->alarm_level = 0.5;
     cfg->damp = 0.5;
@@ -87,6 +90,9 @@ void anomaly_reset(struct anomaly *d)
     for (size_t i = 0; i < k; i++)
         d->p[i * k + i] = 100.0;
     d->since_alarm = cfg.refractory;
+    d->a_norm = 1.0 - exp2(-1.0 / cfg.norm_halflife);
+    d->a_err = 1.0 - exp2(-1.0 / cfg.err_halflife);
+    d->a_long = 1.0 - exp2(-1.0 / cfg.long_halflife);
 }
 
 int anomaly_new(struct anomaly **out, const struct anomaly_config *cfg)
@@ -118,10 +124,9 @@ uint64_t anomaly_count(const struct anomaly *d)
     return d->n;
 }
 
-/* EW rate for half-life h readings, as a running mean while n is small. */
-static double ew_rate(double h, uint64_t n)
+/* EW rate a, or the running mean's 1/n while that is larger. */
+static double ew_rate(double a, uint64_t n)
 {
-    double a = 1.0 - exp2(-1.0 / h);
     double b = 1.0 / (double)n;
 
     return b > a ? b : a;
@@ -208,14 +213,14 @@ static double forecast_step(struct anomaly *d, int64_t ts_ms, double x)
     else if (d->n > 2 && miss > 0.0)
         raw = 1.0;
     rls_update(d, f, z);
-    d->err += ew_rate(d->cfg.err_halflife, d->n) * (miss - d->err);
+    d->err += ew_rate(d->a_err, d->n) * (miss - d->err);
     d->season[b] += d->cfg.season_rate * (z - d->season[b]);
     if (d->cfg.lags > 0) {
         memmove(&d->lag[1], &d->lag[0],
                 (d->cfg.lags - 1) * sizeof(d->lag[0]));
         d->lag[0] = z;
     }
-    a = ew_rate(d->cfg.norm_halflife, d->n);
+    a = ew_rate(d->a_norm, d->n);
     d->var = (1.0 - a) * (d->var + a * (x - d->mean) * (x - d->mean));
     d->mean += a * (x - d->mean);
     return raw;
@@ -248,7 +253,7 @@ static double likelihood_step(struct anomaly *d, double raw)
     }
     d->lk_n++;
     {
-        double a = ew_rate(d->cfg.long_halflife, d->lk_n);
+        double a = ew_rate(d->a_long, d->lk_n);
 
         d->lk_var = (1.0 - a) * (d->lk_var + a * (avg - d->lk_mean) *
                                                 (avg - d->lk_mean));
