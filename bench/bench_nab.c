@@ -71,6 +71,7 @@ static bool set_field(struct anomaly_config *c, const char *kv, bool *nab_wu)
     F(refractory, uint32_t)
     F(alarm_level, double)
     F(damp, double)
+    F(point_scale, double)
 #undef F
     return false;
 }

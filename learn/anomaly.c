@@ -40,6 +40,9 @@ struct anomaly {
     double a_long;               /* EW rate of the likelihood history. */
 };
 
+_Static_assert(sizeof(struct anomaly) <= ANOMALY_STATE_MAX_BYTES,
+               "the stated bound of a detector's state");
+
 void anomaly_config_default(struct anomaly_config *cfg)
 {
     memset(cfg, 0, sizeof(*cfg));
@@ -57,6 +60,7 @@ void anomaly_config_default(struct anomaly_config *cfg)
     cfg->spatial_tol = 0.02;
     cfg->refractory = 150;
     cfg->alarm_level = 0.5;
+    cfg->point_scale = 16.0;
     cfg->damp = 0.5;
 }
 
@@ -68,7 +72,7 @@ int anomaly_config_check(const struct anomaly_config *c)
         !(c->season_rate >= 0.0 && c->season_rate <= 1.0) ||
         !(c->err_halflife >= 1.0) || !(c->raw_scale > 0.0) ||
         !(c->long_halflife >= 1.0) || !(c->var_floor > 0.0) ||
-        !(c->spatial_tol >= 0.0) || !(c->alarm_level >= 0.0) ||
+        !(c->spatial_tol >= 0.0) || !(c->point_scale >= 0.0) || !(c->alarm_level >= 0.0) ||
         !(c->damp >= 0.0 && c->damp <= 1.0) || c->two_sided < 0 ||
         c->two_sided > 1)
         return -EINVAL;
@@ -189,8 +193,10 @@ static void rls_update(struct anomaly *d, const double *f, double y)
         d->p[i] /= lam;
 }
 
-/* Forecast, learn, and return the raw surprise in [0, 1]. */
-static double forecast_step(struct anomaly *d, int64_t ts_ms, double x)
+/* Forecast, learn, and return the raw surprise in [0, 1]; *point gets the
+ * single-reading score (see anomaly_config.point_scale). */
+static double forecast_step(struct anomaly *d, int64_t ts_ms, double x,
+                            double *point)
 {
     size_t k = dim(d);
     size_t b = bucket(ts_ms);
@@ -208,10 +214,15 @@ static double forecast_step(struct anomaly *d, int64_t ts_ms, double x)
     for (size_t i = 0; i < k; i++)
         pred += d->w[i] * f[i];
     miss = fabs(z - pred);
-    if (d->n > 2 && d->err > 0.0)
+    *point = 0.0;
+    if (d->n > 2 && d->err > 0.0) {
         raw = 1.0 - exp(-miss / d->err / d->cfg.raw_scale);
-    else if (d->n > 2 && miss > 0.0)
+        if (d->cfg.point_scale > 0.0)
+            *point = log(0.5 * erfc(miss / d->err / d->cfg.point_scale /
+                                    M_SQRT2) + LOG_EPS) / log(LOG_EPS);
+    } else if (d->n > 2 && miss > 0.0) {
         raw = 1.0;
+    }
     rls_update(d, f, z);
     d->err += ew_rate(d->a_err, d->n) * (miss - d->err);
     d->season[b] += d->cfg.season_rate * (z - d->season[b]);
@@ -288,22 +299,26 @@ double anomaly_update(struct anomaly *d, int64_t ts_ms, double x)
     double raw;
     double s;
     double sp;
+    double pt;
 
     if (!isfinite(x))
         return 0.0;
+    x = x > ANOMALY_X_MAX ? ANOMALY_X_MAX : x < -ANOMALY_X_MAX ? -ANOMALY_X_MAX : x;
     d->n++;
-    raw = forecast_step(d, ts_ms, x);
+    raw = forecast_step(d, ts_ms, x, &pt);
     s = likelihood_step(d, raw);
     sp = spatial_step(d, x);
     if (d->n <= d->cfg.warmup)
         return 0.0;
     if (sp > s)
         s = sp;
+    if (pt > s)
+        s = pt;
     if (d->since_alarm < d->cfg.refractory)
         s *= d->cfg.damp;
     else if (s >= d->cfg.alarm_level)
         d->since_alarm = 0;
     if (d->since_alarm < UINT32_MAX)
         d->since_alarm++;
-    return s < 0.0 ? 0.0 : s > 1.0 ? 1.0 : s;
+    return s > 0.0 ? (s < 1.0 ? s : 1.0) : 0.0; /* NaN -> 0 */
 }

@@ -27,6 +27,8 @@
 
 #define ANOMALY_MAX_LAGS 16    /* Upper bound of anomaly_config.lags. */
 #define ANOMALY_MAX_SHORT 64   /* Upper bound of anomaly_config.short_window. */
+#define ANOMALY_STATE_MAX_BYTES 4096 /* anomaly_state_bytes() never exceeds. */
+#define ANOMALY_X_MAX 1e150    /* |value| is clamped to this before use. */
 
 /* Configuration (a value type; anomaly_config_default() fills weir's
  * defaults, chosen as described in anomaly.c). */
@@ -47,6 +49,9 @@ struct anomaly_config {
     uint32_t refractory;   /* Readings after an alarm with damped scores. */
     double alarm_level;    /* A score at or above this is an alarm. */
     double damp;           /* Scores in the refractory period are scaled. */
+    double point_scale;    /* A single miss of z usual misses scores
+                              -log10(Q(z / point_scale)) / 10 on its own
+                              (Q the Gaussian tail); 0 turns this off. */
 };
 
 struct anomaly;
@@ -76,7 +81,8 @@ size_t anomaly_state_bytes(const struct anomaly *det);
 /* ---- Operations ---------------------------------------------------------- */
 
 /* Score one reading (ts_ms: ms since the Unix epoch, UTC; value: the
- * reading) and learn from it. Returns the score in [0, 1]. A non-finite
+ * reading) and learn from it. Returns the score in [0, 1]. |value| is
+ * clamped to ANOMALY_X_MAX (so squares stay finite). A non-finite
  * value is not learnt from and scores 0 (the daemon rejects those before,
  * see stream/reject.h); timestamps may repeat or go backwards (the
  * time-of-week profile just uses the stamp given). */
