@@ -173,6 +173,7 @@ static inline double score_clean(const double *w, const double *xs,
 static size_t softmax_inplace(double *z, size_t k)
 {
     size_t best = 0;
+    double zmax;
     double sum = 0;
 
     for (size_t j = 0; j < k; j++) {
@@ -180,8 +181,9 @@ static size_t softmax_inplace(double *z, size_t k)
         if (z[j] > z[best])
             best = j;
     }
+    zmax = z[best];
     for (size_t j = 0; j < k; j++) {
-        z[j] = exp(z[j] - z[best]);
+        z[j] = exp(z[j] - zmax);
         sum += z[j];
     }
     for (size_t j = 0; j < k; j++)
