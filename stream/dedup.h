@@ -9,22 +9,28 @@
  * Messages with a sequence number (READING_HAS_SEQ). Each device has a
  * sliding window of `window` sequence numbers ending at the highest one
  * accepted so far (top), kept as a bitmap as in IPsec ESP (RFC 4303 3.4.3,
- * with RFC 6479's block layout, so advancing costs O(1) words):
+ * with RFC 6479's block layout, so sliding costs O(1) words):
  *   - seq > top: new; the window slides forward and seq is accepted.
- *   - top - window < seq <= top: accepted if its bit is clear, otherwise
- *     REJECT_DUPLICATE.
- *   - seq <= top - window (older than the window): REJECT_STALE, except for
- *     a counter restart: if the message carries a device timestamp
- *     (READING_HAS_TS) strictly newer than the newest timestamp accepted
- *     from that device, the device is taken to have restarted its counter
- *     (reboot, factory reset, counter wrap): its window is reset to end at
- *     seq, the message is accepted and `restarts` is counted. A retransmit
- *     of an old message carries its old timestamp, so it stays STALE; a
- *     message without a device timestamp cannot prove it is new and stays
- *     STALE too.
+ *   - top - window < seq <= top: accepted if its bit is clear (a late
+ *     arrival), else REJECT_DUPLICATE -- unless it is a restart (below).
+ *   - seq <= top - window (older than the window): REJECT_STALE -- unless
+ *     it is a restart.
+ * Counter restarts (reboot, factory reset, wrap): a message whose seq is
+ * behind top and would be refused as above is accepted as a restart if it
+ * carries a device timestamp (READING_HAS_TS) strictly newer than the
+ * newest device timestamp accepted from that device. The device's window
+ * is reset to end at seq, and `restarts` is counted. This never lets a true
+ * duplicate through: a redelivery or retransmit carries the timestamp of a
+ * message already accepted, which is not newer than the newest. A message
+ * without a device timestamp cannot prove it is new and is refused. A
+ * timestamp more than ts_future_ms ahead of now_ms is not taken as the
+ * newest (a device with a wrong clock must not disable restart detection
+ * for the rest of the day).
  * The first message of a device opens its window at its seq. Per-device
  * state is an array indexed by the dense device id (stream/intern.h), so it
- * is bounded by max_devices, which must match the device table's capacity.
+ * is bounded by max_devices, which must match the device table's capacity;
+ * each device costs 24 bytes plus the bitmap, rounded up to a power of two
+ * of 64-bit words (256 bytes for the default window).
  *
  * Messages without a sequence number are identified by a 64-bit hash of the
  * device id and every record's (sensor id, timestamp, value bits), held for
@@ -68,6 +74,8 @@ struct dedup_config {
     uint32_t window;      /* Window width in seqs; a multiple of 64, >= 64. */
     size_t hash_capacity; /* Content hashes held at once (>= 1). */
     int64_t hold_ms;      /* How long a content hash is remembered (>= 0). */
+    int64_t ts_future_ms; /* Lead over now_ms beyond which a device ts is
+                             not trusted as the newest (>= 0). */
 };
 
 /* Counters since dedup_new(); all per message, not per record. */
@@ -83,8 +91,8 @@ struct dedup_stats {
 
 /* ---- Lifecycle --------------------------------------------------------- */
 
-/* Defaults: window DEDUP_DEFAULT_WINDOW, 65536 hashes held 10 minutes, and
- * max_devices as given. */
+/* Defaults: window DEDUP_DEFAULT_WINDOW, 65536 hashes held 10 minutes,
+ * ts_future_ms 5 minutes, and max_devices as given. */
 struct dedup_config dedup_config_default(size_t max_devices);
 
 /* Create a dedup (borrows cfg). Returns 0 and *out (returns owned, free
