@@ -216,7 +216,8 @@ static void append_file(struct nab_corpus *c, const struct nab_row *rows,
     f->first_window = (int32_t)c->n_windows;
     f->n_windows = nwin;
     f->n_scorable = 0;
-    memset(&c->scorable[c->n_windows], 0, nwin * sizeof(*c->scorable));
+    if (nwin > 0) /* scorable is still NULL while no file had a window */
+        memset(&c->scorable[c->n_windows], 0, nwin * sizeof(*c->scorable));
     for (size_t i = 0; i < n; i++) {
         struct nab_item *it;
 
