@@ -51,10 +51,10 @@ static bool set_field(struct anomaly_config *c, const char *kv, bool *nab_wu)
         return true;
     }
     v = strtod(eq + 1, NULL);
-#define F(name, cast)                                                         \
-    if (klen == strlen(#name) && strncmp(kv, #name, klen) == 0) {             \
-        c->name = (cast)v;                                                    \
-        return true;                                                          \
+#define F(name, cast)                                                          \
+    if (klen == strlen(#name) && strncmp(kv, #name, klen) == 0) {              \
+        c->name = (cast)v;                                                     \
+        return true;                                                           \
     }
     F(warmup, uint32_t)
     F(lags, uint32_t)
@@ -77,15 +77,16 @@ static bool set_field(struct anomaly_config *c, const char *kv, bool *nab_wu)
 }
 
 struct run {
-    struct nab_corpus *all; /* Every file. */
+    struct nab_corpus *all;     /* Every file. */
     struct nab_corpus *half[2]; /* Files at even / odd positions. */
-    double secs;            /* Time inside anomaly_update(), summed. */
-    size_t points;          /* Readings replayed. */
-    size_t state_bytes;     /* Per detector. */
+    double secs;                /* Time inside anomaly_update(), summed. */
+    size_t points;              /* Readings replayed. */
+    size_t state_bytes;         /* Per detector. */
 };
 
 static int run_series(const struct nab_series *s, size_t idx,
-                      const struct anomaly_config *base, bool nab_wu, struct run *r)
+                      const struct anomaly_config *base, bool nab_wu,
+                      struct run *r)
 {
     struct anomaly_config cfg = *base;
     struct anomaly *det;
@@ -108,7 +109,7 @@ static int run_series(const struct nab_series *s, size_t idx,
     r->points += s->n;
     r->state_bytes = anomaly_state_bytes(det);
     printf("series %-58s n=%6zu points_per_s=%.0f\n", s->name, s->n,
-               (double)s->n / dt);
+           (double)s->n / dt);
     anomaly_free(det);
     rc = nab_corpus_add(r->all, s->ts_s, score, s->n, s->win, s->nwin);
     if (rc == 0)
@@ -123,10 +124,14 @@ static void print_scores(const char *root, const struct nab_profile prof[3],
                          struct run *r)
 {
     static const char *const refs[][2] = {
-        {"ARTime", "artime"},          {"numenta", "numenta_htm"},
-        {"contextOSE", "cad_ose"},     {"knncad", "knncad"},
-        {"randomCutForest", "rcf"},    {"twitterADVec", "twitter_advec"},
-        {"windowedGaussian", "windowed_gaussian"}, {"null", "null"}};
+        {"ARTime", "artime"},
+        {"numenta", "numenta_htm"},
+        {"contextOSE", "cad_ose"},
+        {"knncad", "knncad"},
+        {"randomCutForest", "rcf"},
+        {"twitterADVec", "twitter_advec"},
+        {"windowedGaussian", "windowed_gaussian"},
+        {"null", "null"}};
 
     for (int p = 0; p < 3; p++) {
         struct nab_result all;

@@ -25,10 +25,11 @@
 
 /* ---- Types --------------------------------------------------------------- */
 
-#define ANOMALY_MAX_LAGS 16    /* Upper bound of anomaly_config.lags. */
-#define ANOMALY_MAX_SHORT 64   /* Upper bound of anomaly_config.short_window. */
-#define ANOMALY_STATE_MAX_BYTES 4096 /* anomaly_state_bytes() never exceeds. */
-#define ANOMALY_X_MAX 1e150    /* |value| is clamped to this before use. */
+#define ANOMALY_MAX_LAGS 16  /* Upper bound of anomaly_config.lags. */
+#define ANOMALY_MAX_SHORT 64 /* Upper bound of anomaly_config.short_window. */
+#define ANOMALY_STATE_MAX_BYTES 4096 /* anomaly_state_bytes() never exceeds.   \
+                                      */
+#define ANOMALY_X_MAX 1e150 /* |value| is clamped to this before use. */
 
 /* Configuration (a value type; anomaly_config_default() fills weir's
  * defaults, chosen as described in anomaly.c). */

@@ -42,17 +42,17 @@ struct nab_file {
 };
 
 struct nab_corpus {
-    struct nab_item *items;   /* Scorable rows, in file order. */
-    size_t n_items;           /* Used entries of items. */
-    size_t cap_items;         /* Allocated entries of items. */
-    struct nab_file *files;   /* One per added file. */
-    size_t n_files;           /* Used entries of files. */
-    size_t cap_files;         /* Allocated entries of files. */
-    size_t n_windows;         /* Windows over all files. */
-    bool *scorable;           /* Per window id: has a scorable row. */
-    size_t cap_scorable;      /* Allocated entries of scorable. */
-    uint32_t *order;          /* Item indices sorted by score, descending. */
-    size_t n_order;           /* Items covered by order (0 = stale). */
+    struct nab_item *items; /* Scorable rows, in file order. */
+    size_t n_items;         /* Used entries of items. */
+    size_t cap_items;       /* Allocated entries of items. */
+    struct nab_file *files; /* One per added file. */
+    size_t n_files;         /* Used entries of files. */
+    size_t cap_files;       /* Allocated entries of files. */
+    size_t n_windows;       /* Windows over all files. */
+    bool *scorable;         /* Per window id: has a scorable row. */
+    size_t cap_scorable;    /* Allocated entries of scorable. */
+    uint32_t *order;        /* Item indices sorted by score, descending. */
+    size_t n_order;         /* Items covered by order (0 = stale). */
 };
 
 double nab_scaled_sigmoid(double pos)

@@ -76,15 +76,15 @@ struct nab_row {
 
 /* The score of one detector at one threshold under one profile. */
 struct nab_result {
-    double threshold; /* Rows with score >= threshold are detections. */
-    double raw;       /* Sum of the weighted window and FP scores. */
-    double null_raw;  /* Raw score of the null detector (no detections). */
-    double perfect;   /* A_TP times the number of labelled windows. */
-    double score;     /* 100 * (raw - null_raw) / (perfect - null_raw). */
-    size_t tp;        /* Detected rows inside windows. */
-    size_t fp;        /* Detected rows outside windows. */
-    size_t tn;        /* Undetected rows outside windows. */
-    size_t fn;        /* Undetected rows inside windows. */
+    double threshold;     /* Rows with score >= threshold are detections. */
+    double raw;           /* Sum of the weighted window and FP scores. */
+    double null_raw;      /* Raw score of the null detector (no detections). */
+    double perfect;       /* A_TP times the number of labelled windows. */
+    double score;         /* 100 * (raw - null_raw) / (perfect - null_raw). */
+    size_t tp;            /* Detected rows inside windows. */
+    size_t fp;            /* Detected rows outside windows. */
+    size_t tn;            /* Undetected rows outside windows. */
+    size_t fn;            /* Undetected rows inside windows. */
     size_t windows_hit;   /* Scorable windows with at least one detection. */
     size_t windows_total; /* Scorable windows. */
 };

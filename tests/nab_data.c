@@ -18,7 +18,7 @@
 #include <sys/stat.h>
 #include <zlib.h>
 
-#define LINE_MAX_LEN 4096 /* Longest CSV line accepted. */
+#define LINE_MAX_LEN 4096        /* Longest CSV line accepted. */
 #define JSON_MAX_LEN (64u << 20) /* Largest JSON file accepted. */
 
 static bool has_labels(const char *root)
@@ -67,8 +67,8 @@ int nab_data_parse_ts(const char *s, int64_t *out_s)
                &used) != 6 ||
         used != 19)
         return -EINVAL;
-    if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 ||
-        se > 60 || h < 0 || mi < 0 || se < 0)
+    if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || se > 60 ||
+        h < 0 || mi < 0 || se < 0)
         return -EINVAL;
     *out_s = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se;
     return 0;
@@ -152,11 +152,11 @@ static bool parse_double(const char *s, double *out)
 
 /* Growable columns of a CSV being read. */
 struct cols {
-    int64_t *ts;   /* Timestamps, s. */
-    double *a;     /* First value column. */
-    double *b;     /* Second value column, or NULL when unused. */
-    size_t n;      /* Rows read. */
-    size_t cap;    /* Rows allocated. */
+    int64_t *ts; /* Timestamps, s. */
+    double *a;   /* First value column. */
+    double *b;   /* Second value column, or NULL when unused. */
+    size_t n;    /* Rows read. */
+    size_t cap;  /* Rows allocated. */
 };
 
 static int cols_push(struct cols *c, bool want_b)

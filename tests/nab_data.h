@@ -17,12 +17,12 @@
 
 /* One NAB data file with its windows. */
 struct nab_series {
-    char name[128];          /* Relative path, e.g. "realTweets/x.csv". */
-    int64_t *ts_s;           /* Timestamps, s since the epoch (UTC). */
-    double *value;           /* Values. */
-    size_t n;                /* Rows. */
-    struct nab_window *win;  /* Labelled windows, in time order. */
-    size_t nwin;             /* Number of windows. */
+    char name[128];         /* Relative path, e.g. "realTweets/x.csv". */
+    int64_t *ts_s;          /* Timestamps, s since the epoch (UTC). */
+    double *value;          /* Values. */
+    size_t n;               /* Rows. */
+    struct nab_window *win; /* Labelled windows, in time order. */
+    size_t nwin;            /* Number of windows. */
 };
 
 /* The NAB directory: $WEIR_NAB_DIR if set, else ../shared/data/nab or

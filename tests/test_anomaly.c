@@ -16,8 +16,8 @@
 
 #include "tests/harness.h"
 
-#define N 6000             /* Readings per synthetic run (about 21 days). */
-#define STEP_MS 300000     /* 5 minutes. */
+#define N 6000         /* Readings per synthetic run (about 21 days). */
+#define STEP_MS 300000 /* 5 minutes. */
 #define T0_MS 1400000000000LL
 
 /* A seeded daily cycle with noise (sum of 4 uniforms, sd ~ 0.06). */
@@ -138,10 +138,10 @@ static void no_look_ahead(void)
 
 static void scores_in_unit_interval(void)
 {
-    static const double nasty[] = {0.0,     1e300,  -1e300, 5e-324, -5e-324,
-                                   1e-300,  42.0,   42.0,   42.0,   -1.0,
-                                   1e15,    -1e15,  0.5,    NAN,    INFINITY,
-                                   -INFINITY, 3.0,  DBL_MAX, -DBL_MAX, 7.0};
+    static const double nasty[] = {
+        0.0,      1e300,     -1e300, 5e-324,  -5e-324,  1e-300, 42.0,
+        42.0,     42.0,      -1.0,   1e15,    -1e15,    0.5,    NAN,
+        INFINITY, -INFINITY, 3.0,    DBL_MAX, -DBL_MAX, 7.0};
     uint64_t st = test_seed();
     struct anomaly *d = new_default();
     size_t nn = sizeof(nasty) / sizeof(nasty[0]);

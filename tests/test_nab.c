@@ -27,8 +27,8 @@ static double sig(double x)
 }
 
 static const struct nab_profile standard = {"standard", 1.0, 0.11, 1.0, 1.0};
-static const struct nab_profile low_fn = {"reward_low_FN_rate", 1.0, 0.11,
-                                          1.0, 2.0};
+static const struct nab_profile low_fn = {"reward_low_FN_rate", 1.0, 0.11, 1.0,
+                                          2.0};
 
 static void scaled_sigmoid_hand_values(void)
 {
@@ -236,8 +236,7 @@ struct wg_file {
 
 /* Load windowedGaussian's output for series s into *f and add it to c. */
 static void add_windowed_gaussian(struct nab_corpus *c, const char *root,
-                                  const struct nab_series *s,
-                                  struct wg_file *f)
+                                  const struct nab_series *s, struct wg_file *f)
 {
     char path[512];
     char dir[128];
@@ -250,8 +249,8 @@ static void add_windowed_gaussian(struct nab_corpus *c, const char *root,
     ASSERT(base != NULL);
     *base++ = '\0';
     snprintf(path, sizeof(path),
-             "%s/results/windowedGaussian/%s/windowedGaussian_%s.gz", root,
-             dir, base);
+             "%s/results/windowedGaussian/%s/windowedGaussian_%s.gz", root, dir,
+             base);
     ASSERT_EQ(nab_data_load_results(path, "S(t)_standard", &ts, &f->score,
                                     &f->st, &n),
               0);
@@ -321,15 +320,14 @@ static void windowed_gaussian_reproduces_published(void)
         double want_raw;
         double null_raw;
 
-        ASSERT_EQ(nab_data_final_score(root, "windowedGaussian", prof[p].name,
-                                       &want),
-                  0);
+        ASSERT_EQ(
+            nab_data_final_score(root, "windowedGaussian", prof[p].name, &want),
+            0);
         ASSERT_NEAR(want, printed[p], 0.01);
         ASSERT_EQ(nab_data_total_raw(root, "windowedGaussian", prof[p].name,
                                      &want_raw),
                   0);
-        ASSERT_EQ(nab_data_total_raw(root, "null", prof[p].name, &null_raw),
-                  0);
+        ASSERT_EQ(nab_data_total_raw(root, "null", prof[p].name, &null_raw), 0);
         ASSERT_EQ(nab_corpus_optimise(c, &prof[p], &r), 0);
         printf("# windowedGaussian %s: score %.4f (published %.4f) raw %.6f "
                "(published %.6f) threshold %.6g\n",
