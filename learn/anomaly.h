@@ -12,8 +12,9 @@
  * the miss, against the usual size of misses, is the raw surprise; the
  * anomaly likelihood asks how unusual the last few raw surprises are
  * against their long history; a new extreme of the value range, or a
- * single miss dozens of times the usual size, scores high on its own; after an alarm, further alarms are damped for a refractory
- * period, so one event raises one alarm.
+ * single miss dozens of times the usual size, scores high on its own;
+ * after an alarm, further alarms are damped for a refractory period, so
+ * one event raises one alarm.
  *
  * Threads: none of its own; a detector belongs to the thread that created
  * it (the loop thread in the daemon). */
