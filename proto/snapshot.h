@@ -37,8 +37,8 @@
 #define SNAPSHOT_MAX_INPUTS 65536u     /* feature_names entries */
 #define SNAPSHOT_MAX_OUTPUTS 1024u     /* outputs (softmax classes) */
 #define SNAPSHOT_MAX_BASELINES 16u     /* baselines entries */
-#define SNAPSHOT_MAX_EXTRA 64u         /* hyper.extra entries */
-#define SNAPSHOT_NAME_MAX 256u         /* bytes of any name, NUL excluded */
+#define SNAPSHOT_MAX_EXTRA (SNAPSHOT_MAX_INPUTS + 64u) /* hyper.extra */
+#define SNAPSHOT_NAME_MAX 256u /* bytes of any name, NUL excluded */
 
 /* ---- Types ------------------------------------------------------------- */
 
