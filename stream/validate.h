@@ -19,10 +19,10 @@
  * therefore does not move the reference, and a genuine step is accepted as
  * soon as enough time has passed for the rate to fall under the limit.
  *
- * Rate state is a dense array of max_devices x rate_sensors entries (16
- * bytes each), one column per sensor whose rule sets a rate limit, assigned
- * by validate_set_rule(); the default rule for unknown sensors has no rate
- * limit because it would need state for every sensor. Rate state is not
+ * Rate state is one column of max_devices cells (16 bytes each) per sensor
+ * whose rule sets a rate limit, allocated by validate_set_rule() (at most
+ * rate_sensors columns); the default rule for unknown sensors has no rate
+ * limit, because it would need state for every sensor. Rate state is not
  * checkpointed: after a restart the first record of each pair is not
  * rate-checked.
  *
@@ -91,16 +91,18 @@ struct validate_config validate_config_default(size_t max_devices,
                                                size_t max_sensors);
 
 /* Create a validator (borrows cfg). Returns 0 and *out (returns owned, free
- * with validate_free()), -EINVAL for a bad configuration, -ENOMEM. All
- * memory is allocated here; validate_check() never allocates. */
+ * with validate_free()), -EINVAL for a bad configuration, -ENOMEM. Memory
+ * is allocated here and by validate_set_rule(); validate_check() never
+ * allocates. */
 int validate_new(struct validate **out, const struct validate_config *cfg);
 
 /* Free a validator (takes v); validate_free(NULL) is a no-op. */
 void validate_free(struct validate *v);
 
-/* Set the rule of sensor_id (borrows rule), replacing any earlier one.
- * Returns 0, -EINVAL (id out of range, min > max, NaN bounds, rate <= 0),
- * -ENOSPC (the rule sets a rate limit and rate_sensors columns are taken). */
+/* Set the rule of sensor_id (borrows rule), replacing any earlier one; a
+ * rule with a rate limit allocates the sensor's rate column the first time.
+ * Returns 0, -EINVAL (id out of range, min > max, NaN bounds, rate <= 0,
+ * unknown flags), -ENOSPC (all rate_sensors columns are taken), -ENOMEM. */
 int validate_set_rule(struct validate *v, uint32_t sensor_id,
                       const struct validate_rule *rule);
 
