@@ -767,16 +767,18 @@ struct wire_capture {
     struct wire_str payload; /* Borrowed from the record. */
     uint64_t recv_ns;        /* Two's complement of the int64. */
     uint64_t qos;            /* As sent; protobuf-c keeps the low 32 bits. */
-    bool retained;           /* Any non-zero varint bit, as protobuf-c. */
+    bool retained;           /* As protobuf-c reads a bool: wire_bool(). */
 };
 
-/* protobuf-c's bool: true if any of the varint's 7-bit groups is not 0. */
-static bool wire_bool(const uint8_t *p, size_t len, size_t *at, bool *v)
+/* protobuf-c reads a bool field in any wire type: true if any byte of the
+ * field after its tag (length prefix included) has one of its low 7 bits
+ * set. Mirrored so that both readers accept the same records. */
+static bool wire_bool(const uint8_t *p, size_t len, size_t *at, uint64_t tag,
+                      bool *v)
 {
     size_t start = *at;
-    uint64_t ignored;
 
-    if (!wire_varint(p, len, at, VARINT_MAX, &ignored))
+    if (!wire_skip(p, len, at, tag, 0))
         return false;
     *v = false;
     for (size_t i = start; i < *at; i++)
@@ -803,8 +805,8 @@ static bool capture_parse(const uint8_t *p, size_t len,
             ok = wire_varint(p, len, &at, VARINT_MAX, &c->recv_ns);
         else if (tag == TAG(4, WT_VARINT))
             ok = wire_varint(p, len, &at, VARINT_MAX, &c->qos);
-        else if (tag == TAG(5, WT_VARINT))
-            ok = wire_bool(p, len, &at, &c->retained);
+        else if ((tag >> 3) == 5)
+            ok = wire_bool(p, len, &at, tag, &c->retained);
         else
             ok = wire_skip(p, len, &at, tag, CAPTURE_FIELDS);
         if (!ok)

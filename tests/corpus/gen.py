@@ -345,6 +345,10 @@ def gen_capture():
     w("ok--no-payload-field", delimited(capture("t", None, 1, 0, 0)))
     w("ok--unknown-field", delimited(r1 + f_varint(9, 1)))
     w("ok--empty-file", b"")
+    # protobuf-c reads a bool in any wire type (found by fuzz_capture).
+    w("ok--bool-in-any-wire-type", delimited(capture("t", b"x") + tag(5, 2) +
+                                             varint(1) + b"\0") +
+      delimited(capture("t") + tag(5, 1) + b"\0" * 8))
     w("eagain--truncated-prefix", delimited(r1) + b"\x80")
     w("eagain--truncated-body", delimited(r1) + delimited(r2)[:-3])
     w("eagain--prefix-only", varint(len(r1)))
