@@ -130,6 +130,15 @@ size_t model_predict_proba(const struct model *m, const double *x,
  * then unchanged. */
 int model_update(struct model *m, const double *x, double y);
 
+/* Prequential step in one pass: predict x, then train on (x, y). The
+ * prediction made before the update is written to out (the caller's; may
+ * be NULL): 1 value for MODEL_LINEAR (as model_predict()), model_classes()
+ * probabilities for classification (as model_predict_proba()), bit for bit
+ * what those functions return for the same x. Cheaper than predict +
+ * update, which compute the scores twice. Returns 0, or -EINVAL for a bad
+ * label (see model_update(); out is still filled, m unchanged). */
+int model_learn(struct model *m, const double *x, double y, double *out);
+
 /* ---- Losses (pure helpers) --------------------------------------------- */
 
 /* (y - y_hat)^2, clamped to DBL_MAX (finite for finite arguments). */

@@ -662,6 +662,62 @@ static void weights_layout_is_row_major_bias_last(void)
     model_free(sm);
 }
 
+/* model_learn() = predict (bit for bit) + update (bit for bit), for every
+ * kind and optimizer, with growing scales so NAG's rescale is exercised;
+ * a refused label still reports the prediction. */
+static void learn_is_predict_then_update(void)
+{
+    static const enum model_kind kinds[] = {MODEL_LINEAR, MODEL_LOGISTIC,
+                                            MODEL_SOFTMAX};
+
+    for (int k = 0; k < 3; k++) {
+        for (int o = MODEL_SGD; o <= MODEL_NORMALIZED; o++) {
+            struct model *a = new_model(kinds[k], (enum model_optimizer)o, 0,
+                                        0.01, 2, 3);
+            struct model *b = new_model(kinds[k], (enum model_optimizer)o, 0,
+                                        0.01, 2, 3);
+            uint64_t rng = test_seed();
+            double sa[64];
+            double sb[64];
+            size_t len = model_state_len(a);
+            ASSERT(len <= 64);
+            for (int r = 0; r < 2000; r++) {
+                double x[2];
+                double y;
+                double out[3];
+                double want[3];
+                blob_point(&rng, x, &y);
+                x[1] *= 1.0 + r / 100.0;
+                if (kinds[k] == MODEL_LOGISTIC)
+                    y = y == 1.0;
+                if (kinds[k] == MODEL_LINEAR) {
+                    want[0] = model_predict(a, x);
+                    y = 2 * x[0] - x[1] / (1.0 + r / 100.0);
+                } else {
+                    model_predict_proba(a, x, want);
+                }
+                ASSERT_EQ(model_learn(a, x, y, out), 0);
+                ASSERT_EQ(model_update(b, x, y), 0);
+                ASSERT(memcmp(out, want, (kinds[k] == MODEL_LINEAR
+                                              ? 1
+                                              : model_classes(a)) *
+                                             sizeof(double)) == 0);
+            }
+            ASSERT_EQ(model_state_get(a, sa, len), 0);
+            ASSERT_EQ(model_state_get(b, sb, len), 0);
+            ASSERT(memcmp(sa, sb, len * sizeof(double)) == 0);
+            if (kinds[k] != MODEL_LINEAR) {
+                double x[2] = {0.5, 0.5};
+                double out[3] = {-1, -1, -1};
+                ASSERT_EQ(model_learn(a, x, 7.0, out), -EINVAL);
+                ASSERT(out[0] > 0 && out[1] > 0);
+            }
+            model_free(a);
+            model_free(b);
+        }
+    }
+}
+
 /* ---- State and merge --------------------------------------------------- */
 
 /* A checkpoint restored into a fresh model continues bit for bit. */
@@ -783,6 +839,7 @@ static const struct test tests[] = {
     {"bad_parameters_are_refused", bad_parameters_are_refused},
     {"weights_layout_is_row_major_bias_last",
      weights_layout_is_row_major_bias_last},
+    {"learn_is_predict_then_update", learn_is_predict_then_update},
     {"state_round_trip_continues_identically",
      state_round_trip_continues_identically},
     {"merge_follows_its_contract", merge_follows_its_contract},
