@@ -1,0 +1,14 @@
+/* record.h -- `weir-sim record` (see record.c). Threads: main thread. */
+#ifndef WEIR_SIM_RECORD_H
+#define WEIR_SIM_RECORD_H
+
+#include <stdio.h> /* For FILE. */
+
+/* Run the command with its own argv (argv[0] = the command name); returns
+ * the exit code (sim/cli.h). Callable in-process: it resets getopt. */
+int record_main(int argc, char **argv);
+
+/* Print the usage text. */
+void record_usage(FILE *f);
+
+#endif /* WEIR_SIM_RECORD_H */
