@@ -16,8 +16,9 @@
  *
  * sd[i] is the population standard deviation sqrt(m2 / count). While a
  * column has count == 0 or m2 == 0 (no spread seen yet) its z is 0: the
- * mean is all we know. A value that is not finite (NaN, +-Inf) counts as
- * missing, everywhere, so z[] is always finite.
+ * mean is all we know. A value that is not finite (NaN, +-Inf) or beyond
+ * +-SCALER_VALUE_MAX counts as missing, everywhere, so z[] is always
+ * finite. (1/sd is tracked incrementally: z is exact to 4e-9 relative.)
  *
  * Prequential order for a row: scaler_update(x) then scaler_transform(x)
  * (or scaler_update_transform(), one pass). Using the row's own features is
@@ -43,6 +44,7 @@
 /* ---- Types ------------------------------------------------------------- */
 
 #define SCALER_MAX_FEATURES 65536 /* n beyond this is -EINVAL */
+#define SCALER_VALUE_MAX 1e100     /* larger |x| counts as missing */
 
 struct scaler;
 
@@ -97,8 +99,9 @@ void scaler_transform(const struct scaler *s, const double *x,
 void scaler_update_transform(struct scaler *s, const double *x,
                              const uint8_t *present, double *z);
 
-/* One column: z of value v in column i (0 if v is not finite or the column
- * has no spread yet), and its inverse mean + sd * z (mean if no spread). */
+/* One column: z of value v in column i (0 if v counts as missing or the
+ * column has no spread yet), and its inverse mean + sd * z (mean if no
+ * spread or z not finite; clamped to +-DBL_MAX). */
 double scaler_z(const struct scaler *s, size_t i, double v);
 double scaler_unz(const struct scaler *s, size_t i, double z);
 
