@@ -160,17 +160,20 @@ static void dispatch(struct simgen *g, struct simgen_msg *m)
         encode_corrupt(g->o.format, d.corrupt, faults_rng(g->f), m->payload,
                        &m->len, sizeof(m->payload)) == 0)
         m->faults |= d.corrupt;
-    if (d.dup_after >= 0) {
-        struct simgen_msg *c = slot(g);
-        *c = *m;
-        c->faults |= FAULT_DUP;
-        hold(g, c, d.dup_after + (d.hold > 0 ? d.hold : 0));
-    }
+    /* The original is queued first, so a copy due at the same moment
+     * follows it. */
     if (d.hold > 0) {
         m->faults |= FAULT_REORDER;
         hold(g, m, d.hold);
-        return;
     }
+    if (d.dup_after >= 0) {
+        struct simgen_msg *c = slot(g);
+        *c = *m;
+        c->faults = (c->faults & ~(uint32_t)FAULT_REORDER) | FAULT_DUP;
+        hold(g, c, d.dup_after + d.hold);
+    }
+    if (d.hold > 0)
+        return;
     push_fresh(g, m);
     /* A duplicate with after == 0 follows its original at once. */
     for (size_t i = 0; i < g->nheld;) {
