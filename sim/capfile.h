@@ -6,10 +6,12 @@
  * Writing is crash-safe at record granularity: records are encoded into a
  * buffer of whole records and handed to write(2) whole, after every
  * flush_every records (1 = each record as it comes) and on
- * capfile_flush()/close. A recorder killed at any instant (even SIGKILL)
- * therefore leaves a file that ends on a record boundary, except when the
- * kernel itself fails a write midway (disk full), which the reader reports
- * as a truncated tail. capfile_sync() adds fsync(2) for power loss.
+ * capfile_flush()/close. A recorder killed at any instant therefore leaves
+ * whole records, with one exception the kernel makes: a SIGKILL that lands
+ * while a write(2) crosses a page boundary may cut it there (as may a full
+ * disk), tearing the last record. Readers report a torn tail as truncated
+ * (-EAGAIN) after every whole record before it; corruption in the middle
+ * never comes from a kill. capfile_sync() adds fsync(2) for power loss.
  *
  * Reading streams through a 1 MiB window (memory bounded by the largest
  * record: topic <= CAPFILE_TOPIC_MAX, payload <= CAPFILE_PAYLOAD_MAX).

@@ -6,8 +6,10 @@
  * limits and signals, and calls capfile_sync() every --fsync interval
  * under the same mutex. Records are written whole: with the default
  * --flush 1 each record is one write(2) as it arrives, so a recorder that
- * is killed (even with SIGKILL) leaves a file of whole records; fsync(2)
- * runs every --fsync seconds (default 1) and at exit, for power loss.
+ * is killed leaves a file of whole records (a SIGKILL during a write that
+ * crosses a page boundary can tear the last one; readers then stop there
+ * with "truncated record", see capfile.h); fsync(2) runs every --fsync
+ * seconds (default 1) and at exit, for power loss.
  * A bigger --flush N batches N records per write (faster; a kill loses at
  * most the last N-1, still leaving whole records).
  *
