@@ -221,14 +221,25 @@ static int decode(const struct simgen_msg *m, enum encode_format f,
 {
     enum reject_reason why;
 
-    if (f == ENCODE_PB)
+    switch (f) {
+    case ENCODE_PB:
         return codec_decode_reading(m->payload, m->len, out, &why);
-    return codec_decode_batch(m->payload, m->len, out, &why);
+    case ENCODE_BATCH:
+        return codec_decode_batch(m->payload, m->len, out, &why);
+    default:
+        break;
+    }
+    return -EINVAL;
 }
 
-static bool same_value(double a, double b)
+/* JSON writes NaN and +-Inf as null, which decodes to NaN. */
+static bool same_value(double got, double sent, enum encode_format f)
 {
-    return a == b || (isnan(a) && isnan(b));
+    bool text = f != ENCODE_PB && f != ENCODE_BATCH;
+
+    if (text && !isfinite(sent))
+        return isnan(got);
+    return got == sent || (isnan(got) && isnan(sent));
 }
 
 /* Every clean message decodes to what the ledger says; every corrupt one
@@ -266,17 +277,18 @@ static void check_payloads(enum encode_format f)
         ASSERT_EQ(decode(m, f, d), 0);
         clean++;
         ASSERT_STREQ(d->device, simgen_device_name(g, m->device));
-        ASSERT(d->has_seq && d->seq == m->seq);
+        if (f != ENCODE_SENML) /* SenML has no seq */
+            ASSERT(d->has_seq && d->seq == m->seq);
         ASSERT(d->has_ts && d->ts_ms == m->ts_ms);
         ASSERT_EQ(d->n, m->n);
         for (size_t i = 0; i < m->n; i++) {
             ASSERT_STREQ(d->m[i].name, simgen_value_name(g, m->v[i].index));
-            ASSERT(same_value(d->m[i].value, m->v[i].value));
-            if (f == ENCODE_BATCH)
+            ASSERT(same_value(d->m[i].value, m->v[i].value, f));
+            if (!encode_per_reading(f))
                 ASSERT_EQ(d->m[i].is_label,
                           m->v[i].index >= simgen_values(g) - 1);
         }
-        if (f == ENCODE_PB) {
+        if (encode_per_reading(f)) {
             char want[256];
             snprintf(want, sizeof(want), "sensors/%s/%s", d->device,
                      d->m[0].name);
@@ -757,7 +769,12 @@ static void garbage_capture_is_corrupt(void)
     capfile_reader_free(r);
 }
 
-/* A writer killed with SIGKILL at a random moment leaves whole records. */
+/* A writer killed with SIGKILL at a random moment leaves a file whose
+ * records all decode, except possibly a torn last one: Linux can cut a
+ * write(2) to a regular file at a page boundary when a fatal signal
+ * arrives, so a record crossing one may be partly written. Readers report
+ * that as a truncated tail (-EAGAIN) after every whole record; it is never
+ * corruption in the middle. */
 static void killed_writer_leaves_whole_records(void)
 {
     char path[512];
@@ -767,6 +784,7 @@ static void killed_writer_leaves_whole_records(void)
     for (int round = 0; round < 5; round++) {
         struct capfile_reader *r;
         struct codec_capture c;
+        struct stat sb;
         char err[256];
         int status, rc, n = 0;
         pid_t pid = fork();
@@ -781,10 +799,19 @@ static void killed_writer_leaves_whole_records(void)
         kill(pid, SIGKILL);
         ASSERT_EQ(waitpid(pid, &status, 0), pid);
         ASSERT(WIFSIGNALED(status));
+        ASSERT_EQ(stat(path, &sb), 0);
         ASSERT_EQ(capfile_open(&r, path, err, sizeof(err)), 0);
-        while ((rc = capfile_next(r, &c)) == 1)
+        while ((rc = capfile_next(r, &c)) == 1) {
+            char want[64];
+            snprintf(want, sizeof(want), "t/%d", n);
+            ASSERT_STREQ(c.topic, want);
             n++;
-        ASSERT_EQ(rc, 0);
+        }
+        ASSERT(rc == 0 || rc == -EAGAIN);
+        if (rc == -EAGAIN) /* a torn last record: under one record left */
+            ASSERT((uint64_t)sb.st_size - capfile_offset(r) < 400);
+        else
+            ASSERT_EQ(capfile_offset(r), (uint64_t)sb.st_size);
         capfile_reader_free(r);
     }
 }
