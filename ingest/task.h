@@ -1,0 +1,158 @@
+/* task.h -- one learning task of the daemon: accepted readings in, rows,
+ * a learner (or per-series anomaly detectors), and what to publish out.
+ *
+ * A supervised task (regression, binary, multiclass) is stream/rows.h
+ * feeding learn/learner.h: every row is learned prequentially; when a
+ * window closes the task emits the window's metrics (JSON), and a snapshot
+ * when the learner asks for one (champion or its score changed), at most
+ * one per snapshot_interval_ms of stream time; drift events are emitted as
+ * protobuf DriftEvent; predictions per row optionally.
+ *
+ * An anomaly task keeps one learn/anomaly.h detector per (device, sensor)
+ * of the sensors it names, created on first sight up to max_series
+ * (further series are counted, not scored); every scored reading may be
+ * published as a score, and a score that rises to the threshold emits an
+ * anomaly event (one per crossing: the score must fall below it again).
+ *
+ * Time: tasks run on stream time only -- data timestamps, and the receive
+ * time of the message being processed as `now` (task_tick) -- never the
+ * wall clock, so a replay of the same messages gives the same models and
+ * the same outputs, bit for bit.
+ *
+ * Threads: a task belongs to the loop thread (the thread that runs the
+ * core); its publish_fn is called on it. */
+#ifndef WEIR_INGEST_TASK_H
+#define WEIR_INGEST_TASK_H
+
+#include <stdbool.h> /* For bool. */
+#include <stddef.h>  /* For size_t. */
+#include <stdint.h>  /* For uint8_t, uint64_t, int64_t. */
+
+#include "ingest/publish.h" /* For publish_fn. */
+#include "learn/learner.h"  /* For struct learner_stats. */
+#include "stream/intern.h"  /* For struct intern. */
+#include "stream/reading.h" /* For struct reading. */
+#include "stream/rows.h"    /* For struct rows_stats. */
+
+/* ---- Limits ------------------------------------------------------------ */
+
+#define TASK_NAME_MAX 63        /* bytes of a task name */
+#define TASK_MAX_SERIES 65536u  /* anomaly detectors per task */
+
+/* ---- Types ------------------------------------------------------------- */
+
+enum task_kind {
+    TASK_REGRESSION = 1, /* Real target (LEARNER_REGRESSION). */
+    TASK_BINARY = 2,     /* Target 0/1 (LEARNER_BINARY). */
+    TASK_MULTICLASS = 3, /* Target 0..K-1 (LEARNER_MULTICLASS). */
+    TASK_ANOMALY = 4,    /* No target: anomaly scores per series. */
+};
+
+/* A task's configuration; strings and arrays borrowed for task_new(),
+ * which copies what it keeps. Zero numbers mean "the default". */
+struct task_config {
+    const char *name;            /* Task name; codec_name_ok() rules. */
+    enum task_kind kind;
+    const char *target;          /* Supervised: target spec (rows.h). */
+    const char *const *features; /* Feature specs, or anomaly sensors. */
+    size_t nfeatures;            /* Entries in features. */
+    const char *const *classes;  /* Class labels, or NULL ("0", "1"...). */
+    size_t nclasses;             /* Entries (multiclass: K; binary: 0/2). */
+
+    uint64_t window_rows;  /* Rows per validation window (count mode). */
+    int64_t window_ms;     /* Or stream time per window (time mode). */
+    double test_fraction;  /* Test-stream share; < 0: the default. */
+    uint64_t test_salt;    /* Mixed into the test-stream hash. */
+    int64_t max_age_ms;    /* Feature freshness (rows.h). */
+    int64_t label_max_delay_ms; /* Forecast label lateness (rows.h). */
+    int64_t snapshot_interval_ms; /* Least stream time between
+                                     snapshots; 0: every request. */
+    bool predictions;      /* Publish a prediction / score per row. */
+
+    double threshold;      /* Anomaly: event threshold; 0: alarm_level. */
+    size_t max_series;     /* Anomaly: detectors; 0: 4096. */
+};
+
+/* Counters since task_new() (restored with the task). */
+struct task_stats {
+    uint64_t readings;        /* Readings given to task_add(). */
+    uint64_t rows;            /* Rows learned (supervised) or readings
+                                 scored (anomaly). */
+    uint64_t snapshots;       /* Snapshots emitted. */
+    uint64_t snapshot_errors; /* Snapshots that could not be made. */
+    uint64_t windows;         /* Window metrics emitted. */
+    uint64_t drifts;          /* Drift events emitted. */
+    uint64_t predictions;     /* Predictions / scores emitted. */
+    uint64_t anomalies;       /* Anomaly events emitted. */
+    uint64_t series;          /* Anomaly detectors in use. */
+    uint64_t series_refused;  /* Readings of series over max_series. */
+    uint64_t bad_labels;      /* Rows the learner refused for the label. */
+};
+
+struct task;
+
+/* ---- Lifecycle --------------------------------------------------------- */
+
+/* Create a task (borrows cfg). Sensor names of its specs are interned into
+ * sensors (borrowed; the caller is the table's writer at this time, i.e.
+ * before MQTT starts). devices (borrowed) names devices in outputs.
+ * max_devices bounds per-device state. emit/ctx receive every output.
+ * Returns 0 and *out (returns owned, task_free()), -EINVAL with a reason
+ * in err (errlen bytes), -ENOMEM. */
+int task_new(struct task **out, const struct task_config *cfg,
+             struct intern *sensors, const struct intern *devices,
+             size_t max_devices, publish_fn emit, void *ctx, char *err,
+             size_t errlen);
+
+/* Free (takes t); NULL is a no-op. */
+void task_free(struct task *t);
+
+/* ---- Operations (loop thread) ------------------------------------------ */
+
+/* Take one accepted reading (borrowed) at stream time now_ms (the receive
+ * time of its message). */
+void task_add(struct task *t, const struct reading *r, int64_t now_ms);
+
+/* Advance stream time to now_ms: expire forecast rows whose label is too
+ * late, close a time-mode window that is over, and emit a snapshot that
+ * was held back by snapshot_interval_ms if its time has come. */
+void task_tick(struct task *t, int64_t now_ms);
+
+/* Emit a snapshot of the current champion now (shutdown, end of a
+ * replay), if the learner has learned anything. Returns 0, or a negative
+ * errno if the snapshot could not be made. Anomaly tasks: 0, nothing. */
+int task_flush(struct task *t);
+
+/* ---- Introspection ----------------------------------------------------- */
+
+const char *task_name(const struct task *t);
+enum task_kind task_kind(const struct task *t);
+void task_stats(const struct task *t, struct task_stats *out);
+/* The learner (supervised tasks; NULL for anomaly), borrowed. */
+const struct learner *task_learner(const struct task *t);
+/* Row assembly counters (zeros for anomaly tasks). */
+void task_rows_stats(const struct task *t, struct rows_stats *out);
+/* Version of the last snapshot emitted (0: none). */
+uint64_t task_snapshot_version(const struct task *t);
+
+/* ---- Checkpoints ------------------------------------------------------- */
+
+/* Serialise the task's state (learner or detectors, counters, snapshot
+ * pacing) into a new buffer: *buf returns owned (free()), *len its size.
+ * Row-assembly state is not included (stream/rows.h cannot export it yet):
+ * after a restore, features fill in again from the next readings.
+ * 0 or -ENOMEM. */
+int task_save(const struct task *t, uint8_t **buf, size_t *len);
+
+/* Restore a task_save() image (borrowed) into t, created with the same
+ * configuration. 0, -EBADMSG (corrupt), -EINVAL (another configuration,
+ * or detector state of another layout). On error t may have been partly
+ * restored only in its anomaly detectors, which are then reset. */
+int task_restore(struct task *t, const uint8_t *buf, size_t len);
+
+/* Parse a kind name: "regression", "binary", "multiclass", "anomaly".
+ * 0 and *out, or -EINVAL. */
+int task_kind_parse(const char *text, enum task_kind *out);
+const char *task_kind_name(enum task_kind kind);
+
+#endif /* WEIR_INGEST_TASK_H */
