@@ -5,7 +5,7 @@
  *     recv_ns  qos  retained  topic  payload-as-hex
  *
  * (--no-time drops recv_ns, --no-payload drops the payload), then, on
- * stderr, "weir-sim: cat: N records, first..last recv_ns, span S s". Two
+ * stderr, "weir-sim: cat: N records, recv_ns FIRST..LAST, span S s". Two
  * captures hold the same messages exactly when their --no-time outputs are
  * equal. A truncated or corrupt tail is reported after the records before
  * it, with exit code 3.
@@ -88,12 +88,13 @@ int capcat_main(int argc, char **argv)
             print_record(&c, time, payload);
     }
     fflush(stdout);
-    fprintf(stderr, "weir-sim: cat: %llu records, recv_ns %" PRId64
-            "..%" PRId64 ", span %.6f s\n",
-            (unsigned long long)capfile_read_count(r), first, last,
-            (double)(last - first) * 1e-9);
-    if (rc < 0)
+    if (rc < 0) /* the message says how many records came before */
         cli_error(CMD, "%s", capfile_error(r));
+    else
+        fprintf(stderr, "weir-sim: cat: %llu records, recv_ns %" PRId64
+                "..%" PRId64 ", span %.6f s\n",
+                (unsigned long long)capfile_read_count(r), first, last,
+                (double)(last - first) * 1e-9);
     capfile_reader_free(r);
     return rc < 0 ? CLI_PARTIAL : CLI_OK;
 }

@@ -514,7 +514,7 @@ int csvpub_main(int argc, char **argv)
     progress_done(&p->prog, p->rows, p->msgs);
     if (close_outputs(p) < 0 && code == CLI_OK)
         code = CLI_FAIL;
-    if (!p->quiet)
+    if (!p->quiet && code == CLI_OK)
         fprintf(stderr, "weir-sim: csv: %llu rows in %llu messages, %zu "
                 "devices, %.2f s\n", (unsigned long long)p->rows,
                 (unsigned long long)p->msgs, p->ndev,

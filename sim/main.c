@@ -43,7 +43,8 @@ int main(int argc, char **argv)
                 {"cat", capcat_main}};
 
     if (argc < 2) {
-        usage(stderr);
+        cli_error(NULL, "no command (run, record, replay, csv, cat); see "
+                  "weir-sim --help");
         return CLI_USAGE;
     }
     if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") ||
