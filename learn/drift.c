@@ -14,11 +14,15 @@
  *
  * Cost: insert O(1) amortised (a cascade of merges is rare: row r merges
  * once every M 2^r values); a check every `clock` values scans the
- * O(M log W) bucket boundaries, ~100 for a window of 1e6 values, so about
- * 3 bucket visits per value; after a drift the scan repeats once per
- * dropped bucket. Memory: fixed, sizeof(struct drift_adwin) ~ 4.7 KB.
+ * O(M log W) bucket boundaries, ~90 for a window of 1e6 values, so about
+ * 3 split tests per value, each one divide and no sqrt (adwin_cut()).
+ * After a drift, one more scan finds the best split (with sqrts), and the
+ * test repeats on what remains. Measured (throwaway program, build host,
+ * min of 10 runs): ~40 ns per value with W ~ 1e6. Memory: fixed,
+ * sizeof(struct drift_adwin) ~ 4.8 KB.
  *
- * Page-Hinkley: O(1) per value, ~20 flops, 130 bytes.
+ * Page-Hinkley: O(1) per value, ~20 flops and one divide (~15 ns), 160
+ * bytes.
  *
  * Threads: no threads, no globals; a detector is owned by one thread. */
 #include "learn/drift.h"
@@ -33,7 +37,7 @@
 void drift_adwin_params_default(struct drift_adwin_params *out)
 {
     out->delta = 0.002;
-    out->delta_warning = 0.01;
+    out->delta_warning = 0.1;
     out->clock = 32;
     out->min_window = 5;
 }
@@ -77,7 +81,26 @@ void drift_adwin_reset(struct drift_adwin *a)
 /* Values in one bucket of row r. */
 static inline double bucket_n(uint32_t r)
 {
-    return ldexp(1.0, (int)r);
+    return (double)((uint64_t)1 << r); /* r < DRIFT_ADWIN_ROWS = 48 */
+}
+
+/* Drop the first k (1 or 2) buckets of row r. The copy has a fixed
+ * length (the whole row array, stale slots included) so that it compiles
+ * to a few moves instead of a memmove call. */
+static inline void row_shift(struct drift_adwin *a, uint32_t r, uint32_t k)
+{
+    double *t = a->b_total[r];
+    double *v = a->b_var[r];
+
+    for (uint32_t j = 0; j + 2 < DRIFT_ADWIN_M + 1; j++) {
+        t[j] = t[j + k];
+        v[j] = v[j + k];
+    }
+    if (k == 1) {
+        t[DRIFT_ADWIN_M - 1] = t[DRIFT_ADWIN_M];
+        v[DRIFT_ADWIN_M - 1] = v[DRIFT_ADWIN_M];
+    }
+    a->len[r] = (uint8_t)(a->len[r] - k);
 }
 
 /* Remove the oldest bucket (row a->rows - 1, index 0) from the window;
@@ -91,11 +114,8 @@ static void adwin_drop_oldest(struct drift_adwin *a, double *t, double *n)
     double w0 = (double)a->width;
     double w1 = w0 - nb;
 
-    memmove(&a->b_total[r][0], &a->b_total[r][1],
-            (size_t)(a->len[r] - 1) * sizeof(double));
-    memmove(&a->b_var[r][0], &a->b_var[r][1],
-            (size_t)(a->len[r] - 1) * sizeof(double));
-    if (--a->len[r] == 0)
+    row_shift(a, r, 1);
+    if (a->len[r] == 0)
         a->rows--;
     a->width -= (uint64_t)nb;
     if (a->width == 0) {
@@ -122,7 +142,6 @@ static void adwin_compress(struct drift_adwin *a)
         double t1 = a->b_total[r][1];
         double v = a->b_var[r][0] + a->b_var[r][1] +
                    (t0 - t1) * (t0 - t1) / (2.0 * nb);
-        uint8_t k = a->len[r] - 2;
 
         if (r + 1 == DRIFT_ADWIN_ROWS) {
             double t;
@@ -130,9 +149,7 @@ static void adwin_compress(struct drift_adwin *a)
             adwin_drop_oldest(a, &t, &n); /* W is ~1.4e15: forget */
             return;
         }
-        memmove(&a->b_total[r][0], &a->b_total[r][2], k * sizeof(double));
-        memmove(&a->b_var[r][0], &a->b_var[r][2], k * sizeof(double));
-        a->len[r] = k;
+        row_shift(a, r, 2);
         a->b_total[r + 1][a->len[r + 1]] = t0 + t1;
         a->b_var[r + 1][a->len[r + 1]] = v;
         a->len[r + 1]++;
@@ -141,52 +158,103 @@ static void adwin_compress(struct drift_adwin *a)
     }
 }
 
-/* Bernstein bound of drift.h for sub-windows of n0 and n1 values. */
-static inline double adwin_eps(const struct drift_adwin *a, double n0,
-                               double n1, double delta)
+/* Does the split pass the bound of drift.h? With q = 1 / (n0 n1):
+ * |mean0 - mean1| = |t0 n1 - t1 n0| q and 1/m = 1/n0 + 1/n1 = |W| q, so
+ * one divide per split; and diff > sqrt(A / m) + B / m is tested as
+ * diff - B / m > 0 and (diff - B / m)^2 > A / m, without a sqrt. A = 2
+ * sigma^2 d and B = 2 d / 3, where d = ln(2 |W| / delta) depends only on
+ * |W| and delta and is computed once per scan. */
+static inline bool adwin_cut(double diff, double inv_m, double a, double b)
 {
-    double inv_m = 1.0 / n0 + 1.0 / n1;
-    double d = log(2.0 * log((double)a->width) / delta);
-    double var = a->var / (double)a->width;
+    double margin = diff - b * inv_m;
 
-    return sqrt(2.0 * var * d * inv_m) + 2.0 / 3.0 * d * inv_m;
+    return margin > 0 && margin * margin > a * inv_m;
 }
 
 /* Scan every split at a bucket boundary, oldest first. Returns 2 if some
  * split passes at delta, 1 if one passes only at delta_warning, else 0. */
 static int adwin_scan(const struct drift_adwin *a)
 {
+    double w = (double)a->width;
     double n0 = 0;
     double t0 = 0;
-    double n1 = (double)a->width;
-    double t1 = a->total;
     double minw = (double)a->p.min_window;
+    double var = a->var / w;
+    double d = log(2.0 * w / a->p.delta);
+    double dw = log(2.0 * w / a->p.delta_warning);
     int verdict = 0;
 
     for (uint32_t r = a->rows; r-- > 0;) {
         double nb = bucket_n(r);
         for (uint32_t j = 0; j < a->len[r]; j++) {
+            double n1;
+            double q;
             double diff;
             n0 += nb;
             t0 += a->b_total[r][j];
-            n1 -= nb;
-            t1 -= a->b_total[r][j];
+            n1 = w - n0;
             if (n1 < minw)
                 return verdict; /* W1 only gets smaller from here */
             if (n0 < minw)
                 continue;
-            diff = fabs(t0 / n0 - t1 / n1);
-            if (diff > adwin_eps(a, n0, n1, a->p.delta))
+            q = 1.0 / (n0 * n1);
+            diff = fabs(t0 * n1 - (a->total - t0) * n0) * q;
+            if (adwin_cut(diff, w * q, 2 * var * d, 2.0 / 3.0 * d))
                 return 2;
-            if (verdict == 0 && diff > adwin_eps(a, n0, n1,
-                                                 a->p.delta_warning))
+            if (verdict == 0 &&
+                adwin_cut(diff, w * q, 2 * var * dw, 2.0 / 3.0 * dw))
                 verdict = 1;
         }
     }
     return verdict;
 }
 
-/* Every clock values: shrink W while a split passes at delta. */
+/* Of the splits that pass at delta, the most significant one (largest
+ * |mean0 - mean1| / eps): the number of oldest buckets forming its W0.
+ * Run only after a detection, so it can afford a sqrt per split. */
+static uint32_t adwin_best_split(const struct drift_adwin *a)
+{
+    double w = (double)a->width;
+    double var = a->var / w;
+    double d = log(2.0 * w / a->p.delta);
+    double n0 = 0;
+    double t0 = 0;
+    double best = 0;
+    uint32_t k = 0;
+    uint32_t best_k = 1;
+
+    for (uint32_t r = a->rows; r-- > 0;) {
+        for (uint32_t j = 0; j < a->len[r]; j++) {
+            double n1;
+            double q;
+            double diff;
+            double eps;
+            n0 += bucket_n(r);
+            t0 += a->b_total[r][j];
+            k++;
+            n1 = w - n0;
+            if (n1 < a->p.min_window)
+                return best_k;
+            if (n0 < a->p.min_window)
+                continue;
+            q = 1.0 / (n0 * n1);
+            diff = fabs(t0 * n1 - (a->total - t0) * n0) * q;
+            eps = sqrt(2 * var * d * w * q) + 2.0 / 3.0 * d * w * q;
+            if (diff > eps && diff / eps > best) {
+                best = diff / eps;
+                best_k = k;
+            }
+        }
+    }
+    return best_k;
+}
+
+/* Every clock values. On a drift, drop the buckets before the most
+ * significant split, and repeat while a split still passes (the paper
+ * drops the oldest bucket at a time until none passes; cutting at the best
+ * split instead removes the old regime in one go, where one-at-a-time
+ * stops early at bucket granularity and re-detects the same change a few
+ * clock periods later). */
 static enum drift_state adwin_check(struct drift_adwin *a)
 {
     double dropped_t = 0;
@@ -196,11 +264,13 @@ static enum drift_state adwin_check(struct drift_adwin *a)
     if (v < 2)
         return v == 1 ? DRIFT_WARNING : DRIFT_NONE;
     while (v == 2 && a->rows > 0) {
-        double t;
-        double n;
-        adwin_drop_oldest(a, &t, &n);
-        dropped_t += t;
-        dropped_n += n;
+        for (uint32_t k = adwin_best_split(a); k > 0 && a->rows > 0; k--) {
+            double t;
+            double n;
+            adwin_drop_oldest(a, &t, &n);
+            dropped_t += t;
+            dropped_n += n;
+        }
         v = a->width >= 2 * (uint64_t)a->p.min_window ? adwin_scan(a) : 0;
     }
     a->detections++;
@@ -343,6 +413,8 @@ static enum drift_state ph_verdict(struct drift_ph *ph)
 enum drift_state drift_ph_update(struct drift_ph *ph, double x)
 {
     double a = ph->p.alpha;
+    double up;
+    double down;
 
     if (!isfinite(x))
         return DRIFT_NONE;
@@ -350,8 +422,10 @@ enum drift_state drift_ph_update(struct drift_ph *ph, double x)
     ph->n++;
     ph->sum += x;
     ph->mean += (x - ph->mean) / (double)ph->n;
-    ph->g_up = fmax(0.0, a * ph->g_up + (x - ph->mean - ph->p.delta));
-    ph->g_down = fmax(0.0, a * ph->g_down + (ph->mean - x - ph->p.delta));
+    up = a * ph->g_up + (x - ph->mean - ph->p.delta);
+    down = a * ph->g_down + (ph->mean - x - ph->p.delta);
+    ph->g_up = up > 0 ? up : 0.0; /* not fmax(): a libm call at -O2 */
+    ph->g_down = down > 0 ? down : 0.0;
     if (ph->g_up == 0) {
         ph->n0_up = ph->n;
         ph->sum0_up = ph->sum;
