@@ -68,25 +68,46 @@
 
 #define LEARNER_LAYOUT_VERSION 1u
 #define LEARNER_MAGIC "WEIRLRN"
-#define STACK_INPUTS 512 /* learner_predict: inputs on the stack */
 
 /* ---- Types --------------------------------------------------------------- */
+
+/* The accumulators of one predictor (candidate or baseline). The recent
+ * test figures are two accumulators used in turn, each for history_len
+ * windows: their sum covers the last history_len to 2 history_len windows,
+ * so a snapshot's test figure describes the current model, not its cold
+ * start, in bounded memory. */
+struct accs {
+    struct metrics win;     /* Open window, training rows. */
+    struct metrics all;     /* Closed windows, merged. */
+    struct metrics test;    /* Test rows since the start. */
+    struct metrics trec[2]; /* Recent test rows; trec_cur is filling. */
+};
+#define ACCS_N 5 /* accumulators in struct accs */
 
 struct cand {
     struct model *m;                 /* The model; owned. */
     struct model_params p;           /* Its hyper-parameters. */
     char name[LEARNER_NAME_MAX + 1]; /* Configured or generated name. */
     bool logistic;                   /* MODEL_LOGISTIC: one output, p = P(1). */
-    struct metrics win;              /* Open window, training rows. */
-    struct metrics all;              /* Closed windows, merged. */
-    struct metrics test;             /* Test rows since the start. */
+    struct accs a;                   /* Its figures. */
 };
 
 struct base {
-    struct baseline *b;  /* Owned. */
-    struct metrics win;  /* Open window. */
-    struct metrics all;  /* Closed windows, merged. */
-    struct metrics test; /* Test rows. */
+    struct baseline *b; /* Owned. */
+    struct accs a;      /* Its figures. */
+};
+
+/* learn/baseline.h has no state accessors, so the learner keeps what a
+ * checkpoint needs to rebuild its baselines exactly (see baselines_load):
+ * which no-change slots have a label (their values are read back with
+ * baseline_predict), which series was updated last (the global slot is a
+ * copy of it), and the majority counts or the mean's row count. */
+struct shadow {
+    uint8_t *seen;        /* [max_series + 1]; the last is the spill slot. */
+    uint32_t last_series; /* Slot of the most recent no-change update. */
+    bool any;             /* A label has been learned. */
+    uint64_t *count;      /* [K] labels per class (classification). */
+    uint64_t rows;        /* Labels learned. */
 };
 
 /* A history slot; its figures live in learner.hist_res. */
@@ -119,28 +140,34 @@ struct learner {
     size_t nc;          /* Candidates. */
     struct cand *c;     /* [nc]. */
     struct base bl[LEARNER_BASELINES]; /* no-change, mean/majority. */
-    struct metrics served;             /* Champion of each closed window. */
-    double *z;                         /* [width] scratch of the row path. */
-    double *proba;                     /* [max(k, 2)] scratch. */
+    struct shadow sh;      /* What checkpoints need of the baselines. */
+    struct metrics served; /* Champion of each closed window. */
+    double *z;             /* [width] scratch of the row path. */
+    double *proba;         /* [max(k, 2)] scratch. */
 
     size_t champion;    /* Index into c. */
     bool provisional;   /* No window has ranked yet. */
     double champ_score; /* Its score on the last ranked window. */
     bool published;     /* champ_score was reported once. */
 
-    uint64_t win_id;   /* Open window's id. */
-    uint64_t win_rows; /* Its training rows. */
-    uint64_t win_test; /* Test rows while it was open. */
-    uint64_t win_len;  /* Current length (rows or ms). */
-    int64_t win_start; /* TIME: nominal start; ROWS: unused. */
-    int64_t first_ts;  /* Data time of its first row. */
-    int64_t last_ts;   /* ...and of the last one. */
-    bool win_open;     /* It has had a row. */
-    bool win_drift;    /* A drift was detected in it. */
+    uint64_t win_id;       /* Open window's id. */
+    uint64_t win_rows;     /* Its training rows. */
+    uint64_t win_test;     /* Test rows while it was open. */
+    uint32_t trec_cur;     /* Recent-test accumulator being filled. */
+    uint64_t trec_windows; /* Windows closed since it started. */
+    uint64_t win_len;      /* Current length (rows or ms). */
+    int64_t win_start;     /* TIME: nominal start; ROWS: unused. */
+    int64_t first_ts;      /* Data time of its first row. */
+    int64_t last_ts;       /* ...and of the last one. */
+    bool win_open;         /* It has had a row. */
+    bool win_drift;        /* A drift was detected in it. */
 
-    struct drift_adwin adwin; /* If detector has ADWIN. */
-    struct drift_ph ph;       /* If detector has Page-Hinkley. */
-    enum drift_state dstate;  /* Last state of the detectors. */
+    struct drift_adwin adwin;     /* If detector has ADWIN. */
+    struct drift_ph ph;           /* If detector has Page-Hinkley. */
+    enum drift_state dstate;      /* Last state of the detectors. */
+    enum drift_state adwin_state; /* ADWIN state after its last block. */
+    double block_sum;             /* Loss summed over the open block. */
+    uint32_t block_n;             /* Rows in that block. */
 
     size_t hist_cap;                 /* history_len. */
     size_t hist_n;                   /* Slots used. */
@@ -276,6 +303,7 @@ void learner_config_default(struct learner_config *c, enum learner_task kind,
     c->drift_shrink = 0.25;
     c->min_window_rows = 100;
     c->min_window_ms = 60 * 1000;
+    c->adwin_block = 1;
 }
 
 static bool kind_suits(enum learner_task t, enum model_kind k)
@@ -361,9 +389,9 @@ static bool drift_ok(const struct learner_config *c)
 {
     return c->detector >= LEARNER_DETECT_NONE &&
            c->detector <= LEARNER_DETECT_BOTH && c->drift_shrink > 0 &&
-           c->drift_shrink <= 1 && c->test_fraction >= 0 &&
-           c->test_fraction <= 0.5 && c->max_series >= 1 &&
-           c->max_series <= BASELINE_MAX_SERIES;
+           c->drift_shrink <= 1 && c->adwin_block >= 1 &&
+           c->test_fraction >= 0 && c->test_fraction <= 0.5 &&
+           c->max_series >= 1 && c->max_series <= BASELINE_MAX_SERIES;
 }
 
 static bool rank_suits(const struct learner_config *c)
@@ -440,13 +468,25 @@ static int copy_names(struct learner *l, const struct learner_config *c)
     return 0;
 }
 
-static int init_metrics(const struct learner *l, struct metrics *w,
-                        struct metrics *a, struct metrics *t)
+/* The i-th accumulator of a (0..ACCS_N-1), for loops over all of them. */
+static struct metrics *acc_at(struct accs *a, size_t i)
 {
-    if (metrics_init(w, l->mkind, l->k) < 0 ||
-        metrics_init(a, l->mkind, l->k) < 0 ||
-        metrics_init(t, l->mkind, l->k) < 0)
-        return -EINVAL;
+    struct metrics *v[ACCS_N] = {&a->win, &a->all, &a->test, &a->trec[0],
+                                 &a->trec[1]};
+
+    return v[i];
+}
+
+static const struct metrics *acc_at_c(const struct accs *a, size_t i)
+{
+    return acc_at((struct accs *)a, i);
+}
+
+static int init_accs(const struct learner *l, struct accs *a)
+{
+    for (size_t i = 0; i < ACCS_N; i++)
+        if (metrics_init(acc_at(a, i), l->mkind, l->k) < 0)
+            return -EINVAL;
     return 0;
 }
 
@@ -474,7 +514,7 @@ static int make_candidates(struct learner *l, const struct learner_config *c)
         cd->logistic = cd->p.kind == MODEL_LOGISTIC;
         if ((rc = model_new(&cd->m, &cd->p, l->width, l->k)) < 0)
             return rc;
-        if ((rc = init_metrics(l, &cd->win, &cd->all, &cd->test)) < 0)
+        if ((rc = init_accs(l, &cd->a)) < 0)
             return rc;
     }
     for (size_t i = 0; i < l->nc; i++)
@@ -494,9 +534,12 @@ static int make_baselines(struct learner *l, const struct learner_config *c)
         (rc = baseline_new(&l->bl[1].b, second, l->k, 1)) < 0)
         return rc;
     for (size_t b = 0; b < LEARNER_BASELINES; b++)
-        if ((rc = init_metrics(l, &l->bl[b].win, &l->bl[b].all,
-                               &l->bl[b].test)) < 0)
+        if ((rc = init_accs(l, &l->bl[b].a)) < 0)
             return rc;
+    l->sh.seen = calloc(c->max_series + 1, sizeof(*l->sh.seen));
+    l->sh.count = calloc(l->k + 1, sizeof(*l->sh.count));
+    if (l->sh.seen == NULL || l->sh.count == NULL)
+        return -ENOMEM;
     return metrics_init(&l->served, l->mkind, l->k);
 }
 
@@ -596,6 +639,8 @@ void learner_free(struct learner *l)
     free(l->proba);
     free(l->hist);
     free(l->hist_res);
+    free(l->sh.seen);
+    free(l->sh.count);
     free(l);
 }
 
@@ -684,20 +729,37 @@ static void reset_detectors(struct learner *l)
     drift_adwin_reset(&l->adwin);
     drift_ph_reset(&l->ph);
     l->dstate = DRIFT_NONE;
+    l->adwin_state = DRIFT_NONE;
+    l->block_sum = 0;
+    l->block_n = 0;
 }
 
 /* Merge the closed window's accumulators into the running ones and empty
  * them; old is the champion that served the window. */
+static void fold_accs(struct accs *a, bool flip, uint32_t next)
+{
+    metrics_merge(&a->all, &a->win);
+    metrics_reset(&a->win);
+    if (!flip)
+        return;
+    /* The older recent-test span leaves the recent pair for good. */
+    metrics_merge(&a->test, &a->trec[next]);
+    metrics_reset(&a->trec[next]);
+}
+
 static void fold_window(struct learner *l, size_t old)
 {
-    metrics_merge(&l->served, &l->c[old].win);
-    for (size_t i = 0; i < l->nc; i++) {
-        metrics_merge(&l->c[i].all, &l->c[i].win);
-        metrics_reset(&l->c[i].win);
-    }
-    for (size_t b = 0; b < LEARNER_BASELINES; b++) {
-        metrics_merge(&l->bl[b].all, &l->bl[b].win);
-        metrics_reset(&l->bl[b].win);
+    bool flip = ++l->trec_windows >= l->hist_cap;
+    uint32_t next = l->trec_cur ^ 1u;
+
+    metrics_merge(&l->served, &l->c[old].a.win);
+    for (size_t i = 0; i < l->nc; i++)
+        fold_accs(&l->c[i].a, flip, next);
+    for (size_t b = 0; b < LEARNER_BASELINES; b++)
+        fold_accs(&l->bl[b].a, flip, next);
+    if (flip) {
+        l->trec_cur = next;
+        l->trec_windows = 0;
     }
 }
 
@@ -730,9 +792,9 @@ static void rotate(struct learner *l, struct learner_out *out)
     bool ranked = l->win_rows >= l->cfg.min_rank_rows && l->win_rows > 0;
 
     for (size_t i = 0; i < l->nc; i++)
-        metrics_result(&l->c[i].win, &r[i]);
+        metrics_result(&l->c[i].a.win, &r[i]);
     for (size_t b = 0; b < LEARNER_BASELINES; b++)
-        metrics_result(&l->bl[b].win, &r[l->nc + b]);
+        metrics_result(&l->bl[b].a.win, &r[l->nc + b]);
     if (ranked)
         l->champion = choose(l, r);
     fold_window(l, old);
@@ -843,9 +905,9 @@ static void score_baselines_class(struct learner *l, uint32_t series, size_t y,
 {
     size_t k;
 
+    /* No-change makes hard predictions: no probability, no log loss. */
     if (y_nc >= 0)
-        metrics_add_class(acc0, y, (size_t)y_nc, (size_t)y_nc == y ? 1.0 : 0.0,
-                          y_nc);
+        metrics_add_class(acc0, y, (size_t)y_nc, NAN, y_nc);
     k = baseline_predict_proba(l->bl[1].b, series, l->proba);
     metrics_add_class(acc1, y, k, l->proba[y], y_nc);
 }
@@ -859,28 +921,55 @@ static void set_out(struct learner_out *out, double y_hat, double p_hat)
 static void feed_drift(struct learner *l, double loss,
                        const struct learner_row *r, struct learner_out *out);
 
+static inline void shadow_note(struct learner *l, uint32_t series, size_t cls)
+{
+    uint32_t slot =
+        series < l->cfg.max_series ? series : (uint32_t)l->cfg.max_series;
+
+    l->sh.seen[slot] = 1;
+    l->sh.last_series = slot;
+    l->sh.any = true;
+    l->sh.rows++;
+    if (l->k > 0)
+        l->sh.count[cls]++;
+}
+
+/* The class a probability vector predicts: the most probable, lowest
+ * index on ties (as model_predict_proba()). */
+static inline size_t argmax(const double *p, size_t k)
+{
+    size_t best = 0;
+
+    for (size_t j = 1; j < k; j++)
+        if (p[j] > p[best])
+            best = j;
+    return best;
+}
+
 static void train_class(struct learner *l, const struct learner_row *r,
                         size_t y, struct learner_out *out)
 {
     long y_nc = no_change_class(l, r->series);
     double loss = 0.0;
 
-    score_baselines_class(l, r->series, y, y_nc, &l->bl[0].win, &l->bl[1].win);
+    score_baselines_class(l, r->series, y, y_nc, &l->bl[0].a.win,
+                          &l->bl[1].a.win);
     for (size_t i = 0; i < l->nc; i++) {
         struct cand *c = &l->c[i];
-        double p_true;
-        double p_hat;
-        size_t k = predict_class(l, c, l->z, y, &p_true, &p_hat);
-        metrics_add_class(&c->win, y, k, p_true, y_nc);
+        size_t k;
+        /* One pass: the probabilities before training, then the step. */
+        if (model_learn(c->m, l->z, (double)y, l->proba) < 0)
+            l->st.model_errors++;
+        k = argmax(l->proba, l->k);
+        metrics_add_class(&c->a.win, y, k, l->proba[y], y_nc);
         if (i == l->champion) {
-            set_out(out, (double)k, p_hat);
+            set_out(out, (double)k, l->proba[k]);
             loss = k == y ? 0.0 : 1.0;
         }
-        if (model_update(c->m, l->z, (double)y) < 0)
-            l->st.model_errors++;
     }
     for (size_t b = 0; b < LEARNER_BASELINES; b++)
         baseline_update(l->bl[b].b, r->series, (double)y);
+    shadow_note(l, r->series, y);
     feed_drift(l, loss, r, out);
 }
 
@@ -890,14 +979,14 @@ static void test_class(struct learner *l, const struct learner_row *r, size_t y,
     long y_nc = no_change_class(l, r->series);
 
     scaler_transform(l->sc, r->x, r->present, l->z);
-    score_baselines_class(l, r->series, y, y_nc, &l->bl[0].test,
-                          &l->bl[1].test);
+    score_baselines_class(l, r->series, y, y_nc, &l->bl[0].a.trec[l->trec_cur],
+                          &l->bl[1].a.trec[l->trec_cur]);
     for (size_t i = 0; i < l->nc; i++) {
         struct cand *c = &l->c[i];
         double p_true;
         double p_hat;
         size_t k = predict_class(l, c, l->z, y, &p_true, &p_hat);
-        metrics_add_class(&c->test, y, k, p_true, y_nc);
+        metrics_add_class(&c->a.trec[l->trec_cur], y, k, p_true, y_nc);
         if (i == l->champion)
             set_out(out, (double)k, p_hat);
     }
@@ -937,10 +1026,10 @@ static void train_reg(struct learner *l, const struct learner_row *r,
     double loss = 0.0;
     double yz;
 
-    score_baselines_reg(l, r->series, r->y, &l->bl[0].win, &l->bl[1].win);
+    score_baselines_reg(l, r->series, r->y, &l->bl[0].a.win, &l->bl[1].a.win);
     for (size_t i = 0; i < l->nc; i++) {
         double y_hat = predict_reg(l, &l->c[i], l->z);
-        metrics_add_reg(&l->c[i].win, r->y, y_hat);
+        metrics_add_reg(&l->c[i].a.win, r->y, y_hat);
         if (i == l->champion) {
             set_out(out, y_hat, NAN);
             loss = reg_loss(r->y - y_hat, sd);
@@ -953,6 +1042,7 @@ static void train_reg(struct learner *l, const struct learner_row *r,
             l->st.model_errors++;
     for (size_t b = 0; b < LEARNER_BASELINES; b++)
         baseline_update(l->bl[b].b, r->series, r->y);
+    shadow_note(l, r->series, 0);
     feed_drift(l, loss, r, out);
 }
 
@@ -960,10 +1050,11 @@ static void test_reg(struct learner *l, const struct learner_row *r,
                      struct learner_out *out)
 {
     scaler_transform(l->sc, r->x, r->present, l->z);
-    score_baselines_reg(l, r->series, r->y, &l->bl[0].test, &l->bl[1].test);
+    score_baselines_reg(l, r->series, r->y, &l->bl[0].a.trec[l->trec_cur],
+                        &l->bl[1].a.trec[l->trec_cur]);
     for (size_t i = 0; i < l->nc; i++) {
         double y_hat = predict_reg(l, &l->c[i], l->z);
-        metrics_add_reg(&l->c[i].test, r->y, y_hat);
+        metrics_add_reg(&l->c[i].a.trec[l->trec_cur], r->y, y_hat);
         if (i == l->champion)
             set_out(out, y_hat, NAN);
     }
@@ -986,8 +1077,18 @@ static void feed_drift(struct learner *l, double loss,
     enum drift_state p = DRIFT_NONE;
     struct drift_status s;
 
-    if (l->cfg.detector & LEARNER_DETECT_ADWIN)
-        a = drift_adwin_update(&l->adwin, loss);
+    if (l->cfg.detector & LEARNER_DETECT_ADWIN) {
+        l->block_sum += loss;
+        if (++l->block_n >= l->cfg.adwin_block) {
+            l->adwin_state = drift_adwin_update(
+                &l->adwin, l->block_sum / (double)l->block_n);
+            l->block_sum = 0;
+            l->block_n = 0;
+            a = l->adwin_state;
+        } else if (l->adwin_state == DRIFT_WARNING) {
+            a = DRIFT_WARNING; /* A warning lasts until the next block. */
+        }
+    }
     if (l->cfg.detector & LEARNER_DETECT_PH)
         p = drift_ph_update(&l->ph, loss);
     l->dstate = a > p ? a : p;
@@ -1118,27 +1219,47 @@ bool learner_rotate(struct learner *l, struct learner_out *out)
 
 /* ---- Prediction ---------------------------------------------------------- */
 
+/* A scaler with src's layout and statistics whose 1/sd is recomputed
+ * exactly from each column's (count, mean, m2), as in a scaler rebuilt from
+ * a snapshot: learn/scaler.c tracks 1/sd by Newton steps between exact
+ * refreshes, so the live one may differ in the last bits. Returns owned
+ * (scaler_free), or NULL without memory. */
+static struct scaler *exact_copy(const struct scaler *src, const bool *ind)
+{
+    struct scaler *s;
+    struct scaler_col col;
+
+    if (scaler_new(&s, scaler_features(src), ind) < 0)
+        return NULL;
+    for (size_t i = 0; i < scaler_features(src); i++) {
+        scaler_col_get(src, i, &col);
+        scaler_col_set(s, i, &col);
+    }
+    return s;
+}
+
 double learner_predict(const struct learner *l, const double *x,
                        const uint8_t *present, double *proba)
 {
-    double stack[STACK_INPUTS];
     double tmp[LEARNER_MAX_CLASSES];
-    double *z = stack;
-    double *heap = NULL;
     const struct cand *c = &l->c[l->champion];
-    double v;
+    bool no = false;
+    struct scaler *sc = exact_copy(l->sc, l->indicator);
+    struct scaler *ysc = l->ysc ? exact_copy(l->ysc, &no) : NULL;
+    double *z = calloc(l->width, sizeof(*z));
+    double v = NAN;
 
-    if (l->width > STACK_INPUTS) {
-        if ((heap = calloc(l->width, sizeof(*heap))) == NULL)
-            return NAN;
-        z = heap;
-    }
-    scaler_transform(l->sc, x, present, z);
+    if (sc == NULL || z == NULL || (l->ysc != NULL && ysc == NULL))
+        goto out_free;
+    scaler_transform(sc, x, present, z);
     if (l->k == 0)
-        v = scaler_unz(l->ysc, 0, model_predict(c->m, z));
+        v = scaler_unz(ysc, 0, model_predict(c->m, z));
     else
         v = (double)model_predict_proba(c->m, z, proba ? proba : tmp);
-    free(heap);
+out_free:
+    free(z);
+    scaler_free(ysc);
+    scaler_free(sc);
     return v;
 }
 
@@ -1214,47 +1335,58 @@ bool learner_history(const struct learner *l, size_t i,
     return true;
 }
 
+static const struct accs *accs_of(const struct learner *l, size_t i)
+{
+    if (i < l->nc)
+        return &l->c[i].a;
+    if (i >= LEARNER_BASELINE_BASE &&
+        i < LEARNER_BASELINE_BASE + LEARNER_BASELINES)
+        return &l->bl[i - LEARNER_BASELINE_BASE].a;
+    return NULL;
+}
+
+/* The recent test figures: both spans of the pair. */
+static void recent_test(const struct accs *a, struct metrics *sum)
+{
+    *sum = a->trec[0];
+    metrics_merge(sum, &a->trec[1]);
+}
+
 int learner_metrics(const struct learner *l, size_t i, enum learner_scope scope,
                     struct metrics_result *out)
 {
-    const struct metrics *win;
-    const struct metrics *all;
-    const struct metrics *test;
+    const struct accs *a = accs_of(l, i);
     struct metrics sum;
 
-    if (i < l->nc) {
-        win = &l->c[i].win;
-        all = &l->c[i].all;
-        test = &l->c[i].test;
-    } else if (i >= LEARNER_BASELINE_BASE &&
-               i < LEARNER_BASELINE_BASE + LEARNER_BASELINES) {
-        win = &l->bl[i - LEARNER_BASELINE_BASE].win;
-        all = &l->bl[i - LEARNER_BASELINE_BASE].all;
-        test = &l->bl[i - LEARNER_BASELINE_BASE].test;
-    } else {
+    if (a == NULL)
         return -EINVAL;
-    }
     switch (scope) {
     case LEARNER_SCOPE_WINDOW:
-        metrics_result(win, out);
-        return 0;
+        sum = a->win;
+        break;
     case LEARNER_SCOPE_ALL:
-        sum = *all;
-        metrics_merge(&sum, win);
-        metrics_result(&sum, out);
-        return 0;
+        sum = a->all;
+        metrics_merge(&sum, &a->win);
+        break;
     case LEARNER_SCOPE_TEST:
-        metrics_result(test, out);
-        return 0;
+        recent_test(a, &sum);
+        metrics_merge(&sum, &a->test);
+        break;
+    case LEARNER_SCOPE_TEST_RECENT:
+        recent_test(a, &sum);
+        break;
+    default:
+        return -EINVAL;
     }
-    return -EINVAL;
+    metrics_result(&sum, out);
+    return 0;
 }
 
 void learner_served(const struct learner *l, struct metrics_result *out)
 {
     struct metrics sum = l->served;
 
-    metrics_merge(&sum, &l->c[l->champion].win);
+    metrics_merge(&sum, &l->c[l->champion].a.win);
     metrics_result(&sum, out);
 }
 
@@ -1368,6 +1500,7 @@ static void snap_metrics(const struct learner *l, struct snapshot *s)
 {
     struct learner_window w;
     struct metrics_result r;
+    struct metrics sum;
 
     if (learner_history(l, 0, &w)) {
         to_snapshot_metrics(&w.candidates[l->champion], &s->validation);
@@ -1375,7 +1508,8 @@ static void snap_metrics(const struct learner *l, struct snapshot *s)
             to_snapshot_metrics(&w.baselines[b], &s->baselines[b]);
         s->window_id = w.id;
     }
-    metrics_result(&l->c[l->champion].test, &r);
+    recent_test(&l->c[l->champion].a, &sum);
+    metrics_result(&sum, &r);
     to_snapshot_metrics(&r, &s->test);
 }
 
@@ -1422,27 +1556,912 @@ out_close:
     return rc;
 }
 
-/* ---- Checkpoints and merge ----------------------------------------------- */
+/* ---- Checkpoints: byte buffers ------------------------------------------- */
+
+/* A growing output buffer; oom sticks. */
+struct wr {
+    uint8_t *p;
+    size_t len;
+    size_t cap;
+    bool oom;
+};
+
+static void put(struct wr *w, const void *src, size_t n)
+{
+    if (w->oom)
+        return;
+    if (w->cap - w->len < n) {
+        size_t cap = w->cap ? w->cap : 4096;
+        uint8_t *p;
+        while (cap - w->len < n)
+            cap *= 2;
+        if ((p = realloc(w->p, cap)) == NULL) {
+            w->oom = true;
+            return;
+        }
+        w->p = p;
+        w->cap = cap;
+    }
+    memcpy(w->p + w->len, src, n);
+    w->len += n;
+}
+
+static void put_u64(struct wr *w, uint64_t v)
+{
+    uint8_t b[8];
+
+    for (int i = 0; i < 8; i++)
+        b[i] = (uint8_t)(v >> (8 * i));
+    put(w, b, sizeof(b));
+}
+
+static void put_u32(struct wr *w, uint32_t v)
+{
+    uint8_t b[4];
+
+    for (int i = 0; i < 4; i++)
+        b[i] = (uint8_t)(v >> (8 * i));
+    put(w, b, sizeof(b));
+}
+
+static void put_f64(struct wr *w, double d)
+{
+    uint64_t u;
+
+    memcpy(&u, &d, sizeof(u));
+    put_u64(w, u);
+}
+
+/* A bounded input cursor; bad sticks (reads past the end give zeros). */
+struct rd {
+    const uint8_t *p;
+    size_t len;
+    size_t off;
+    bool bad;
+};
+
+static uint64_t get_uint(struct rd *r, int bytes)
+{
+    uint64_t v = 0;
+
+    if (r->bad || r->len - r->off < (size_t)bytes) {
+        r->bad = true;
+        return 0;
+    }
+    for (int i = 0; i < bytes; i++)
+        v |= (uint64_t)r->p[r->off + (size_t)i] << (8 * i);
+    r->off += (size_t)bytes;
+    return v;
+}
+
+static uint64_t get_u64(struct rd *r)
+{
+    return get_uint(r, 8);
+}
+
+static uint32_t get_u32(struct rd *r)
+{
+    return (uint32_t)get_uint(r, 4);
+}
+
+static double get_f64(struct rd *r)
+{
+    uint64_t u = get_u64(r);
+    double d;
+
+    memcpy(&d, &u, sizeof(d));
+    return d;
+}
+
+/* A count read back must not exceed its bound. */
+static uint64_t get_bounded(struct rd *r, uint64_t max)
+{
+    uint64_t v = get_u64(r);
+
+    if (v > max)
+        r->bad = true;
+    return v > max ? 0 : v;
+}
+
+/* ---- Checkpoints: fingerprint -------------------------------------------- */
+
+static void fnv(uint64_t *h, const void *p, size_t n)
+{
+    const uint8_t *b = p;
+
+    for (size_t i = 0; i < n; i++) {
+        *h ^= b[i];
+        *h *= 0x100000001b3ULL;
+    }
+}
+
+static void fnv_u64(uint64_t *h, uint64_t v)
+{
+    uint8_t b[8];
+
+    for (int i = 0; i < 8; i++)
+        b[i] = (uint8_t)(v >> (8 * i));
+    fnv(h, b, sizeof(b));
+}
+
+static void fnv_f64(uint64_t *h, double d)
+{
+    uint64_t u;
+
+    memcpy(&u, &d, sizeof(u));
+    fnv_u64(h, u);
+}
+
+static void fnv_str(uint64_t *h, const char *s)
+{
+    if (s == NULL) {
+        fnv_u64(h, UINT64_MAX);
+        return;
+    }
+    fnv_u64(h, strlen(s));
+    fnv(h, s, strlen(s));
+}
+
+static void fnv_drift(uint64_t *h, const struct learner_config *c)
+{
+    fnv_u64(h, (uint64_t)c->detector);
+    fnv_f64(h, c->adwin.delta);
+    fnv_f64(h, c->adwin.delta_warning);
+    fnv_u64(h, c->adwin.clock);
+    fnv_u64(h, c->adwin.min_window);
+    fnv_f64(h, c->ph.delta);
+    fnv_f64(h, c->ph.lambda);
+    fnv_f64(h, c->ph.lambda_warning);
+    fnv_f64(h, c->ph.alpha);
+    fnv_u64(h, c->ph.min_instances);
+    fnv_u64(h, c->ph.direction);
+    fnv_f64(h, c->drift_shrink);
+    fnv_u64(h, c->min_window_rows);
+    fnv_u64(h, (uint64_t)c->min_window_ms);
+    fnv_u64(h, c->adwin_block);
+}
+
+static void fnv_windows(uint64_t *h, const struct learner_config *c)
+{
+    fnv_u64(h, (uint64_t)c->window_mode);
+    fnv_u64(h, c->window_rows);
+    fnv_u64(h, (uint64_t)c->window_ms);
+    fnv_u64(h, c->min_rank_rows);
+    fnv_u64(h, (uint64_t)c->rank);
+    fnv_f64(h, c->min_margin_rel);
+    fnv_f64(h, c->min_margin_abs);
+    fnv_u64(h, c->history_len);
+    fnv_f64(h, c->publish_tolerance);
+    fnv_f64(h, c->test_fraction);
+    fnv_u64(h, c->test_salt);
+    fnv_u64(h, c->max_series);
+}
+
+/* Every setting that shapes the state or its meaning. */
+static uint64_t fingerprint(const struct learner *l)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+
+    fnv_u64(&h, (uint64_t)l->cfg.kind);
+    fnv_u64(&h, l->n);
+    fnv_u64(&h, l->k);
+    fnv_str(&h, l->task);
+    fnv_str(&h, l->target);
+    for (size_t i = 0; i < l->n; i++) {
+        fnv_str(&h, l->feature_names[i]);
+        fnv_u64(&h, l->indicator[i]);
+    }
+    for (size_t i = 0; i < l->k; i++)
+        fnv_str(&h, l->class_labels[i]);
+    fnv_u64(&h, l->nc);
+    for (size_t i = 0; i < l->nc; i++) {
+        fnv_str(&h, l->c[i].name);
+        fnv_u64(&h, (uint64_t)l->c[i].p.kind);
+        fnv_u64(&h, (uint64_t)l->c[i].p.optimizer);
+        fnv_f64(&h, l->c[i].p.learning_rate);
+        fnv_f64(&h, l->c[i].p.l2);
+        fnv_f64(&h, l->c[i].p.power_t);
+    }
+    fnv_windows(&h, &l->cfg);
+    fnv_drift(&h, &l->cfg);
+    return h;
+}
+
+/* ---- Checkpoints: sections ----------------------------------------------- */
+
+_Static_assert(sizeof(struct metrics) ==
+                   8 * 11 + 8 * METRICS_MAX_CLASSES * METRICS_MAX_CLASSES,
+               "struct metrics changed: update put_metrics/get_metrics");
+
+static void put_metrics(struct wr *w, const struct metrics *m)
+{
+    put_u32(w, m->kind);
+    put_u32(w, m->classes);
+    put_u64(w, m->rows);
+    put_u64(w, m->skipped);
+    put_f64(w, m->abs_err);
+    put_f64(w, m->sq_err);
+    put_f64(w, m->y_mean);
+    put_f64(w, m->y_m2);
+    put_u64(w, m->prob_rows);
+    put_f64(w, m->log_loss);
+    put_u64(w, m->correct);
+    put_u64(w, m->nc_correct);
+    for (uint32_t i = 0; i < m->classes; i++)
+        for (uint32_t j = 0; j < m->classes; j++)
+            put_u64(w, m->confusion[i][j]);
+}
+
+static void put_accs(struct wr *w, const struct accs *a)
+{
+    for (size_t i = 0; i < ACCS_N; i++)
+        put_metrics(w, acc_at_c(a, i));
+}
+
+/* Into *m, which was initialised with the expected kind and classes. */
+static void get_metrics(struct rd *r, struct metrics *m)
+{
+    if (get_u32(r) != m->kind || get_u32(r) != m->classes) {
+        r->bad = true;
+        return;
+    }
+    m->rows = get_u64(r);
+    m->skipped = get_u64(r);
+    m->abs_err = get_f64(r);
+    m->sq_err = get_f64(r);
+    m->y_mean = get_f64(r);
+    m->y_m2 = get_f64(r);
+    m->prob_rows = get_u64(r);
+    m->log_loss = get_f64(r);
+    m->correct = get_u64(r);
+    m->nc_correct = get_u64(r);
+    for (uint32_t i = 0; i < m->classes; i++)
+        for (uint32_t j = 0; j < m->classes; j++)
+            m->confusion[i][j] = get_u64(r);
+}
+
+static void get_accs(struct rd *r, struct accs *a)
+{
+    for (size_t i = 0; i < ACCS_N; i++)
+        get_metrics(r, acc_at(a, i));
+}
+
+_Static_assert(sizeof(struct drift_adwin) ==
+                   8 * 2 + 4 * 2 + 8 * 8 + 4 * 2 + DRIFT_ADWIN_ROWS +
+                       2 * 8 * DRIFT_ADWIN_ROWS * (DRIFT_ADWIN_M + 1),
+               "struct drift_adwin changed: update put_adwin/get_adwin");
+
+static void put_adwin(struct wr *w, const struct drift_adwin *a)
+{
+    put_f64(w, a->p.delta);
+    put_f64(w, a->p.delta_warning);
+    put_u32(w, a->p.clock);
+    put_u32(w, a->p.min_window);
+    put_u64(w, a->seen);
+    put_u64(w, a->detections);
+    put_u64(w, a->detected_at);
+    put_f64(w, a->mean_before);
+    put_f64(w, a->mean_after);
+    put_u64(w, a->width);
+    put_f64(w, a->total);
+    put_f64(w, a->var);
+    put_u32(w, a->state);
+    put_u32(w, a->rows);
+    put(w, a->len, sizeof(a->len));
+    for (size_t i = 0; i < DRIFT_ADWIN_ROWS; i++)
+        for (size_t j = 0; j <= DRIFT_ADWIN_M; j++) {
+            put_f64(w, a->b_total[i][j]);
+            put_f64(w, a->b_var[i][j]);
+        }
+}
+
+/* Into *a, initialised with the configured parameters (which must match). */
+static void get_adwin(struct rd *r, struct drift_adwin *a)
+{
+    if (get_f64(r) != a->p.delta || get_f64(r) != a->p.delta_warning ||
+        get_u32(r) != a->p.clock || get_u32(r) != a->p.min_window)
+        r->bad = true;
+    a->seen = get_u64(r);
+    a->detections = get_u64(r);
+    a->detected_at = get_u64(r);
+    a->mean_before = get_f64(r);
+    a->mean_after = get_f64(r);
+    a->width = get_u64(r);
+    a->total = get_f64(r);
+    a->var = get_f64(r);
+    a->state = get_u32(r);
+    a->rows = get_u32(r);
+    if (a->state > DRIFT_DETECTED || a->rows > DRIFT_ADWIN_ROWS)
+        r->bad = true;
+    for (size_t i = 0; i < DRIFT_ADWIN_ROWS; i++)
+        if ((a->len[i] = (uint8_t)get_uint(r, 1)) > DRIFT_ADWIN_M + 1)
+            r->bad = true;
+    for (size_t i = 0; i < DRIFT_ADWIN_ROWS; i++)
+        for (size_t j = 0; j <= DRIFT_ADWIN_M; j++) {
+            a->b_total[i][j] = get_f64(r);
+            a->b_var[i][j] = get_f64(r);
+        }
+}
+
+_Static_assert(sizeof(struct drift_ph) == 8 * 4 + 4 * 2 + 8 * 14 + 8,
+               "struct drift_ph changed: update put_ph/get_ph");
+
+static void put_ph(struct wr *w, const struct drift_ph *p)
+{
+    put_f64(w, p->p.delta);
+    put_f64(w, p->p.lambda);
+    put_f64(w, p->p.lambda_warning);
+    put_f64(w, p->p.alpha);
+    put_u32(w, p->p.min_instances);
+    put_u32(w, p->p.direction);
+    put_u64(w, p->seen);
+    put_u64(w, p->detections);
+    put_u64(w, p->detected_at);
+    put_f64(w, p->mean_before);
+    put_f64(w, p->mean_after);
+    put_u64(w, p->n);
+    put_f64(w, p->sum);
+    put_f64(w, p->mean);
+    put_f64(w, p->g_up);
+    put_f64(w, p->g_down);
+    put_u64(w, p->n0_up);
+    put_f64(w, p->sum0_up);
+    put_u64(w, p->n0_down);
+    put_f64(w, p->sum0_down);
+    put_u32(w, p->state);
+}
+
+static void get_ph(struct rd *r, struct drift_ph *p)
+{
+    if (get_f64(r) != p->p.delta || get_f64(r) != p->p.lambda ||
+        get_f64(r) != p->p.lambda_warning || get_f64(r) != p->p.alpha ||
+        get_u32(r) != p->p.min_instances || get_u32(r) != p->p.direction)
+        r->bad = true;
+    p->seen = get_u64(r);
+    p->detections = get_u64(r);
+    p->detected_at = get_u64(r);
+    p->mean_before = get_f64(r);
+    p->mean_after = get_f64(r);
+    p->n = get_u64(r);
+    p->sum = get_f64(r);
+    p->mean = get_f64(r);
+    p->g_up = get_f64(r);
+    p->g_down = get_f64(r);
+    p->n0_up = get_u64(r);
+    p->sum0_up = get_f64(r);
+    p->n0_down = get_u64(r);
+    p->sum0_down = get_f64(r);
+    if ((p->state = get_u32(r)) > DRIFT_DETECTED)
+        r->bad = true;
+}
+
+static void put_stats(struct wr *w, const struct learner_stats *s)
+{
+    put_u64(w, s->rows);
+    put_u64(w, s->rows_trained);
+    put_u64(w, s->rows_test);
+    put_u64(w, s->bad_labels);
+    put_u64(w, s->features_missing);
+    put_u64(w, s->windows);
+    put_u64(w, s->champion_changes);
+    put_u64(w, s->drift_warnings);
+    put_u64(w, s->drift_detections);
+    put_u64(w, s->model_errors);
+}
+
+static void get_stats(struct rd *r, struct learner_stats *s)
+{
+    s->rows = get_u64(r);
+    s->rows_trained = get_u64(r);
+    s->rows_test = get_u64(r);
+    s->bad_labels = get_u64(r);
+    s->features_missing = get_u64(r);
+    s->windows = get_u64(r);
+    s->champion_changes = get_u64(r);
+    s->drift_warnings = get_u64(r);
+    s->drift_detections = get_u64(r);
+    s->model_errors = get_u64(r);
+}
+
+/* Window, champion, detector bookkeeping and snapshot version. */
+static void put_control(struct wr *w, const struct learner *l)
+{
+    put_stats(w, &l->st);
+    put_u64(w, l->champion);
+    put_u64(w, l->provisional);
+    put_u64(w, l->published);
+    put_f64(w, l->champ_score);
+    put_u64(w, l->win_id);
+    put_u64(w, l->win_rows);
+    put_u64(w, l->win_test);
+    put_u64(w, l->trec_cur);
+    put_u64(w, l->trec_windows);
+    put_u64(w, l->win_len);
+    put_u64(w, (uint64_t)l->win_start);
+    put_u64(w, (uint64_t)l->first_ts);
+    put_u64(w, (uint64_t)l->last_ts);
+    put_u64(w, l->win_drift);
+    put_u64(w, l->started);
+    put_u64(w, (uint64_t)l->now_ms);
+    put_u64(w, l->dstate);
+    put_u64(w, l->adwin_state);
+    put_f64(w, l->block_sum);
+    put_u64(w, l->block_n);
+    put_u64(w, l->snap_version);
+    put_u64(w, l->snap_rows);
+    put_u64(w, l->snap_windows);
+    put_u64(w, l->snap_champion);
+    put_u64(w, l->hist_n);
+    put_u64(w, l->hist_head);
+}
+
+static void get_control(struct rd *r, struct learner *l)
+{
+    get_stats(r, &l->st);
+    l->champion = (size_t)get_bounded(r, l->nc - 1);
+    l->provisional = get_bounded(r, 1) != 0;
+    l->published = get_bounded(r, 1) != 0;
+    l->champ_score = get_f64(r);
+    l->win_id = get_u64(r);
+    l->win_rows = get_u64(r);
+    l->win_test = get_u64(r);
+    l->trec_cur = (uint32_t)get_bounded(r, 1);
+    l->trec_windows = get_bounded(r, l->hist_cap - 1);
+    l->win_len = get_u64(r);
+    l->win_start = (int64_t)get_u64(r);
+    l->first_ts = (int64_t)get_u64(r);
+    l->last_ts = (int64_t)get_u64(r);
+    l->win_drift = get_bounded(r, 1) != 0;
+    l->started = get_bounded(r, 1) != 0;
+    l->now_ms = (int64_t)get_u64(r);
+    l->dstate = (enum drift_state)get_bounded(r, DRIFT_DETECTED);
+    l->adwin_state = (enum drift_state)get_bounded(r, DRIFT_DETECTED);
+    l->block_sum = get_f64(r);
+    l->block_n = (uint32_t)get_bounded(r, l->cfg.adwin_block);
+    l->snap_version = get_u64(r);
+    l->snap_rows = get_u64(r);
+    l->snap_windows = get_u64(r);
+    l->snap_champion = get_bounded(r, l->nc - 1);
+    l->hist_n = (size_t)get_bounded(r, l->hist_cap);
+    l->hist_head = (size_t)get_bounded(r, l->hist_cap - 1);
+    if (l->win_len == 0)
+        r->bad = true;
+}
+
+static void put_scaler(struct wr *w, const struct scaler *s)
+{
+    struct scaler_col col;
+
+    for (size_t i = 0; i < scaler_features(s); i++) {
+        scaler_col_get(s, i, &col);
+        put_u64(w, col.count);
+        put_f64(w, col.mean);
+        put_f64(w, col.m2);
+    }
+}
+
+static void get_scaler(struct rd *r, struct scaler *s)
+{
+    struct scaler_col col;
+
+    for (size_t i = 0; i < scaler_features(s); i++) {
+        col.count = get_u64(r);
+        col.mean = get_f64(r);
+        col.m2 = get_f64(r);
+        if (!r->bad && scaler_col_set(s, i, &col) < 0)
+            r->bad = true;
+    }
+}
+
+static int put_models(struct wr *w, const struct learner *l)
+{
+    for (size_t i = 0; i < l->nc; i++) {
+        size_t len = model_state_len(l->c[i].m);
+        double *st = calloc(len, sizeof(*st));
+        if (st == NULL)
+            return -ENOMEM;
+        model_state_get(l->c[i].m, st, len);
+        put_u64(w, len);
+        for (size_t j = 0; j < len; j++)
+            put_f64(w, st[j]);
+        free(st);
+        put_accs(w, &l->c[i].a);
+    }
+    return 0;
+}
+
+static int get_models(struct rd *r, struct learner *l)
+{
+    for (size_t i = 0; i < l->nc && !r->bad; i++) {
+        size_t len = model_state_len(l->c[i].m);
+        double *st;
+        if (get_u64(r) != len || r->len - r->off < len * 8) {
+            r->bad = true;
+            break;
+        }
+        if ((st = calloc(len, sizeof(*st))) == NULL)
+            return -ENOMEM;
+        for (size_t j = 0; j < len; j++)
+            st[j] = get_f64(r);
+        if (model_state_set(l->c[i].m, st, len) < 0)
+            r->bad = true;
+        free(st);
+        get_accs(r, &l->c[i].a);
+    }
+    return 0;
+}
+
+/* The baselines as the shadow describes them: the labelled no-change
+ * slots with their labels, the last one updated, then the majority counts
+ * (or the mean's rows and value), then the accumulators. */
+static void put_baselines(struct wr *w, const struct learner *l)
+{
+    size_t slots = l->cfg.max_series + 1;
+    uint64_t seen = 0;
+
+    for (size_t i = 0; i < slots; i++)
+        seen += l->sh.seen[i];
+    put_u64(w, seen);
+    for (size_t i = 0; i < slots; i++) {
+        if (!l->sh.seen[i])
+            continue;
+        put_u32(w, (uint32_t)i);
+        put_f64(w, baseline_predict(l->bl[0].b, (uint32_t)i));
+    }
+    put_u32(w, l->sh.last_series);
+    put_u64(w, l->sh.any);
+    put_u64(w, l->sh.rows);
+    for (size_t k = 0; k < l->k; k++)
+        put_u64(w, l->sh.count[k]);
+    put_f64(w, l->k == 0 ? baseline_predict(l->bl[1].b, 0) : 0.0);
+    for (size_t b = 0; b < LEARNER_BASELINES; b++) {
+        put_accs(w, &l->bl[b].a);
+    }
+    put_metrics(w, &l->served);
+}
+
+static void put_history(struct wr *w, const struct learner *l)
+{
+    size_t per = l->nc + LEARNER_BASELINES;
+
+    for (size_t i = 0; i < l->hist_cap; i++) {
+        const struct hist *h = &l->hist[i];
+        put_u64(w, h->id);
+        put_u64(w, (uint64_t)h->start_ms);
+        put_u64(w, (uint64_t)h->end_ms);
+        put_u64(w, h->rows);
+        put_u64(w, h->test_rows);
+        put_u64(w, h->champion);
+        put_u64(w, h->next_champion);
+        put_u64(w, h->drift);
+        for (size_t j = 0; j < per; j++) {
+            const struct metrics_result *m = &l->hist_res[i * per + j];
+            put_u64(w, m->rows);
+            put_f64(w, m->mae);
+            put_f64(w, m->rmse);
+            put_f64(w, m->r2);
+            put_f64(w, m->accuracy);
+            put_f64(w, m->log_loss);
+            put_f64(w, m->macro_f1);
+            put_f64(w, m->kappa);
+            put_f64(w, m->kappa_temporal);
+        }
+    }
+}
+
+static void get_history(struct rd *r, struct learner *l)
+{
+    size_t per = l->nc + LEARNER_BASELINES;
+
+    for (size_t i = 0; i < l->hist_cap && !r->bad; i++) {
+        struct hist *h = &l->hist[i];
+        h->id = get_u64(r);
+        h->start_ms = (int64_t)get_u64(r);
+        h->end_ms = (int64_t)get_u64(r);
+        h->rows = get_u64(r);
+        h->test_rows = get_u64(r);
+        h->champion = get_bounded(r, l->nc - 1);
+        h->next_champion = get_bounded(r, l->nc - 1);
+        h->drift = get_bounded(r, 1);
+        for (size_t j = 0; j < per; j++) {
+            struct metrics_result *m = &l->hist_res[i * per + j];
+            m->rows = get_u64(r);
+            m->mae = get_f64(r);
+            m->rmse = get_f64(r);
+            m->r2 = get_f64(r);
+            m->accuracy = get_f64(r);
+            m->log_loss = get_f64(r);
+            m->macro_f1 = get_f64(r);
+            m->kappa = get_f64(r);
+            m->kappa_temporal = get_f64(r);
+        }
+    }
+}
+
+/* ---- Checkpoints: rebuilding baselines ------------------------------------
+ */
+
+/* dst += n copies of a baseline that learned one label y (series s), in
+ * O(log n) merges: learn/baseline.h merges add counts and weight means, and
+ * merging equal means leaves the mean exactly unchanged. */
+static int add_copies(struct baseline *dst, enum baseline_kind kind, size_t k,
+                      uint32_t s, double y, uint64_t n)
+{
+    struct baseline *unit = NULL;
+    struct baseline *tmp = NULL;
+    int rc;
+
+    if ((rc = baseline_new(&unit, kind, k, 1)) < 0 ||
+        (rc = baseline_update(unit, s, y)) < 0)
+        goto out;
+    while (n > 0) {
+        if (n & 1)
+            baseline_merge(dst, unit);
+        n >>= 1;
+        if (n == 0)
+            break;
+        baseline_free(tmp);
+        if ((rc = baseline_new(&tmp, kind, k, 1)) < 0)
+            goto out;
+        baseline_merge(tmp, unit);
+        baseline_merge(unit, tmp); /* unit doubles */
+    }
+out:
+    baseline_free(tmp);
+    baseline_free(unit);
+    return rc;
+}
+
+/* No-change: one update per labelled slot, the last-updated slot last so
+ * the global "last label of any series" comes out right. */
+static void load_no_change(struct learner *l, const uint32_t *slot,
+                           const double *val, size_t n)
+{
+    size_t last = n;
+
+    for (size_t i = 0; i < n; i++) {
+        if (slot[i] == l->sh.last_series) {
+            last = i;
+            continue;
+        }
+        baseline_update(l->bl[0].b, slot[i], val[i]);
+    }
+    if (last < n)
+        baseline_update(l->bl[0].b, slot[last], val[last]);
+}
+
+static int get_baselines(struct rd *r, struct learner *l)
+{
+    size_t slots = l->cfg.max_series + 1;
+    uint64_t n = get_bounded(r, slots);
+    uint32_t *slot = calloc(n + 1, sizeof(*slot));
+    double *val = calloc(n + 1, sizeof(*val));
+    double mean;
+    int rc = -ENOMEM;
+
+    if (slot == NULL || val == NULL)
+        goto out;
+    for (size_t i = 0; i < n && !r->bad; i++) {
+        slot[i] = get_u32(r);
+        val[i] = get_f64(r);
+        if (slot[i] >= slots || l->sh.seen[slot[i]] ||
+            (l->k > 0 && !(val[i] >= 0 && val[i] < (double)l->k)))
+            r->bad = true;
+        else
+            l->sh.seen[slot[i]] = 1;
+    }
+    l->sh.last_series = get_u32(r);
+    l->sh.any = get_bounded(r, 1) != 0;
+    l->sh.rows = get_u64(r);
+    for (size_t k = 0; k < l->k; k++)
+        l->sh.count[k] = get_u64(r);
+    mean = get_f64(r);
+    rc = 0;
+    if (r->bad)
+        goto out;
+    load_no_change(l, slot, val, (size_t)n);
+    if (l->k == 0 && l->sh.rows > 0)
+        rc = add_copies(l->bl[1].b, BASELINE_MEAN, 0, 0, mean, l->sh.rows);
+    for (size_t k = 0; k < l->k && rc == 0; k++)
+        rc = add_copies(l->bl[1].b, BASELINE_MAJORITY, l->k, 0, (double)k,
+                        l->sh.count[k]);
+    for (size_t b = 0; b < LEARNER_BASELINES; b++) {
+        get_accs(r, &l->bl[b].a);
+    }
+    get_metrics(r, &l->served);
+out:
+    free(slot);
+    free(val);
+    return rc;
+}
+
+/* ---- Checkpoints: entry points --------------------------------------------
+ */
 
 int learner_save(const struct learner *l, uint8_t **buf, size_t *len)
 {
-    (void)l;
-    *buf = NULL;
-    *len = 0;
-    return -ENOSYS;
+    struct wr w = {NULL, 0, 0, false};
+    size_t at;
+    int rc;
+
+    put(&w, LEARNER_MAGIC, 8);
+    put_u32(&w, LEARNER_LAYOUT_VERSION);
+    put_u32(&w, MODEL_STATE_VERSION);
+    put_u64(&w, fingerprint(l));
+    at = w.len;
+    put_u64(&w, 0); /* payload length, patched below */
+    put_control(&w, l);
+    put_scaler(&w, l->sc);
+    if (l->ysc != NULL)
+        put_scaler(&w, l->ysc);
+    if ((rc = put_models(&w, l)) < 0)
+        goto out_free;
+    put_baselines(&w, l);
+    put_adwin(&w, &l->adwin);
+    put_ph(&w, &l->ph);
+    put_history(&w, l);
+    if (w.oom) {
+        rc = -ENOMEM;
+        goto out_free;
+    }
+    for (int i = 0; i < 8; i++)
+        w.p[at + (size_t)i] = (uint8_t)((w.len - at - 8) >> (8 * i));
+    put_u32(&w, (uint32_t)crc32(0L, w.p, (uInt)w.len));
+    if (w.oom) {
+        rc = -ENOMEM;
+        goto out_free;
+    }
+    *buf = w.p;
+    *len = w.len;
+    return 0;
+out_free:
+    free(w.p);
+    return rc;
+}
+
+/* The candidates of l as a configuration list (for a twin learner). */
+static struct learner_candidate *candidate_list(const struct learner *l)
+{
+    struct learner_candidate *c = calloc(l->nc, sizeof(*c));
+
+    if (c == NULL)
+        return NULL;
+    for (size_t i = 0; i < l->nc; i++) {
+        memcpy(c[i].name, l->c[i].name, sizeof(c[i].name));
+        c[i].params = l->c[i].p;
+    }
+    return c;
+}
+
+/* A fresh learner with l's configuration; returns owned, or an error. */
+static int twin(const struct learner *l, struct learner **out)
+{
+    struct learner_config cfg = l->cfg;
+    struct learner_candidate *cands = candidate_list(l);
+    int rc;
+
+    if (cands == NULL)
+        return -ENOMEM;
+    cfg.candidates = cands;
+    cfg.n_candidates = l->nc;
+    rc = learner_new(out, &cfg);
+    free(cands);
+    return rc;
+}
+
+/* Check the frame: magic, versions, fingerprint, length, CRC. */
+static int check_frame(const struct learner *l, const uint8_t *buf, size_t len,
+                       struct rd *r)
+{
+    uint32_t crc;
+    uint64_t payload;
+
+    if (len < 36 || memcmp(buf, LEARNER_MAGIC, 8) != 0)
+        return -EBADMSG;
+    crc = (uint32_t)buf[len - 4] | (uint32_t)buf[len - 3] << 8 |
+          (uint32_t)buf[len - 2] << 16 | (uint32_t)buf[len - 1] << 24;
+    if (crc != (uint32_t)crc32(0L, buf, (uInt)(len - 4)))
+        return -EBADMSG;
+    *r = (struct rd){buf, len - 4, 8, false};
+    if (get_u32(r) != LEARNER_LAYOUT_VERSION ||
+        get_u32(r) != MODEL_STATE_VERSION)
+        return -EPROTONOSUPPORT;
+    if (get_u64(r) != fingerprint(l))
+        return -EINVAL;
+    payload = get_u64(r);
+    if (payload != r->len - r->off)
+        return -EBADMSG;
+    return 0;
+}
+
+/* Exchange the contents of two learners (both stay valid). */
+static void swap_learners(struct learner *a, struct learner *b)
+{
+    struct learner t = *a;
+
+    *a = *b;
+    *b = t;
 }
 
 int learner_restore(struct learner *l, const uint8_t *buf, size_t len)
 {
-    (void)l;
-    (void)buf;
-    (void)len;
-    return -ENOSYS;
+    struct learner *t = NULL;
+    struct rd r;
+    int rc;
+
+    if (buf == NULL || len > (size_t)UINT32_MAX * 16)
+        return -EBADMSG;
+    if ((rc = check_frame(l, buf, len, &r)) < 0)
+        return rc;
+    if ((rc = twin(l, &t)) < 0)
+        return rc;
+    get_control(&r, t);
+    get_scaler(&r, t->sc);
+    if (t->ysc != NULL)
+        get_scaler(&r, t->ysc);
+    if ((rc = get_models(&r, t)) < 0 || (rc = get_baselines(&r, t)) < 0)
+        goto out_free;
+    get_adwin(&r, &t->adwin);
+    get_ph(&r, &t->ph);
+    get_history(&r, t);
+    rc = r.bad || r.off != r.len ? -EBADMSG : 0;
+    if (rc == 0)
+        swap_learners(l, t);
+out_free:
+    learner_free(t);
+    return rc;
+}
+
+/* ---- Merge ------------------------------------------------------------------
+ */
+
+/* Recent spans are merged span by span: src's filling span into dst's. */
+static void merge_accs(struct accs *d, const struct accs *s)
+{
+    for (size_t i = 0; i < ACCS_N; i++)
+        metrics_merge(acc_at(d, i), acc_at_c(s, i));
+}
+
+static void merge_shadow(struct learner *dst, const struct learner *src)
+{
+    for (size_t i = 0; i <= dst->cfg.max_series; i++)
+        dst->sh.seen[i] |= src->sh.seen[i];
+    if (src->sh.any) {
+        dst->sh.last_series = src->sh.last_series;
+        dst->sh.any = true;
+    }
+    dst->sh.rows += src->sh.rows;
+    for (size_t k = 0; k < dst->k; k++)
+        dst->sh.count[k] += src->sh.count[k];
+}
+
+static void merge_stats(struct learner_stats *d, const struct learner_stats *s)
+{
+    d->rows += s->rows;
+    d->rows_trained += s->rows_trained;
+    d->rows_test += s->rows_test;
+    d->bad_labels += s->bad_labels;
+    d->features_missing += s->features_missing;
+    d->model_errors += s->model_errors;
 }
 
 int learner_merge(struct learner *dst, const struct learner *src)
 {
-    (void)dst;
-    (void)src;
-    return -ENOSYS;
+    if (dst == src || fingerprint(dst) != fingerprint(src))
+        return -EINVAL;
+    scaler_merge(dst->sc, src->sc);
+    if (dst->ysc != NULL)
+        scaler_merge(dst->ysc, src->ysc);
+    for (size_t i = 0; i < dst->nc; i++) {
+        model_merge(dst->c[i].m, src->c[i].m);
+        merge_accs(&dst->c[i].a, &src->c[i].a);
+    }
+    for (size_t b = 0; b < LEARNER_BASELINES; b++) {
+        baseline_merge(dst->bl[b].b, src->bl[b].b);
+        merge_accs(&dst->bl[b].a, &src->bl[b].a);
+    }
+    metrics_merge(&dst->served, &src->served);
+    merge_shadow(dst, src);
+    merge_stats(&dst->st, &src->st);
+    return 0;
 }

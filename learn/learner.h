@@ -49,7 +49,13 @@
  * Drift. ADWIN, Page-Hinkley or both (learn/drift.h) watch the champion's
  * per-row loss: the 0/1 error when classifying, and for regression the
  * bounded normalised error |e| / (|e| + sd(y)) in [0, 1) (so ADWIN's
- * bound and PH's thresholds mean the same on any target scale). WARNING is
+ * bound and PH's thresholds mean the same on any target scale). Both take
+ * every row's loss by default. ADWIN's check (every `clock` values) scans
+ * every bucket split with a log and a sqrt each, which costs about as much
+ * per row as a small model; adwin_block > 1 feeds it the mean loss of each
+ * block of that many rows instead (still a bounded loss with the same
+ * mean), cutting that cost by the block size at the price of a delay of up
+ * to one block and a looser bound on short windows. WARNING is
  * reported in the status and snapshots. DETECTED produces a DriftEvent in
  * learner_out and shortens windows: the open window's length becomes
  * max(min_window, length * drift_shrink) (closing it at once if it already
@@ -179,6 +185,8 @@ struct learner_config {
     double drift_shrink;      /* Window length factor on drift, (0, 1]. */
     uint64_t min_window_rows; /* Floor of a shortened window (ROWS). */
     int64_t min_window_ms;    /* Floor of a shortened window (TIME). */
+    uint32_t adwin_block;     /* ADWIN sees the mean loss of each block of
+                                 this many rows (>= 1; see above). */
 };
 
 /* One labelled row. x and present are borrowed for the call. */
@@ -255,7 +263,8 @@ struct learner;
 
 /* Fill *c with weir's defaults for a task: windows of 1000 rows (or, in
  * TIME mode, 1 hour), min_rank_rows 30, margins 2 % / 1e-9, 8 windows of
- * history, 5 % test rows, ADWIN (delta 0.002), drift_shrink 0.25 down to
+ * history, 5 % test rows, ADWIN (delta 0.002) on every row,
+ * drift_shrink 0.25 down to
  * 100 rows / 1 minute, max_series 4096, the default grid. The caller then
  * sets names, classes and anything else. c is the caller's. */
 void learner_config_default(struct learner_config *c, enum learner_task kind,
@@ -298,9 +307,14 @@ bool learner_advance(struct learner *l, int64_t now_ms,
 bool learner_rotate(struct learner *l, struct learner_out *out);
 
 /* The champion's prediction for x[n_features] / present (borrowed; present
- * may be NULL) with the current state; nothing is modified. Returns the
- * value (regression) or the most probable class; for classification fills
- * proba[n_classes] if not NULL (the caller's). */
+ * may be NULL) with the current state, exactly as learn/predictor.h
+ * computes it from a snapshot taken now (bit for bit): the scaler's 1/sd is
+ * recomputed from its (count, mean, m2), where the row path uses
+ * learn/scaler.c's Newton-tracked value, so this may differ from a
+ * prequential out->y_hat in the last bits. Nothing in l is modified; it
+ * allocates scratch (not for a per-row path). Returns the value
+ * (regression) or the most probable class, and for classification fills
+ * proba[n_classes] if not NULL (the caller's); NAN without memory. */
 double learner_predict(const struct learner *l, const double *x,
                        const uint8_t *present, double *proba);
 
@@ -329,9 +343,11 @@ bool learner_history(const struct learner *l, size_t i,
 /* Figures of candidate i (or baseline LEARNER_BASELINE_BASE + b, b = 0
  * no-change, 1 mean/majority) over one scope, into *out. */
 enum learner_scope {
-    LEARNER_SCOPE_WINDOW = 1, /* The open window's validation rows. */
-    LEARNER_SCOPE_ALL = 2,    /* Every training row since the start. */
-    LEARNER_SCOPE_TEST = 3,   /* Every test row since the start. */
+    LEARNER_SCOPE_WINDOW = 1,      /* The open window's validation rows. */
+    LEARNER_SCOPE_ALL = 2,         /* Every training row since the start. */
+    LEARNER_SCOPE_TEST = 3,        /* Every test row since the start. */
+    LEARNER_SCOPE_TEST_RECENT = 4, /* Test rows of the last history_len to
+                                      2 history_len windows (snapshots). */
 };
 #define LEARNER_BASELINE_BASE 1000
 int learner_metrics(const struct learner *l, size_t i, enum learner_scope scope,

@@ -1,0 +1,1002 @@
+/* test_learner.c -- the online learner's orchestration: windows by count
+ * and by time, champion rotation with margin and ties, the test stream,
+ * baselines, drift, snapshots, checkpoints, merge, determinism.
+ * Threads: single-threaded. */
+#include "learn/learner.h"
+#include "tests/harness.h"
+
+#include <errno.h>
+#include <math.h>
+
+#include <zlib.h>
+
+#include "learn/model.h"
+
+/* ---- Synthetic streams ----------------------------------------------------
+ */
+
+static double unif(uint64_t *st)
+{
+    return (double)(test_rand(st) >> 11) * 0x1p-53;
+}
+
+static double gauss(uint64_t *st)
+{
+    double u = unif(st) + 0x1p-60;
+    double v = unif(st);
+
+    return sqrt(-2.0 * log(u)) * cos(6.283185307179586 * v);
+}
+
+/* A binary concept over two standard normal features: y = [x0 > 0],
+ * flipped when `flip`, with label noise `noise`. */
+static double concept(uint64_t *st, double *x, bool flip, double noise)
+{
+    bool y;
+
+    x[0] = gauss(st);
+    x[1] = gauss(st);
+    y = (x[0] > 0) != flip;
+    if (unif(st) < noise)
+        y = !y;
+    return y ? 1.0 : 0.0;
+}
+
+static struct learner_candidate cand(const char *name, enum model_kind kind,
+                                     enum model_optimizer opt, double lr)
+{
+    struct learner_candidate c;
+
+    memset(&c, 0, sizeof(c));
+    snprintf(c.name, sizeof(c.name), "%s", name);
+    model_params_default(&c.params, kind, opt);
+    c.params.learning_rate = lr;
+    return c;
+}
+
+static struct learner *new_binary(struct learner_config *c)
+{
+    struct learner *l = NULL;
+
+    ASSERT_EQ(learner_new(&l, c), 0);
+    return l;
+}
+
+static void feed(struct learner *l, uint32_t series, uint64_t seq, int64_t ts,
+                 double y, const double *x, struct learner_out *out)
+{
+    struct learner_row r = {series, seq, ts, y, x, NULL};
+
+    ASSERT_EQ(learner_update(l, &r, out), 0);
+}
+
+/* ---- Configuration --------------------------------------------------------
+ */
+
+static void bad_configurations_are_refused(void)
+{
+    struct learner_config c;
+    struct learner *l = NULL;
+    const char *dup[2] = {"a", "a"};
+    const char *reserved[2] = {"a", "b?missing"};
+    struct learner_candidate lin = cand("lin", MODEL_LINEAR, MODEL_SGD, 0.1);
+
+    learner_config_default(&c, LEARNER_BINARY, 0, 2);
+    ASSERT_EQ(learner_new(&l, &c), -EINVAL);
+    learner_config_default(&c, LEARNER_BINARY, 2, 2);
+    c.n_classes = 3;
+    ASSERT_EQ(learner_new(&l, &c), -EINVAL);
+    learner_config_default(&c, LEARNER_BINARY, 2, 2);
+    c.feature_names = dup;
+    ASSERT_EQ(learner_new(&l, &c), -EINVAL);
+    c.feature_names = reserved;
+    ASSERT_EQ(learner_new(&l, &c), -EINVAL);
+    learner_config_default(&c, LEARNER_BINARY, 2, 2);
+    c.candidates = &lin; /* a regression model for a classifier */
+    c.n_candidates = 1;
+    ASSERT_EQ(learner_new(&l, &c), -EINVAL);
+    learner_config_default(&c, LEARNER_BINARY, 2, 2);
+    c.test_fraction = 0.6;
+    ASSERT_EQ(learner_new(&l, &c), -EINVAL);
+    learner_config_default(&c, LEARNER_BINARY, 2, 2);
+    c.window_rows = 0;
+    ASSERT_EQ(learner_new(&l, &c), -EINVAL);
+    learner_config_default(&c, LEARNER_BINARY, 2, 2);
+    c.history_len = 0;
+    ASSERT_EQ(learner_new(&l, &c), -EINVAL);
+    learner_config_default(&c, LEARNER_REGRESSION, 2, 0);
+    c.rank = LEARNER_RANK_ERROR; /* accuracy of a regression */
+    ASSERT_EQ(learner_new(&l, &c), -EINVAL);
+    ASSERT(l == NULL);
+    learner_config_default(&c, LEARNER_BINARY, 2, 2);
+    ASSERT_EQ(learner_new(&l, &c), 0);
+    /* The default grid, with generated, distinct names. */
+    ASSERT_EQ(learner_candidates(l),
+              learner_default_grid(LEARNER_BINARY, NULL, 0));
+    ASSERT_STREQ(learner_candidate_name(l, 0), "logistic/sgd/lr=0.01/l2=0");
+    learner_free(l);
+    learner_free(NULL);
+}
+
+static void bad_labels_are_counted_and_ignored(void)
+{
+    struct learner_config c;
+    struct learner *l;
+    struct learner_stats st;
+    struct snapshot s;
+    double x[2] = {1, 2};
+    struct learner_row r = {0, 0, 0, NAN, x, NULL};
+
+    learner_config_default(&c, LEARNER_BINARY, 2, 2);
+    c.test_fraction = 0;
+    l = new_binary(&c);
+    ASSERT_EQ(learner_update(l, &r, NULL), -EINVAL);
+    r.y = 2.0;
+    ASSERT_EQ(learner_update(l, &r, NULL), -EINVAL);
+    r.y = 0.5;
+    ASSERT_EQ(learner_update(l, &r, NULL), -EINVAL);
+    r.y = -1.0;
+    ASSERT_EQ(learner_update(l, &r, NULL), -EINVAL);
+    learner_stats(l, &st);
+    ASSERT_EQ(st.rows, 4);
+    ASSERT_EQ(st.bad_labels, 4);
+    ASSERT_EQ(st.rows_trained, 0);
+    snapshot_init(&s);
+    ASSERT_EQ(learner_snapshot(l, &s), 0);
+    ASSERT_EQ(s.rows_trained, 0);
+    ASSERT_EQ(s.feature_scaler[0].count, 0);
+    snapshot_close(&s);
+    r.y = 1.0;
+    ASSERT_EQ(learner_update(l, &r, NULL), 0);
+    learner_stats(l, &st);
+    ASSERT_EQ(st.rows_trained, 1);
+    learner_free(l);
+}
+
+/* ---- Windows --------------------------------------------------------------
+ */
+
+static void windows_by_count(void)
+{
+    struct learner_config c;
+    struct learner *l;
+    struct learner_out out;
+    struct learner_window w;
+    uint64_t st = test_seed();
+    double x[2];
+    int rotations = 0;
+
+    learner_config_default(&c, LEARNER_BINARY, 2, 2);
+    c.test_fraction = 0.1;
+    c.window_rows = 100;
+    c.detector = LEARNER_DETECT_NONE;
+    l = new_binary(&c);
+    for (uint64_t i = 0; i < 1000 && learner_window_id(l) < 2; i++) {
+        double y = concept(&st, x, false, 0.1);
+        feed(l, 0, i, (int64_t)i, y, x, &out);
+        if (out.rotated) {
+            rotations++;
+            ASSERT(!out.test); /* a test row cannot fill a window */
+        }
+    }
+    ASSERT_EQ(rotations, 2);
+    ASSERT_EQ(learner_history_len(l), 2);
+    ASSERT(learner_history(l, 0, &w));
+    ASSERT_EQ(w.id, 1);
+    ASSERT_EQ(w.rows, 100);
+    ASSERT(w.test_rows > 0 && w.test_rows < 40);
+    ASSERT_EQ(w.candidates[0].rows, 100);
+    ASSERT_EQ(w.baselines[1].rows, 100);
+    ASSERT(learner_history(l, 1, &w));
+    ASSERT_EQ(w.id, 0);
+    ASSERT(w.start_ms < w.end_ms);
+    ASSERT(!learner_history(l, 2, &w));
+    /* A forced rotation closes the partial window; an empty one cannot. */
+    feed(l, 0, 5000, 5000, 1.0, x, &out);
+    ASSERT(learner_rotate(l, &out));
+    ASSERT(!learner_rotate(l, &out));
+    ASSERT_EQ(learner_window_id(l), 3);
+    learner_free(l);
+}
+
+static void windows_by_time(void)
+{
+    struct learner_config c;
+    struct learner *l;
+    struct learner_out out;
+    struct learner_window w;
+    uint64_t st = test_seed();
+    const int64_t t0 = 1423000000000;
+    double x[2];
+    uint64_t seq = 0;
+
+    learner_config_default(&c, LEARNER_BINARY, 2, 2);
+    c.window_mode = LEARNER_WINDOW_TIME;
+    c.window_ms = 60000;
+    c.test_fraction = 0;
+    c.min_rank_rows = 1;
+    c.detector = LEARNER_DETECT_NONE;
+    l = new_binary(&c);
+    /* Rows every 7 s: [t0, t0 + 60 s) holds the 9 rows at 0, 7 .. 56 s; the
+     * row at 63 s closes it before it is counted. */
+    for (int64_t t = 0; t <= 63000; t += 7000) {
+        feed(l, 0, seq++, t0 + t, concept(&st, x, false, 0), x, &out);
+        ASSERT_EQ(out.rotated, t == 63000);
+    }
+    ASSERT(learner_history(l, 0, &w));
+    ASSERT_EQ(w.rows, 9);
+    ASSERT_EQ(w.start_ms, t0);
+    ASSERT_EQ(w.end_ms, t0 + 56000);
+    /* A gap of ten minutes: one rotation (the window holding 63 s), and
+     * the new window starts on the grid, at t0 + 10 min. */
+    feed(l, 0, seq++, t0 + 605000, concept(&st, x, false, 0), x, &out);
+    ASSERT(out.rotated);
+    ASSERT(learner_history(l, 0, &w));
+    ASSERT_EQ(w.rows, 1);
+    ASSERT_EQ(learner_window_id(l), 2);
+    feed(l, 0, seq++, t0 + 659999, concept(&st, x, false, 0), x, &out);
+    ASSERT(!out.rotated);
+    /* Data time, not rows, closes it: learner_advance at the grid edge. */
+    ASSERT(!learner_advance(l, t0 + 659999, &out));
+    ASSERT(learner_advance(l, t0 + 660000, &out));
+    ASSERT(out.rotated);
+    ASSERT(learner_history(l, 0, &w));
+    ASSERT_EQ(w.rows, 2);
+    ASSERT_EQ(w.start_ms, t0 + 605000);
+    ASSERT(!learner_advance(l, t0 + 700000, &out)); /* empty: nothing */
+    learner_free(l);
+}
+
+/* ---- Rotation -------------------------------------------------------------
+ */
+
+/* A slow, steady learner (A) beats a fast, noisy one (B) on a stationary
+ * noisy concept; after the concept flips, B relearns in a few rows while A
+ * takes hundreds, so B must become champion within two windows. */
+static void rotation_follows_the_better_candidate(void)
+{
+    struct learner_candidate cs[2] = {
+        cand("A", MODEL_LOGISTIC, MODEL_SGD, 0.005),
+        cand("B", MODEL_LOGISTIC, MODEL_SGD, 2.0),
+    };
+    struct learner_config c;
+    struct learner *l;
+    struct learner_out out;
+    uint64_t st = test_seed();
+    double x[2];
+    const uint64_t change = 6000;
+    uint64_t switched_at = 0;
+    bool publish_seen = false;
+
+    learner_config_default(&c, LEARNER_BINARY, 2, 2);
+    c.candidates = cs;
+    c.n_candidates = 2;
+    c.window_rows = 500;
+    c.test_fraction = 0;
+    c.detector = LEARNER_DETECT_NONE;
+    l = new_binary(&c);
+    for (uint64_t i = 0; i < 9000; i++) {
+        double y = concept(&st, x, i >= change, 0.2);
+        feed(l, 0, i, (int64_t)i, y, x, &out);
+        if (i + 1 == change)
+            ASSERT_EQ(learner_champion(l), 0); /* A before the change */
+        if (i >= change && out.champion_changed && switched_at == 0) {
+            switched_at = i + 1;
+            publish_seen = out.publish;
+        }
+    }
+    ASSERT(switched_at > change);
+    ASSERT(switched_at <= change + 2 * c.window_rows);
+    ASSERT(publish_seen);
+    learner_free(l);
+}
+
+/* Two identical configurations score identically on every window: the tie
+ * rule keeps the one listed first, and the champion never flaps. */
+static void ties_keep_the_first_candidate(void)
+{
+    struct learner_candidate cs[2] = {
+        cand("first", MODEL_LOGISTIC, MODEL_SGD, 0.1),
+        cand("second", MODEL_LOGISTIC, MODEL_SGD, 0.1),
+    };
+    struct learner_config c;
+    struct learner *l;
+    struct learner_stats s;
+    struct learner_window w;
+    uint64_t st = test_seed();
+    double x[2];
+
+    learner_config_default(&c, LEARNER_BINARY, 2, 2);
+    c.candidates = cs;
+    c.n_candidates = 2;
+    c.window_rows = 200;
+    c.test_fraction = 0;
+    l = new_binary(&c);
+    for (uint64_t i = 0; i < 3000; i++)
+        feed(l, 0, i, (int64_t)i, concept(&st, x, i > 1500, 0.3), x, NULL);
+    learner_stats(l, &s);
+    ASSERT_EQ(s.champion_changes, 0);
+    ASSERT_EQ(learner_champion(l), 0);
+    ASSERT(learner_history(l, 0, &w));
+    ASSERT(w.candidates[0].accuracy == w.candidates[1].accuracy);
+    learner_free(l);
+}
+
+/* A challenger better by less than the margin does not take over; the same
+ * challenger with no margin does. */
+static void margin_stops_small_improvements(void)
+{
+    struct learner_candidate cs[2] = {
+        cand("steady", MODEL_LOGISTIC, MODEL_SGD, 0.01),
+        cand("eager", MODEL_LOGISTIC, MODEL_SGD, 0.05),
+    };
+    struct learner_config c;
+    int changes[2];
+
+    for (int m = 0; m < 2; m++) {
+        struct learner *l;
+        struct learner_stats s;
+        uint64_t st = test_seed();
+        double x[2];
+        learner_config_default(&c, LEARNER_BINARY, 2, 2);
+        c.candidates = cs;
+        c.n_candidates = 2;
+        c.window_rows = 300;
+        c.test_fraction = 0;
+        c.detector = LEARNER_DETECT_NONE;
+        c.min_margin_rel = m == 0 ? 0.5 : 0.0; /* 50 % of the error */
+        c.min_margin_abs = 0.0;
+        l = new_binary(&c);
+        /* The first window picks outright; count the changes after it. */
+        for (uint64_t i = 0; i < 300; i++)
+            feed(l, 0, i, (int64_t)i, concept(&st, x, false, 0.25), x, NULL);
+        learner_stats(l, &s);
+        changes[m] = -(int)s.champion_changes;
+        for (uint64_t i = 300; i < 30000; i++)
+            feed(l, 0, i, (int64_t)i, concept(&st, x, false, 0.25), x, NULL);
+        learner_stats(l, &s);
+        changes[m] += (int)s.champion_changes;
+        learner_free(l);
+    }
+    /* Two near-equal learners: with no margin they trade places. */
+    ASSERT(changes[1] > 0);
+    ASSERT_EQ(changes[0], 0);
+}
+
+/* ---- Test stream ----------------------------------------------------------
+ */
+
+/* Rows of the test stream are never trained on: counters add up, and a
+ * learner fed only the training rows ends in exactly the same models
+ * (same validation figures for every candidate, same snapshot weights and
+ * scaler) as one that also saw the test rows. */
+static void test_rows_are_never_trained_on(void)
+{
+    struct learner_config c;
+    struct learner *a;
+    struct learner *b;
+    struct learner_out out;
+    struct learner_stats sa;
+    struct snapshot pa;
+    struct snapshot pb;
+    uint64_t st = test_seed();
+    double x[2];
+    uint64_t tests = 0;
+
+    learner_config_default(&c, LEARNER_BINARY, 2, 2);
+    c.test_fraction = 0.2;
+    c.window_rows = 250;
+    a = new_binary(&c);
+    c.test_fraction = 0;
+    b = new_binary(&c);
+    for (uint64_t i = 0; i < 6000; i++) {
+        double y = concept(&st, x, i > 3000, 0.1);
+        uint32_t dev = (uint32_t)(i % 3);
+        feed(a, dev, i, (int64_t)i, y, x, &out);
+        if (out.test)
+            tests++;
+        else
+            feed(b, dev, i, (int64_t)i, y, x, NULL);
+    }
+    learner_stats(a, &sa);
+    ASSERT_EQ(sa.rows_test, tests);
+    ASSERT_EQ(sa.rows_trained + sa.rows_test, sa.rows);
+    ASSERT(tests > 6000 * 0.17 && tests < 6000 * 0.23);
+    for (size_t i = 0; i < learner_candidates(a); i++) {
+        struct metrics_result ra;
+        struct metrics_result rb;
+        ASSERT_EQ(learner_metrics(a, i, LEARNER_SCOPE_ALL, &ra), 0);
+        ASSERT_EQ(learner_metrics(b, i, LEARNER_SCOPE_ALL, &rb), 0);
+        ASSERT_EQ(ra.rows, rb.rows);
+        ASSERT(memcmp(&ra, &rb, sizeof(ra)) == 0);
+        ASSERT_EQ(learner_metrics(a, i, LEARNER_SCOPE_TEST, &ra), 0);
+        ASSERT_EQ(ra.rows, tests);
+    }
+    snapshot_init(&pa);
+    snapshot_init(&pb);
+    ASSERT_EQ(learner_snapshot(a, &pa), 0);
+    ASSERT_EQ(learner_snapshot(b, &pb), 0);
+    ASSERT_EQ(pa.rows_trained, sa.rows_trained);
+    ASSERT_EQ(pa.feature_scaler[0].count, sa.rows_trained);
+    ASSERT(memcmp(pa.weights, pb.weights,
+                  pa.outputs * (pa.n_inputs + 1) * sizeof(double)) == 0);
+    ASSERT(memcmp(pa.feature_scaler, pb.feature_scaler,
+                  pa.n_inputs * sizeof(*pa.feature_scaler)) == 0);
+    {
+        struct metrics_result rr;
+        learner_metrics(a, learner_champion(a), LEARNER_SCOPE_TEST_RECENT, &rr);
+        ASSERT_EQ(pa.test.rows, rr.rows); /* the recent span */
+        ASSERT(rr.rows > 0 && rr.rows < tests);
+    }
+    ASSERT_EQ(pb.test.rows, 0);
+    snapshot_close(&pa);
+    snapshot_close(&pb);
+    learner_free(a);
+    learner_free(b);
+}
+
+/* A row's fate depends on (series, seq) only, not on order or history. */
+static void test_stream_choice_is_stable(void)
+{
+    struct learner_config c;
+    struct learner *a;
+    struct learner *b;
+    struct learner_out oa;
+    struct learner_out ob;
+    double x[2] = {0.5, -0.5};
+    int agree = 0;
+
+    learner_config_default(&c, LEARNER_BINARY, 2, 2);
+    c.test_fraction = 0.3;
+    a = new_binary(&c);
+    b = new_binary(&c);
+    for (uint64_t i = 0; i < 2000; i++) {
+        feed(a, (uint32_t)(i % 5), i, 0, (double)(i & 1), x, &oa);
+        /* b sees the same identities in reverse order. */
+        feed(b, (uint32_t)((1999 - i) % 5), 1999 - i, 0, 1.0, x, &ob);
+        (void)ob;
+    }
+    learner_free(b);
+    b = new_binary(&c);
+    for (uint64_t i = 0; i < 2000; i++) {
+        feed(b, (uint32_t)(i % 5), i, 7, 1.0, x, &ob);
+        feed(a, (uint32_t)(i % 5), i, 7, 0.0, x, &oa);
+        agree += oa.test == ob.test;
+    }
+    ASSERT_EQ(agree, 2000);
+    /* Another salt chooses other rows. */
+    c.test_salt ^= 1;
+    learner_free(b);
+    b = new_binary(&c);
+    agree = 0;
+    for (uint64_t i = 0; i < 2000; i++) {
+        feed(b, (uint32_t)(i % 5), i, 7, 1.0, x, &ob);
+        feed(a, (uint32_t)(i % 5), i, 7, 0.0, x, &oa);
+        agree += oa.test && ob.test;
+    }
+    ASSERT(agree < 2000 * 0.3 * 0.5);
+    learner_free(a);
+    learner_free(b);
+}
+
+/* ---- Baselines ------------------------------------------------------------
+ */
+
+/* On a label sequence that alternates per device, no-change per series is
+ * always right after the first label of each device; majority is right on
+ * half. The first row has no no-change prediction (River's protocol). */
+static void baselines_score_beside_every_model(void)
+{
+    struct learner_config c;
+    struct learner *l;
+    struct metrics_result nc;
+    struct metrics_result mj;
+    double x[2] = {0, 0};
+
+    learner_config_default(&c, LEARNER_BINARY, 2, 2);
+    c.test_fraction = 0;
+    c.max_series = 4;
+    l = new_binary(&c);
+    for (uint64_t i = 0; i < 400; i++) {
+        uint32_t dev = (uint32_t)(i % 2); /* dev 0 says 0, dev 1 says 1 */
+        x[0] = (double)i;
+        feed(l, dev, i, (int64_t)i, (double)dev, x, NULL);
+    }
+    ASSERT_EQ(
+        learner_metrics(l, LEARNER_BASELINE_BASE + 0, LEARNER_SCOPE_ALL, &nc),
+        0);
+    ASSERT_EQ(
+        learner_metrics(l, LEARNER_BASELINE_BASE + 1, LEARNER_SCOPE_ALL, &mj),
+        0);
+    ASSERT_EQ(nc.rows, 399);
+    /* Row 1 (device 1's first) falls back to the global last label, 0. */
+    ASSERT_NEAR(nc.accuracy, 398.0 / 399.0, 1e-12);
+    ASSERT(isnan(nc.log_loss)); /* hard predictions: no log loss */
+    ASSERT_EQ(mj.rows, 400);
+    ASSERT_NEAR(mj.accuracy, 0.5, 0.01);
+    ASSERT_STREQ(learner_baseline_name(l, 0), "no_change");
+    ASSERT_STREQ(learner_baseline_name(l, 1), "majority");
+    ASSERT_EQ(learner_metrics(l, 99, LEARNER_SCOPE_ALL, &nc), -EINVAL);
+    learner_free(l);
+}
+
+/* ---- Regression and multiclass --------------------------------------------
+ */
+
+static void regression_learns_a_line(void)
+{
+    struct learner_config c;
+    struct learner *l;
+    struct metrics_result champ;
+    struct metrics_result mean;
+    struct snapshot s;
+    uint64_t st = test_seed();
+    double x[2];
+    double probe[2] = {0.5, 100.0};
+
+    learner_config_default(&c, LEARNER_REGRESSION, 2, 0);
+    c.test_fraction = 0.1;
+    l = new_binary(&c);
+    for (uint64_t i = 0; i < 20000; i++) {
+        x[0] = gauss(&st);
+        x[1] = 100 + 10 * gauss(&st);
+        feed(l, 0, i, (int64_t)i, 50.0 + 3.0 * x[0] + 0.01 * gauss(&st), x,
+             NULL);
+    }
+    /* Recent test rows: the cold start (predicting 0 for a target near 50)
+     * weighs on the figures since the start, not on the recent ones. */
+    learner_metrics(l, learner_champion(l), LEARNER_SCOPE_TEST_RECENT, &champ);
+    learner_metrics(l, LEARNER_BASELINE_BASE + 1, LEARNER_SCOPE_TEST_RECENT,
+                    &mean);
+    ASSERT(champ.rows > 500 && champ.rows < 2000);
+    ASSERT(champ.rmse < 0.1);
+    ASSERT(mean.rmse > 2.5);
+    ASSERT(champ.r2 > 0.99);
+    ASSERT(isnan(champ.accuracy));
+    ASSERT_NEAR(learner_predict(l, probe, NULL, NULL), 51.5, 0.1);
+    snapshot_init(&s);
+    ASSERT_EQ(learner_snapshot(l, &s), 0);
+    ASSERT_EQ(s.kind, SNAPSHOT_KIND_LINEAR);
+    ASSERT(s.has_target_scaler);
+    ASSERT_NEAR(s.target_scaler.mean, 50.0, 0.2);
+    ASSERT_STREQ(s.baseline_names[1], "mean");
+    snapshot_close(&s);
+    learner_free(l);
+}
+
+static void multiclass_beats_majority(void)
+{
+    struct learner_config c;
+    struct learner *l;
+    struct metrics_result champ;
+    struct metrics_result maj;
+    uint64_t st = test_seed();
+    double x[2];
+    double proba[3];
+    double probe[2] = {3.0, 0.0};
+
+    learner_config_default(&c, LEARNER_MULTICLASS, 2, 3);
+    c.test_fraction = 0.1;
+    l = new_binary(&c);
+    for (uint64_t i = 0; i < 15000; i++) {
+        double y = (double)(test_rand(&st) % 3);
+        x[0] = 2.0 * (y - 1.0) + 0.5 * gauss(&st);
+        x[1] = gauss(&st);
+        feed(l, 0, i, (int64_t)i, y, x, NULL);
+    }
+    learner_metrics(l, learner_champion(l), LEARNER_SCOPE_TEST, &champ);
+    learner_metrics(l, LEARNER_BASELINE_BASE + 1, LEARNER_SCOPE_TEST, &maj);
+    ASSERT(champ.accuracy > 0.9);
+    ASSERT(maj.accuracy < 0.45);
+    ASSERT(champ.macro_f1 > 0.9 && champ.kappa > 0.8);
+    ASSERT_NEAR(learner_predict(l, probe, NULL, proba), 2.0, 0);
+    ASSERT_NEAR(proba[0] + proba[1] + proba[2], 1.0, 1e-12);
+    ASSERT(proba[2] > 0.9);
+    learner_free(l);
+}
+
+/* ---- Missing features -----------------------------------------------------
+ */
+
+static void missing_features_are_imputed_and_flagged(void)
+{
+    struct learner_config c;
+    struct learner *l;
+    struct learner_stats s;
+    struct snapshot snap;
+    uint64_t st = test_seed();
+    const char *names[2] = {"temp", "co2"};
+    double x[2];
+    uint8_t present[2];
+
+    learner_config_default(&c, LEARNER_BINARY, 2, 2);
+    c.feature_names = names;
+    c.test_fraction = 0;
+    l = new_binary(&c);
+    /* co2 goes missing exactly when the label is 1: the indicator alone
+     * predicts the label, which only an explicit indicator can learn
+     * (an imputed mean carries no information). */
+    for (uint64_t i = 0; i < 4000; i++) {
+        double y = concept(&st, x, false, 0);
+        x[0] = gauss(&st);
+        present[0] = 1;
+        present[1] = y == 1.0 ? 0 : 1;
+        if (!present[1])
+            x[1] = (i % 2) ? NAN : 1e300; /* garbage must not leak in */
+        struct learner_row r = {0, i, (int64_t)i, y, x, present};
+        ASSERT_EQ(learner_update(l, &r, NULL), 0);
+    }
+    learner_stats(l, &s);
+    ASSERT(s.features_missing > 1500 && s.features_missing < 2500);
+    {
+        struct learner_window w;
+        ASSERT(learner_history(l, 0, &w));
+        ASSERT(w.candidates[w.champion].accuracy > 0.99);
+    }
+    snapshot_init(&snap);
+    ASSERT_EQ(learner_snapshot(l, &snap), 0);
+    ASSERT_EQ(snap.n_inputs, 4);
+    ASSERT_STREQ(snap.feature_names[2], "temp?missing");
+    ASSERT_STREQ(snap.feature_names[3], "co2?missing");
+    ASSERT(snap.impute[1] == snap.feature_scaler[1].mean);
+    ASSERT(fabs(snap.impute[1]) < 1.0); /* the garbage never got in */
+    snapshot_close(&snap);
+    learner_free(l);
+}
+
+/* ---- Drift ----------------------------------------------------------------
+ */
+
+static void run_drift(enum learner_detector det, bool change, uint64_t *events,
+                      uint64_t *first_at, uint64_t *len_after,
+                      struct learner_drift *ev)
+{
+    struct learner_config c;
+    struct learner *l;
+    struct learner_out out;
+    uint64_t st = test_seed() ^ (uint64_t)det;
+    double x[2];
+
+    learner_config_default(&c, LEARNER_BINARY, 2, 2);
+    c.detector = det;
+    c.window_rows = 2000;
+    c.test_fraction = 0;
+    l = new_binary(&c);
+    *events = 0;
+    *first_at = 0;
+    for (uint64_t i = 0; i < 30000; i++) {
+        double y = concept(&st, x, change && i >= 15000, 0.1);
+        feed(l, 0, i, (int64_t)i, y, x, &out);
+        if (out.drift) {
+            if ((*events)++ == 0) {
+                *first_at = i;
+                *len_after = learner_window_length(l);
+                *ev = out.drift_event;
+            }
+        }
+    }
+    learner_free(l);
+}
+
+static void drift_shortens_windows_and_emits_an_event(void)
+{
+    for (enum learner_detector d = LEARNER_DETECT_ADWIN; d <= LEARNER_DETECT_PH;
+         d++) {
+        uint64_t events;
+        uint64_t at;
+        uint64_t len = 0;
+        struct learner_drift ev;
+        run_drift(d, true, &events, &at, &len, &ev);
+        ASSERT(events >= 1);
+        ASSERT(at >= 15000 && at < 15000 + 400);
+        ASSERT_EQ(len, 500); /* 2000 x 0.25 */
+        ASSERT_EQ(ev.state, DRIFT_DETECTED);
+        ASSERT_STREQ(ev.detector,
+                     d == LEARNER_DETECT_ADWIN ? "adwin" : "page_hinkley");
+        /* The loss went from 0.1 to 0.9; PH's change-point estimate may
+         * put a few pre-change rows on the "after" side. */
+        ASSERT(ev.mean_before < 0.2);
+        ASSERT(ev.mean_after > ev.mean_before + 0.2);
+        ASSERT_EQ(ev.row, at + 1);
+        ASSERT(ev.window_id >= 7);
+    }
+}
+
+static void stationary_stream_emits_no_drift(void)
+{
+    for (enum learner_detector d = LEARNER_DETECT_ADWIN;
+         d <= LEARNER_DETECT_BOTH; d++) {
+        uint64_t events;
+        uint64_t at;
+        uint64_t len;
+        struct learner_drift ev;
+        run_drift(d, false, &events, &at, &len, &ev);
+        ASSERT_EQ(events, 0);
+    }
+}
+
+/* After a drift, quiet windows double the length back to the configured. */
+static void window_length_recovers_after_drift(void)
+{
+    struct learner_config c;
+    struct learner *l;
+    struct learner_out out;
+    uint64_t st = test_seed();
+    double x[2];
+    bool drifted = false;
+
+    learner_config_default(&c, LEARNER_BINARY, 2, 2);
+    c.window_rows = 800;
+    c.test_fraction = 0;
+    c.detector = LEARNER_DETECT_PH;
+    l = new_binary(&c);
+    for (uint64_t i = 0; i < 12000; i++) {
+        feed(l, 0, i, (int64_t)i, concept(&st, x, i >= 3000, 0.05), x, &out);
+        if (out.drift)
+            drifted = true;
+    }
+    ASSERT(drifted);
+    ASSERT_EQ(learner_window_length(l), 800);
+    learner_free(l);
+}
+
+/* ---- Snapshots ------------------------------------------------------------
+ */
+
+static void snapshot_versions_are_monotonic(void)
+{
+    struct learner_config c;
+    struct learner *l;
+    struct learner_out out;
+    struct snapshot s;
+    uint64_t st = test_seed();
+    uint64_t last = 0;
+    double x[2];
+    int publishes = 0;
+
+    learner_config_default(&c, LEARNER_BINARY, 2, 2);
+    c.window_rows = 100;
+    l = new_binary(&c);
+    ASSERT_EQ(learner_snapshot_version(l), 0);
+    for (uint64_t i = 0; i < 1000; i++) {
+        feed(l, 0, i, 1000 + (int64_t)i, concept(&st, x, false, 0.2), x, &out);
+        if (!out.publish)
+            continue;
+        publishes++;
+        snapshot_init(&s);
+        ASSERT_EQ(learner_snapshot(l, &s), 0);
+        ASSERT(s.version > last);
+        last = s.version;
+        ASSERT_EQ(s.window_id, learner_window_id(l) - 1);
+        ASSERT_EQ(s.validation.rows, 100);
+        ASSERT(!isnan(s.validation.accuracy));
+        ASSERT_EQ(s.n_baselines, 2);
+        ASSERT_EQ(s.created_at_ms, 1000 + (int64_t)i);
+        ASSERT_STREQ(s.candidate,
+                     learner_candidate_name(l, learner_champion(l)));
+        ASSERT_EQ(snapshot_check(&s), 0);
+        snapshot_close(&s);
+    }
+    ASSERT(publishes >= 1);
+    /* Nothing changed: same version; one more row: the next. */
+    snapshot_init(&s);
+    ASSERT_EQ(learner_snapshot(l, &s), 0);
+    last = s.version;
+    snapshot_close(&s);
+    snapshot_init(&s);
+    ASSERT_EQ(learner_snapshot(l, &s), 0);
+    ASSERT_EQ(s.version, last);
+    snapshot_close(&s);
+    feed(l, 0, 5000, 5000, 1.0, x, NULL);
+    snapshot_init(&s);
+    ASSERT_EQ(learner_snapshot(l, &s), 0);
+    ASSERT_EQ(s.version, last + 1);
+    snapshot_close(&s);
+    learner_free(l);
+}
+
+/* ---- Determinism, checkpoints, merge ---------------------------------------
+ */
+
+static struct learner *run_stream(uint64_t seed, uint64_t from, uint64_t to,
+                                  struct learner *l)
+{
+    uint64_t st = seed;
+    double x[3];
+
+    for (uint64_t i = 0; i < to; i++) {
+        double y = concept(&st, x, i > 2500, 0.1);
+        x[2] = (i % 7 == 0) ? NAN : gauss(&st);
+        if (i >= from)
+            feed(l, (uint32_t)(i % 4), i, 1000 * (int64_t)i, y, x, NULL);
+    }
+    return l;
+}
+
+static struct learner *new_three(void)
+{
+    struct learner_config c;
+
+    learner_config_default(&c, LEARNER_BINARY, 3, 2);
+    c.window_rows = 300;
+    c.test_fraction = 0.1;
+    c.detector = LEARNER_DETECT_BOTH;
+    c.max_series = 2; /* series 2 and 3 share the spill slot */
+    return new_binary(&c);
+}
+
+static void same_rows_give_identical_state(void)
+{
+    struct learner *a = run_stream(test_seed(), 0, 5000, new_three());
+    struct learner *b = run_stream(test_seed(), 0, 5000, new_three());
+    uint8_t *ba;
+    uint8_t *bb;
+    size_t la;
+    size_t lb;
+
+    ASSERT_EQ(learner_save(a, &ba, &la), 0);
+    ASSERT_EQ(learner_save(b, &bb, &lb), 0);
+    ASSERT_EQ(la, lb);
+    ASSERT(memcmp(ba, bb, la) == 0);
+    free(ba);
+    free(bb);
+    learner_free(a);
+    learner_free(b);
+}
+
+static void checkpoint_round_trip(void)
+{
+    struct learner *a = run_stream(test_seed(), 0, 3000, new_three());
+    struct learner *b = new_three();
+    uint8_t *buf;
+    uint8_t *buf2;
+    size_t len;
+    size_t len2;
+    struct learner_stats sa;
+    struct learner_stats sb;
+    struct snapshot pa;
+    struct snapshot pb;
+
+    ASSERT_EQ(learner_save(a, &buf, &len), 0);
+    ASSERT_EQ(learner_restore(b, buf, len), 0);
+    /* Exactly the same state, as far as a checkpoint can tell. */
+    ASSERT_EQ(learner_save(b, &buf2, &len2), 0);
+    ASSERT_EQ(len, len2);
+    ASSERT(memcmp(buf, buf2, len) == 0);
+    free(buf2);
+    free(buf);
+    /* Both continue: every decision is the same, and the models agree to
+     * rounding (learn/scaler.c's Newton-tracked 1/sd is not part of its
+     * exported state; a restore recomputes it exactly). */
+    run_stream(test_seed(), 3000, 6000, a);
+    run_stream(test_seed(), 3000, 6000, b);
+    learner_stats(a, &sa);
+    learner_stats(b, &sb);
+    ASSERT(memcmp(&sa, &sb, sizeof(sa)) == 0);
+    ASSERT_EQ(learner_champion(a), learner_champion(b));
+    ASSERT_EQ(learner_window_id(a), learner_window_id(b));
+    snapshot_init(&pa);
+    snapshot_init(&pb);
+    ASSERT_EQ(learner_snapshot(a, &pa), 0);
+    ASSERT_EQ(learner_snapshot(b, &pb), 0);
+    ASSERT_EQ(pa.version, pb.version);
+    ASSERT(pa.validation.accuracy == pb.validation.accuracy);
+    for (size_t i = 0; i < pa.outputs * (pa.n_inputs + 1); i++)
+        ASSERT_NEAR(pa.weights[i], pb.weights[i],
+                    1e-9 * (1.0 + fabs(pa.weights[i])));
+    snapshot_close(&pa);
+    snapshot_close(&pb);
+    learner_free(a);
+    learner_free(b);
+}
+
+static void damaged_checkpoints_are_refused(void)
+{
+    struct learner *a = run_stream(test_seed(), 0, 2000, new_three());
+    struct learner *b = new_three();
+    struct learner_config other;
+    struct learner *c;
+    uint8_t *buf;
+    size_t len;
+    struct learner_stats s;
+
+    ASSERT_EQ(learner_save(a, &buf, &len), 0);
+    for (size_t cut = 0; cut < len; cut += 97)
+        ASSERT_EQ(learner_restore(b, buf, cut), -EBADMSG);
+    for (size_t i = 0; i < len; i += 131) {
+        buf[i] ^= 0x20;
+        ASSERT(learner_restore(b, buf, len) < 0);
+        buf[i] ^= 0x20;
+    }
+    learner_stats(b, &s);
+    ASSERT_EQ(s.rows, 0); /* b untouched by every failure */
+    /* Another configuration: refused by the fingerprint. */
+    learner_config_default(&other, LEARNER_BINARY, 3, 2);
+    c = new_binary(&other);
+    ASSERT_EQ(learner_restore(c, buf, len), -EINVAL);
+    learner_free(c);
+    /* A newer layout version (CRC fixed up) is not guessed at. */
+    {
+        uint32_t crc;
+        buf[8] = 99;
+        crc = (uint32_t)crc32(0L, buf, (unsigned)(len - 4));
+        for (int i = 0; i < 4; i++)
+            buf[len - 4 + (size_t)i] = (uint8_t)(crc >> (8 * i));
+        ASSERT_EQ(learner_restore(b, buf, len), -EPROTONOSUPPORT);
+    }
+    free(buf);
+    learner_free(a);
+    learner_free(b);
+}
+
+static void merge_adds_disjoint_streams(void)
+{
+    struct learner *a = run_stream(test_seed(), 0, 2000, new_three());
+    struct learner *b = run_stream(test_seed(), 2000, 4000, new_three());
+    struct learner_stats sa;
+    struct learner_stats sb;
+    struct learner_stats sm;
+    struct snapshot pa;
+    struct snapshot pb;
+    struct snapshot pm;
+    struct learner_config other;
+    struct learner *c;
+
+    learner_stats(a, &sa);
+    learner_stats(b, &sb);
+    snapshot_init(&pa);
+    snapshot_init(&pb);
+    ASSERT_EQ(learner_snapshot(a, &pa), 0);
+    ASSERT_EQ(learner_snapshot(b, &pb), 0);
+    ASSERT_EQ(learner_merge(a, b), 0);
+    learner_stats(a, &sm);
+    ASSERT_EQ(sm.rows, sa.rows + sb.rows);
+    ASSERT_EQ(sm.rows_trained, sa.rows_trained + sb.rows_trained);
+    snapshot_init(&pm);
+    ASSERT_EQ(learner_snapshot(a, &pm), 0);
+    ASSERT_EQ(pm.feature_scaler[0].count,
+              pa.feature_scaler[0].count + pb.feature_scaler[0].count);
+    ASSERT_EQ(pm.test.rows, pa.test.rows + pb.test.rows);
+    ASSERT_EQ(learner_merge(a, a), -EINVAL);
+    learner_config_default(&other, LEARNER_BINARY, 3, 2);
+    c = new_binary(&other);
+    ASSERT_EQ(learner_merge(a, c), -EINVAL);
+    learner_free(c);
+    snapshot_close(&pa);
+    snapshot_close(&pb);
+    snapshot_close(&pm);
+    learner_free(a);
+    learner_free(b);
+}
+
+static const struct test tests[] = {
+    {"bad_configurations_are_refused", bad_configurations_are_refused},
+    {"bad_labels_are_counted_and_ignored", bad_labels_are_counted_and_ignored},
+    {"windows_by_count", windows_by_count},
+    {"windows_by_time", windows_by_time},
+    {"rotation_follows_the_better_candidate",
+     rotation_follows_the_better_candidate},
+    {"ties_keep_the_first_candidate", ties_keep_the_first_candidate},
+    {"margin_stops_small_improvements", margin_stops_small_improvements},
+    {"test_rows_are_never_trained_on", test_rows_are_never_trained_on},
+    {"test_stream_choice_is_stable", test_stream_choice_is_stable},
+    {"baselines_score_beside_every_model", baselines_score_beside_every_model},
+    {"regression_learns_a_line", regression_learns_a_line},
+    {"multiclass_beats_majority", multiclass_beats_majority},
+    {"missing_features_are_imputed_and_flagged",
+     missing_features_are_imputed_and_flagged},
+    {"drift_shortens_windows_and_emits_an_event",
+     drift_shortens_windows_and_emits_an_event},
+    {"stationary_stream_emits_no_drift", stationary_stream_emits_no_drift},
+    {"window_length_recovers_after_drift", window_length_recovers_after_drift},
+    {"snapshot_versions_are_monotonic", snapshot_versions_are_monotonic},
+    {"same_rows_give_identical_state", same_rows_give_identical_state},
+    {"checkpoint_round_trip", checkpoint_round_trip},
+    {"damaged_checkpoints_are_refused", damaged_checkpoints_are_refused},
+    {"merge_adds_disjoint_streams", merge_adds_disjoint_streams},
+    {NULL, NULL}};
+
+int main(int argc, char **argv)
+{
+    return test_main(argc, argv, tests);
+}
