@@ -61,12 +61,12 @@
 #endif
 
 enum {
-    WT_VARINT = 0,   /* PROTOBUF_C_WIRE_TYPE_VARINT */
-    WT_I64 = 1,      /* PROTOBUF_C_WIRE_TYPE_64BIT */
-    WT_LEN = 2,      /* PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED */
-    WT_I32 = 5,      /* PROTOBUF_C_WIRE_TYPE_32BIT */
-    VARINT_MAX = 10, /* bytes of a 64-bit varint */
-    PREFIX_MAX = 5,  /* bytes of a tag or a length (protobuf-c's limit) */
+    WT_VARINT = 0,        /* PROTOBUF_C_WIRE_TYPE_VARINT */
+    WT_I64 = 1,           /* PROTOBUF_C_WIRE_TYPE_64BIT */
+    WT_LEN = 2,           /* PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED */
+    WT_I32 = 5,           /* PROTOBUF_C_WIRE_TYPE_32BIT */
+    VARINT_MAX = 10,      /* bytes of a 64-bit varint */
+    PREFIX_MAX = 5,       /* bytes of a tag or a length (protobuf-c's limit) */
     CAPTURE_SLACK = 1024, /* Capture bytes beyond its topic and payload */
     READING_FIELDS = 5,   /* highest field number of Reading, */
     BATCH_FIELDS = 5,     /* of ReadingBatch, */
@@ -76,7 +76,7 @@ enum {
 
 #define TAG(field, wt) (((uint64_t)(field) << 3) | (wt))
 
-/* ---- Wire reader ------------------------------------------------------- */
+/* ---- Wire reader --------------------------------------------------------- */
 
 /* A length-delimited field: bytes borrowed from the payload. */
 struct wire_str {
@@ -98,8 +98,8 @@ struct wire_fields {
 
 /* Read a varint of at most max bytes at p[*at]; false if it does not end
  * in time. Bits past the 64th are dropped, as protobuf-c does. */
-static bool wire_varint(const uint8_t *p, size_t len, size_t *at,
-                        unsigned max, uint64_t *v)
+static bool wire_varint(const uint8_t *p, size_t len, size_t *at, unsigned max,
+                        uint64_t *v)
 {
     uint64_t x = 0;
 
@@ -138,8 +138,7 @@ static bool wire_len(const uint8_t *p, size_t len, size_t *at,
     return true;
 }
 
-static bool wire_fixed64(const uint8_t *p, size_t len, size_t *at,
-                         uint64_t *v)
+static bool wire_fixed64(const uint8_t *p, size_t len, size_t *at, uint64_t *v)
 {
     const uint8_t *b = p + *at;
 
@@ -181,7 +180,7 @@ static bool wire_skip(const uint8_t *p, size_t len, size_t *at, uint64_t tag,
     }
 }
 
-/* ---- Names ------------------------------------------------------------- */
+/* ---- Names --------------------------------------------------------------- */
 
 /* Length of the UTF-8 sequence at p (n bytes available), or 0 if it is
  * malformed (RFC 3629: no overlongs, no surrogates, nothing past U+10FFFF)
@@ -300,7 +299,7 @@ static bool header_put(const struct wire_fields *f, struct codec_msg *out)
     return true;
 }
 
-/* ---- Cross-check against protobuf-c (fuzz builds) ---------------------- */
+/* ---- Cross-check against protobuf-c (fuzz builds) ------------------------ */
 
 static void crosscheck_fail(const char *what)
 {
@@ -346,14 +345,14 @@ static void crosscheck_reading(const uint8_t *buf, size_t len, int rc,
             !same_value(r->value, &out->m[0]) || out->n != 1)
             crosscheck_fail("reading: fields differ");
     }
-    if (r != NULL && why == REJECT_MISSING_FIELD &&
-        r->sensor != NULL && r->has_value)
+    if (r != NULL && why == REJECT_MISSING_FIELD && r->sensor != NULL &&
+        r->has_value)
         crosscheck_fail("reading: missing_field but fields present");
     weir__reading__free_unpacked(r, NULL);
 }
 
-static void crosscheck_metrics(Weir__Metric *const *v, size_t n,
-                               bool is_label, const struct codec_metric *m)
+static void crosscheck_metrics(Weir__Metric *const *v, size_t n, bool is_label,
+                               const struct codec_metric *m)
 {
     for (size_t i = 0; i < n; i++) {
         if (!same_name(v[i]->name, m[i].name) || !v[i]->has_value ||
@@ -379,13 +378,12 @@ static void crosscheck_batch(const uint8_t *buf, size_t len, int rc,
             out->n != b->n_metrics + b->n_labels)
             crosscheck_fail("batch: header differs");
         crosscheck_metrics(b->metrics, b->n_metrics, false, out->m);
-        crosscheck_metrics(b->labels, b->n_labels, true,
-                           out->m + b->n_metrics);
+        crosscheck_metrics(b->labels, b->n_labels, true, out->m + b->n_metrics);
     }
     weir__reading_batch__free_unpacked(b, NULL);
 }
 
-/* ---- Readings ---------------------------------------------------------- */
+/* ---- Readings ------------------------------------------------------------ */
 
 /* Reading: device 1, sensor 2, seq 3, ts_ms 4, value 5. */
 static int reading_parse(const uint8_t *p, size_t len, struct wire_fields *f)
@@ -423,8 +421,8 @@ static int reading_parse(const uint8_t *p, size_t len, struct wire_fields *f)
     return 0;
 }
 
-static int reading_decode(const uint8_t *buf, size_t len,
-                          struct codec_msg *out, enum reject_reason *why)
+static int reading_decode(const uint8_t *buf, size_t len, struct codec_msg *out,
+                          enum reject_reason *why)
 {
     struct wire_fields f;
     struct codec_metric *m = &out->m[0];
@@ -457,13 +455,13 @@ int codec_decode_reading(const uint8_t *buf, size_t len, struct codec_msg *out,
     return rc;
 }
 
-/* ---- Batches ----------------------------------------------------------- */
+/* ---- Batches ------------------------------------------------------------- */
 
 struct batch_state {
-    size_t count;   /* Metrics + labels seen so far. */
-    size_t labels;  /* Labels seen (appended in a second pass). */
-    bool missing;   /* Some metric lacks its name or value. */
-    bool bad_name;  /* Some name is not codec_name_ok(). */
+    size_t count;  /* Metrics + labels seen so far. */
+    size_t labels; /* Labels seen (appended in a second pass). */
+    bool missing;  /* Some metric lacks its name or value. */
+    bool bad_name; /* Some name is not codec_name_ok(). */
 };
 
 /* Parse one Metric; append it to out->m[] when append is set and it is
@@ -511,8 +509,8 @@ static bool metric_parse(struct wire_str body, bool is_label, bool append,
 
 /* ReadingBatch header: device 1, seq 2, ts_ms 3 (metrics 4 and labels 5
  * are the caller's). */
-static bool batch_field(const uint8_t *p, size_t len, size_t *at,
-                        uint64_t tag, struct wire_fields *f)
+static bool batch_field(const uint8_t *p, size_t len, size_t *at, uint64_t tag,
+                        struct wire_fields *f)
 {
     switch (tag) {
     case TAG(1, WT_LEN):
@@ -617,7 +615,7 @@ int codec_decode_batch(const uint8_t *buf, size_t len, struct codec_msg *out,
     return rc;
 }
 
-/* ---- Encoders ---------------------------------------------------------- */
+/* ---- Encoders ------------------------------------------------------------ */
 
 static bool terminated(const char name[CODEC_NAME_MAX + 1])
 {
@@ -659,8 +657,7 @@ size_t codec_encode_reading(const struct codec_msg *msg, uint8_t *buf,
     return pack_into(&r.base, buf, cap);
 }
 
-size_t codec_encode_batch(const struct codec_msg *msg, uint8_t *buf,
-                          size_t cap)
+size_t codec_encode_batch(const struct codec_msg *msg, uint8_t *buf, size_t cap)
 {
     Weir__ReadingBatch b = WEIR__READING_BATCH__INIT;
     Weir__Metric pb[CODEC_MAX_METRICS];
@@ -692,8 +689,8 @@ size_t codec_encode_batch(const struct codec_msg *msg, uint8_t *buf,
     return pack_into(&b.base, buf, cap);
 }
 
-size_t codec_encode_drift_event(const struct codec_drift_event *e,
-                                uint8_t *buf, size_t cap)
+size_t codec_encode_drift_event(const struct codec_drift_event *e, uint8_t *buf,
+                                size_t cap)
 {
     Weir__DriftEvent d = WEIR__DRIFT_EVENT__INIT;
 
@@ -716,7 +713,7 @@ size_t codec_encode_drift_event(const struct codec_drift_event *e,
     return pack_into(&d.base, buf, cap);
 }
 
-/* ---- Captures ---------------------------------------------------------- */
+/* ---- Captures ------------------------------------------------------------ */
 
 static size_t varint_put(uint8_t *p, uint64_t v)
 {
@@ -786,8 +783,7 @@ static bool wire_bool(const uint8_t *p, size_t len, size_t *at, uint64_t tag,
     return true;
 }
 
-static bool capture_parse(const uint8_t *p, size_t len,
-                          struct wire_capture *c)
+static bool capture_parse(const uint8_t *p, size_t len, struct wire_capture *c)
 {
     size_t at = 0;
 
@@ -817,8 +813,8 @@ static bool capture_parse(const uint8_t *p, size_t len,
 
 /* Copy a parsed Capture out; 0, -EBADMSG or -EMSGSIZE. */
 static int capture_fill(const struct wire_capture *w, struct codec_capture *c,
-                        char *topic_buf, size_t topic_cap,
-                        uint8_t *payload_buf, size_t payload_cap)
+                        char *topic_buf, size_t topic_cap, uint8_t *payload_buf,
+                        size_t payload_cap)
 {
     uint32_t qos = (uint32_t)w->qos;
 
@@ -842,8 +838,8 @@ static int capture_fill(const struct wire_capture *w, struct codec_capture *c,
 
 /* parsed: our reader found the record well-formed; protobuf-c must agree,
  * and on every field when we accepted it. */
-static void crosscheck_capture(const uint8_t *p, size_t n, bool parsed,
-                               int rc, const struct codec_capture *c)
+static void crosscheck_capture(const uint8_t *p, size_t n, bool parsed, int rc,
+                               const struct codec_capture *c)
 {
     Weir__Capture *m = weir__capture__unpack(NULL, n, p);
 

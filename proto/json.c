@@ -145,9 +145,8 @@ static int scan_escape(struct scan *s)
         return -EBADMSG; /* a low surrogate first */
     if (cp < 0xd800 || cp > 0xdbff)
         return 0;
-    if (s->len - s->at < 6 || s->p[s->at] != '\\' ||
-        s->p[s->at + 1] != 'u' || !scan_hex4(s, s->at + 2, &lo) ||
-        lo < 0xdc00 || lo > 0xdfff)
+    if (s->len - s->at < 6 || s->p[s->at] != '\\' || s->p[s->at + 1] != 'u' ||
+        !scan_hex4(s, s->at + 2, &lo) || lo < 0xdc00 || lo > 0xdfff)
         return -EBADMSG;
     s->at += 6;
     return 0;
@@ -302,7 +301,7 @@ static int json_scan(const uint8_t *buf, size_t len, bool *nul)
     return rc;
 }
 
-/* ---- Tree access ------------------------------------------------------- */
+/* ---- Tree access --------------------------------------------------------- */
 
 static int refuse(enum reject_reason *why, enum reject_reason reason, int rc)
 {
@@ -420,49 +419,68 @@ static bool leap(unsigned y)
     return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
 }
 
+/* The fields of an RFC 3339 date-time. */
+struct rfc3339 {
+    unsigned year, month, day, hour, min, sec; /* As written. */
+    unsigned ms;                               /* Fraction, floored to ms. */
+    int zone_min;                              /* Offset east of UTC. */
+};
+
+/* "YYYY-MM-DDTHH:MM:SS" (T, t or a space); the rest follows at s + 19. */
+static bool rfc3339_date_time(const char *s, struct rfc3339 *t)
+{
+    return strlen(s) >= 20 && digits(s, 4, &t->year) && s[4] == '-' &&
+           digits(s + 5, 2, &t->month) && s[7] == '-' &&
+           digits(s + 8, 2, &t->day) &&
+           (s[10] == 'T' || s[10] == 't' || s[10] == ' ') &&
+           digits(s + 11, 2, &t->hour) && s[13] == ':' &&
+           digits(s + 14, 2, &t->min) && s[16] == ':' &&
+           digits(s + 17, 2, &t->sec);
+}
+
+/* "[.fraction](Z|z|+HH:MM|-HH:MM)" and nothing after. */
+static bool rfc3339_zone(const char *s, struct rfc3339 *t)
+{
+    unsigned oh;
+    unsigned om;
+    int n = 0;
+
+    t->ms = 0;
+    if (*s == '.') {
+        for (s++; *s >= '0' && *s <= '9'; s++, n++)
+            if (n < 3)
+                t->ms = t->ms * 10 + (unsigned)(*s - '0');
+        if (n == 0)
+            return false;
+        for (; n < 3; n++)
+            t->ms *= 10;
+    }
+    t->zone_min = 0;
+    if (*s == 'Z' || *s == 'z')
+        return s[1] == '\0';
+    if ((*s != '+' && *s != '-') || !digits(s + 1, 2, &oh) || s[3] != ':' ||
+        !digits(s + 4, 2, &om) || s[6] != '\0' || oh > 23 || om > 59)
+        return false; /* a zone is required */
+    t->zone_min = (*s == '+' ? 1 : -1) * (int)(oh * 60 + om);
+    return true;
+}
+
 /* RFC 3339 date-time -> ms since the epoch; false if malformed. */
 static bool parse_rfc3339(const char *s, int64_t *ms)
 {
     static const unsigned mdays[] = {31, 28, 31, 30, 31, 30,
                                      31, 31, 30, 31, 30, 31};
-    unsigned y, mo, d, h, mi, sec, oh = 0, om = 0, frac = 0;
-    int64_t t;
-    int sign = 0;
+    struct rfc3339 t;
+    int64_t sec;
 
-    if (strlen(s) < 20 || !digits(s, 4, &y) || s[4] != '-' ||
-        !digits(s + 5, 2, &mo) || s[7] != '-' || !digits(s + 8, 2, &d) ||
-        strchr("Tt ", s[10]) == NULL || s[10] == '\0' ||
-        !digits(s + 11, 2, &h) || s[13] != ':' || !digits(s + 14, 2, &mi) ||
-        s[16] != ':' || !digits(s + 17, 2, &sec))
+    if (!rfc3339_date_time(s, &t) || !rfc3339_zone(s + 19, &t) || t.month < 1 ||
+        t.month > 12 || t.day < 1 ||
+        t.day > mdays[t.month - 1] + (t.month == 2 && leap(t.year)) ||
+        t.hour > 23 || t.min > 59 || t.sec > 60)
         return false;
-    s += 19;
-    if (*s == '.') {
-        int n = 0;
-        for (s++; *s >= '0' && *s <= '9'; s++, n++)
-            if (n < 3)
-                frac = frac * 10 + (unsigned)(*s - '0');
-        if (n == 0)
-            return false;
-        for (; n < 3; n++)
-            frac *= 10;
-    }
-    if (*s == 'Z' || *s == 'z') {
-        s++;
-    } else if (*s == '+' || *s == '-') {
-        sign = *s == '+' ? 1 : -1;
-        if (!digits(s + 1, 2, &oh) || s[3] != ':' || !digits(s + 4, 2, &om))
-            return false;
-        s += 6;
-    } else {
-        return false; /* a zone is required */
-    }
-    if (*s != '\0' || mo < 1 || mo > 12 || d < 1 ||
-        d > mdays[mo - 1] + (mo == 2 && leap(y)) || h > 23 || mi > 59 ||
-        sec > 60 || oh > 23 || om > 59)
-        return false;
-    t = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec;
-    t -= sign * (int64_t)(oh * 3600 + om * 60);
-    *ms = t * 1000 + frac;
+    sec = days_from_civil(t.year, t.month, t.day) * 86400 + t.hour * 3600 +
+          t.min * 60 + t.sec - (int64_t)t.zone_min * 60;
+    *ms = sec * 1000 + t.ms;
     return true;
 }
 
@@ -595,17 +613,16 @@ struct obj_count {
 /* Append the members of obj that hold a value as metrics (or labels);
  * count the others in *skipped. Past CODEC_MAX_METRICS they are only
  * counted. */
-static void object_metrics(const cJSON *obj, bool labels,
-                           struct codec_msg *out, size_t *skipped,
-                           struct obj_count *k)
+static void object_metrics(const cJSON *obj, bool labels, struct codec_msg *out,
+                           size_t *skipped, struct obj_count *k)
 {
     for (const cJSON *c = obj->child; c != NULL; c = c->next) {
         struct codec_metric *m = &out->m[out->n];
         double v;
-        if (!labels && (strcmp(c->string, "seq") == 0 ||
-                        strcmp(c->string, "ts") == 0 ||
-                        strcmp(c->string, "device") == 0 ||
-                        strcmp(c->string, "labels") == 0))
+        if (!labels &&
+            (strcmp(c->string, "seq") == 0 || strcmp(c->string, "ts") == 0 ||
+             strcmp(c->string, "device") == 0 ||
+             strcmp(c->string, "labels") == 0))
             continue;
         if (!get_value(c, &v)) {
             (*skipped)++;
@@ -707,10 +724,10 @@ enum senml_kind { SENML_NUMERIC, SENML_SKIPPED, SENML_BASE_ONLY };
 struct senml_rec {
     char device[CODEC_NAME_MAX + 1]; /* "" leaves it to the topic. */
     char sensor[CODEC_NAME_MAX + 1];
-    int64_t ts_ms;  /* When has_ts. */
-    double value;   /* bv + v, or vb as 1/0. */
-    bool has_ts;    /* A time was resolved. */
-    bool is_label;  /* weir_label. */
+    int64_t ts_ms; /* When has_ts. */
+    double value;  /* bv + v, or vb as 1/0. */
+    bool has_ts;   /* A time was resolved. */
+    bool is_label; /* weir_label. */
 };
 
 static bool get_number(const cJSON *c, double *out)
@@ -796,9 +813,8 @@ static bool senml_member(const cJSON *c, struct senml_base *b,
 }
 
 /* RFC 8428 section 4.5.3; false if the time is not representable. */
-static bool senml_time(const struct senml_base *b,
-                       const struct senml_fields *f, int64_t now_ms,
-                       struct senml_rec *r)
+static bool senml_time(const struct senml_base *b, const struct senml_fields *f,
+                       int64_t now_ms, struct senml_rec *r)
 {
     double t = (b->has_bt ? b->bt : 0) + (f->has_t ? f->t : 0);
     double ms;
@@ -831,8 +847,7 @@ static bool senml_charset_ok(const char *s)
 }
 
 /* Copy src[0..n) as a name; false if not a valid one. */
-static bool name_put_n(char dst[CODEC_NAME_MAX + 1], const char *src,
-                       size_t n)
+static bool name_put_n(char dst[CODEC_NAME_MAX + 1], const char *src, size_t n)
 {
     if (!codec_name_ok(src, n))
         return false;
@@ -858,8 +873,7 @@ static bool senml_names(const struct senml_base *b,
     if (nl == 0) {
         if ((bl > 0 && !senml_charset_ok(bn)) || unit == NULL)
             return false;
-        dl = bl > 0 && (bn[bl - 1] == ':' || bn[bl - 1] == '/') ? bl - 1
-                                                                : bl;
+        dl = bl > 0 && (bn[bl - 1] == ':' || bn[bl - 1] == '/') ? bl - 1 : bl;
         return (dl == 0 || name_put_n(r->device, bn, dl)) &&
                name_put_n(r->sensor, unit, strlen(unit));
     }
@@ -879,9 +893,8 @@ static bool senml_names(const struct senml_base *b,
 
 /* Resolve one record. 0 (see *kind), -EBADMSG (malformed), -EINVAL (a
  * numeric record with a bad name). */
-static int senml_record(const cJSON *rec, struct senml_base *b,
-                        int64_t now_ms, struct senml_rec *r,
-                        enum senml_kind *kind)
+static int senml_record(const cJSON *rec, struct senml_base *b, int64_t now_ms,
+                        struct senml_rec *r, enum senml_kind *kind)
 {
     struct senml_fields f;
 
@@ -1019,7 +1032,7 @@ int json_decode_senml(const uint8_t *buf, size_t len, int64_t now_ms,
     return rc;
 }
 
-/* ---- Sniffing -------------------------------------------------------------- */
+/* ---- Sniffing ------------------------------------------------------------ */
 
 int json_sniff(const uint8_t *buf, size_t len)
 {
@@ -1031,7 +1044,7 @@ int json_sniff(const uint8_t *buf, size_t len)
     return i < len && (buf[i] == '{' || buf[i] == '[') ? buf[i] : 0;
 }
 
-/* ---- Encoders ---------------------------------------------------------------- */
+/* ---- Encoders ------------------------------------------------------------ */
 
 /* Output into the caller's buffer, always leaving room for the NUL. */
 struct jout {

@@ -38,8 +38,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         size_t used2 = 0;
         size_t len;
         int rc = codec_decode_capture(data + at, size - at, &used, &c, topic,
-                                      sizeof(topic), payload,
-                                      sizeof(payload));
+                                      sizeof(topic), payload, sizeof(payload));
         check(rc == 0 || rc == -EAGAIN || rc == -EBADMSG || rc == -EMSGSIZE);
         if (rc != 0)
             break;
@@ -48,9 +47,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check(c.payload_len <= sizeof(payload) && c.qos >= 0 && c.qos <= 2);
         len = codec_encode_capture(&c, rec, sizeof(rec));
         check(len > 0);
-        check(codec_decode_capture(rec, len, &used2, &d, topic2,
-                                   sizeof(topic2), payload2,
-                                   sizeof(payload2)) == 0 && used2 == len);
+        check(codec_decode_capture(rec, len, &used2, &d, topic2, sizeof(topic2),
+                                   payload2, sizeof(payload2)) == 0 &&
+              used2 == len);
         check(strcmp(topic, topic2) == 0 && c.payload_len == d.payload_len);
         check(memcmp(payload, payload2, c.payload_len) == 0);
         check(c.recv_ns == d.recv_ns && c.qos == d.qos &&

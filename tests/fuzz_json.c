@@ -85,8 +85,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         valid(&m[0], false);
         len = json_encode_object(&m[0], JSON_ENC_NAMES, text, sizeof(text));
         check(len > 0);
-        check(json_decode_object((uint8_t *)text, len, &m[1], &skipped,
-                                 &why) == 0 && skipped == 0);
+        check(json_decode_object((uint8_t *)text, len, &m[1], &skipped, &why) ==
+                  0 &&
+              skipped == 0);
         same(&m[0], &m[1]);
     }
     free(m);

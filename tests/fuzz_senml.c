@@ -26,10 +26,10 @@ static void check(bool ok)
 }
 
 struct state {
-    size_t readings;          /* Delivered so far. */
-    struct codec_msg *again;  /* Scratch for the re-decoded group. */
-    struct codec_msg *copy;   /* The re-decoded group. */
-    char *text;               /* Re-encoded pack. */
+    size_t readings;         /* Delivered so far. */
+    struct codec_msg *again; /* Scratch for the re-decoded group. */
+    struct codec_msg *copy;  /* The re-decoded group. */
+    char *text;              /* Re-encoded pack. */
 };
 
 static bool senml_chars(const char *s)
@@ -55,7 +55,8 @@ static int copy_group(void *ctx, const struct codec_msg *m)
 
 static bool round_trippable(const struct codec_msg *m)
 {
-    if (m->has_ts && (m->ts_ms < 268435456000LL || m->ts_ms > 1000000000000000LL))
+    if (m->has_ts &&
+        (m->ts_ms < 268435456000LL || m->ts_ms > 1000000000000000LL))
         return false; /* relative in SenML, or past exact ms in a double */
     if (!senml_chars(m->device))
         return false;
@@ -113,8 +114,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     check(m != NULL && text != NULL);
     st.again = &m[1];
     st.copy = &m[2];
-    rc = json_decode_senml(data, size, NOW_MS, &m[0], on_group, &st,
-                           &skipped, &why);
+    rc = json_decode_senml(data, size, NOW_MS, &m[0], on_group, &st, &skipped,
+                           &why);
     check(why < REJECT__COUNT && (rc == 0) == (why == REJECT_NONE));
     check(rc == 0 || rc == -EMSGSIZE || rc == -EBADMSG || rc == -EINVAL);
     check(rc == 0 ? st.readings >= 1 : st.readings == 0);

@@ -19,7 +19,7 @@
 #define ROUNDS 20000
 #endif
 
-/* ---- A wire writer and reader from the spec, independent of codec.c ---- */
+/* ---- A wire writer and reader from the spec, independent of codec.c ------ */
 
 struct wbuf {
     uint8_t b[8192];
@@ -61,8 +61,8 @@ static void w_double(struct wbuf *w, unsigned field, double d)
 /* Fields of one message, by number (< 16): last occurrence wins. */
 struct wfields {
     bool seen[16];
-    uint64_t v[16];          /* varint or fixed64 bits */
-    const uint8_t *s[16];    /* length-delimited body */
+    uint64_t v[16];       /* varint or fixed64 bits */
+    const uint8_t *s[16]; /* length-delimited body */
     size_t n[16];
 };
 
@@ -121,7 +121,7 @@ static bool same_bits(double a, double b)
     return memcmp(&a, &b, sizeof(a)) == 0;
 }
 
-/* ---- Corpus ----------------------------------------------------------- */
+/* ---- Corpus -------------------------------------------------------------- */
 
 typedef void (*corpus_fn)(const char *file, const uint8_t *buf, size_t len,
                           const char *expect);
@@ -138,8 +138,7 @@ static size_t corpus_each(const char *sub, corpus_fn fn)
     snprintf(path, sizeof(path), "tests/corpus/%s", sub);
     d = opendir(path);
     if (d == NULL)
-        fprintf(stderr, "cannot open %s: run from the repository root\n",
-                path);
+        fprintf(stderr, "cannot open %s: run from the repository root\n", path);
     ASSERT(d != NULL);
     while ((e = readdir(d)) != NULL) {
         char expect[32];
@@ -264,10 +263,10 @@ static void capture_file(const char *file, const uint8_t *buf, size_t len,
         ASSERT(strlen(c.topic) > 0 && c.qos >= 0 && c.qos <= 2);
         at += used;
     }
-    if (strcmp(expect, "ok") == 0 ? rc != 0
-        : strcmp(expect, "eagain") == 0 ? rc != -EAGAIN
+    if (strcmp(expect, "ok") == 0        ? rc != 0
+        : strcmp(expect, "eagain") == 0  ? rc != -EAGAIN
         : strcmp(expect, "ebadmsg") == 0 ? rc != -EBADMSG
-                                        : rc != -EMSGSIZE)
+                                         : rc != -EMSGSIZE)
         fprintf(stderr, "%s: got %d\n", file, rc);
     ASSERT(strcmp(expect, "ok") == 0 || strcmp(expect, "eagain") == 0 ||
            strcmp(expect, "ebadmsg") == 0 || strcmp(expect, "emsgsize") == 0);
@@ -286,7 +285,7 @@ static void capture_corpus(void)
     ASSERT(corpus_each("capture", capture_file) >= 15);
 }
 
-/* ---- Names ------------------------------------------------------------- */
+/* ---- Names --------------------------------------------------------------- */
 
 static bool ok(const char *s)
 {
@@ -308,25 +307,25 @@ static void names_follow_the_rules(void)
     ASSERT(!codec_name_ok("a\0b", 3));
     ASSERT(!ok("a/b") && !ok("a+") && !ok("#") && !ok("a\tb"));
     ASSERT(!ok("a\x1f") && !ok("\x7f") && !ok("a\nb"));
-    ASSERT(ok("temp\xc3\xa9"));                   /* U+00E9 */
-    ASSERT(ok("\xe6\xb8\xa9\xe5\xba\xa6"));       /* two CJK characters */
-    ASSERT(ok("\xf0\x9f\x8c\xa1"));               /* U+1F321 */
-    ASSERT(ok("\xf4\x8f\xbf\xbf"));               /* U+10FFFF */
-    ASSERT(!ok("\x80") && !ok("a\xbf"));          /* stray continuation */
-    ASSERT(!ok("\xc0\xaf") && !ok("\xc1\xbf"));   /* overlong ASCII */
-    ASSERT(!ok("\xe0\x80\xaf"));                  /* overlong 3-byte */
-    ASSERT(!ok("\xf0\x80\x80\xaf"));              /* overlong 4-byte */
-    ASSERT(!ok("\xed\xa0\x80"));                  /* surrogate U+D800 */
-    ASSERT(!ok("\xf4\x90\x80\x80"));              /* U+110000 */
+    ASSERT(ok("temp\xc3\xa9"));                 /* U+00E9 */
+    ASSERT(ok("\xe6\xb8\xa9\xe5\xba\xa6"));     /* two CJK characters */
+    ASSERT(ok("\xf0\x9f\x8c\xa1"));             /* U+1F321 */
+    ASSERT(ok("\xf4\x8f\xbf\xbf"));             /* U+10FFFF */
+    ASSERT(!ok("\x80") && !ok("a\xbf"));        /* stray continuation */
+    ASSERT(!ok("\xc0\xaf") && !ok("\xc1\xbf")); /* overlong ASCII */
+    ASSERT(!ok("\xe0\x80\xaf"));                /* overlong 3-byte */
+    ASSERT(!ok("\xf0\x80\x80\xaf"));            /* overlong 4-byte */
+    ASSERT(!ok("\xed\xa0\x80"));                /* surrogate U+D800 */
+    ASSERT(!ok("\xf4\x90\x80\x80"));            /* U+110000 */
     ASSERT(!ok("\xf5\x80\x80\x80") && !ok("\xff"));
-    ASSERT(!ok("ab\xe2\x82"));                    /* truncated sequence */
-    ASSERT(!ok("\xc2\x80") && !ok("\xc2\x9f"));   /* C1 controls */
-    ASSERT(ok("\xc2\xa0"));                       /* U+00A0 is not C1 */
+    ASSERT(!ok("ab\xe2\x82"));                  /* truncated sequence */
+    ASSERT(!ok("\xc2\x80") && !ok("\xc2\x9f")); /* C1 controls */
+    ASSERT(ok("\xc2\xa0"));                     /* U+00A0 is not C1 */
     /* A multi-byte character may not straddle the 64-byte limit. */
     ASSERT(!codec_name_ok("\xc3\xa9", 1));
 }
 
-/* ---- Round trips -------------------------------------------------------- */
+/* ---- Round trips --------------------------------------------------------- */
 
 static void random_name(uint64_t *rng, char *out, bool allow_empty)
 {
@@ -362,8 +361,8 @@ static void random_header(uint64_t *rng, struct codec_msg *m)
     m->has_seq = test_rand(rng) % 4 != 0;
     m->seq = m->has_seq ? test_rand(rng) >> (test_rand(rng) % 64) : 0;
     m->has_ts = test_rand(rng) % 4 != 0;
-    m->ts_ms = m->has_ts ? (int64_t)(test_rand(rng) >> (test_rand(rng) % 64))
-                         : 0;
+    m->ts_ms =
+        m->has_ts ? (int64_t)(test_rand(rng) >> (test_rand(rng) % 64)) : 0;
 }
 
 static void header_equal(const struct codec_msg *a, const struct codec_msg *b)
@@ -570,7 +569,7 @@ static void encoders_refuse_what_the_wire_cannot_say(void)
     ASSERT_EQ(why, REJECT_BAD_NAME);
 }
 
-/* ---- Oversize payloads -------------------------------------------------- */
+/* ---- Oversize payloads --------------------------------------------------- */
 
 static void oversize_payloads_are_too_large(void)
 {
@@ -610,7 +609,7 @@ static void oversize_payloads_are_too_large(void)
     free(p);
 }
 
-/* ---- Captures ----------------------------------------------------------- */
+/* ---- Captures ------------------------------------------------------------ */
 
 static void captures_round_trip_through_a_stream(void)
 {
@@ -688,8 +687,8 @@ static void capture_prefixes_ask_for_more(void)
         ASSERT_EQ(codec_decode_capture(rec, cut, &used, &c, tbuf, sizeof(tbuf),
                                        pbuf, sizeof(pbuf)),
                   -EAGAIN);
-    ASSERT_EQ(codec_decode_capture(rec, n, &used, &c, tbuf, sizeof(tbuf),
-                                   pbuf, sizeof(pbuf)),
+    ASSERT_EQ(codec_decode_capture(rec, n, &used, &c, tbuf, sizeof(tbuf), pbuf,
+                                   sizeof(pbuf)),
               0);
     ASSERT_EQ(used, n);
     ASSERT_EQ(c.recv_ns, 42);
@@ -731,9 +730,9 @@ static void capture_carries_a_large_payload(void)
     n = codec_encode_capture(&c, rec, plen + 64);
     ASSERT(n > plen);
     memset(&c, 0, sizeof(c));
-    ASSERT_EQ(codec_decode_capture(rec, n, &used, &c, tbuf, sizeof(tbuf), pbuf,
-                                   plen),
-              0);
+    ASSERT_EQ(
+        codec_decode_capture(rec, n, &used, &c, tbuf, sizeof(tbuf), pbuf, plen),
+        0);
     ASSERT_EQ(c.payload_len, plen);
     ASSERT(memcmp(pbuf, payload, plen) == 0);
     free(pbuf);
@@ -741,7 +740,7 @@ static void capture_carries_a_large_payload(void)
     free(payload);
 }
 
-/* ---- Drift events ------------------------------------------------------- */
+/* ---- Drift events -------------------------------------------------------- */
 
 static void drift_event_encodes_every_field(void)
 {

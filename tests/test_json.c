@@ -22,7 +22,7 @@
 
 static struct codec_msg msg;
 
-/* ---- SenML collector ---------------------------------------------------- */
+/* ---- SenML collector ----------------------------------------------------- */
 
 struct rec {
     char device[CODEC_NAME_MAX + 1];
@@ -66,11 +66,11 @@ static int senml(const char *text, struct pack *p, size_t *skipped,
                  enum reject_reason *why)
 {
     memset(p, 0, sizeof(*p));
-    return json_decode_senml((const uint8_t *)text, strlen(text), NOW_MS,
-                             &msg, collect, p, skipped, why);
+    return json_decode_senml((const uint8_t *)text, strlen(text), NOW_MS, &msg,
+                             collect, p, skipped, why);
 }
 
-/* ---- Corpus ------------------------------------------------------------- */
+/* ---- Corpus -------------------------------------------------------------- */
 
 typedef void (*corpus_fn)(const char *file, const uint8_t *buf, size_t len,
                           const char *expect);
@@ -86,8 +86,7 @@ static size_t corpus_each(const char *sub, corpus_fn fn)
     snprintf(path, sizeof(path), "tests/corpus/%s", sub);
     d = opendir(path);
     if (d == NULL)
-        fprintf(stderr, "cannot open %s: run from the repository root\n",
-                path);
+        fprintf(stderr, "cannot open %s: run from the repository root\n", path);
     ASSERT(d != NULL);
     while ((e = readdir(d)) != NULL) {
         char expect[32];
@@ -131,8 +130,7 @@ static void check_reason(const char *file, int rc, enum reject_reason why,
 
 static void names_valid(const struct codec_msg *m, bool sensor_may_be_empty)
 {
-    ASSERT(m->device[0] == '\0' || codec_name_ok(m->device,
-                                                 strlen(m->device)));
+    ASSERT(m->device[0] == '\0' || codec_name_ok(m->device, strlen(m->device)));
     for (size_t i = 0; i < m->n; i++)
         ASSERT((sensor_may_be_empty && m->m[i].name[0] == '\0') ||
                codec_name_ok(m->m[i].name, strlen(m->m[i].name)));
@@ -199,20 +197,18 @@ static void senml_corpus(void)
     ASSERT(corpus_each("senml", senml_file) >= 30);
 }
 
-/* ---- Format (a) and (b) --------------------------------------------------- */
+/* ---- Format (a) and (b) -------------------------------------------------- */
 
 static int reading(const char *text, enum reject_reason *why)
 {
-    return json_decode_reading((const uint8_t *)text, strlen(text), &msg,
-                               why);
+    return json_decode_reading((const uint8_t *)text, strlen(text), &msg, why);
 }
 
 static void reading_fields_are_read(void)
 {
     enum reject_reason why;
 
-    ASSERT_EQ(reading("{\"seq\":12,\"ts\":1700000000000,\"value\":21.5}",
-                      &why),
+    ASSERT_EQ(reading("{\"seq\":12,\"ts\":1700000000000,\"value\":21.5}", &why),
               0);
     ASSERT_EQ(why, REJECT_NONE);
     ASSERT(msg.has_seq && msg.seq == 12 && msg.has_ts);
@@ -220,9 +216,9 @@ static void reading_fields_are_read(void)
     ASSERT_STREQ(msg.device, "");
     ASSERT_STREQ(msg.m[0].name, ""); /* from the topic */
     ASSERT(msg.m[0].value == 21.5 && msg.m[0].has_value);
-    ASSERT_EQ(reading("{\"value\":3,\"sensor\":\"t\\u00e9\",\"device\":\"d\"}",
-                      &why),
-              0);
+    ASSERT_EQ(
+        reading("{\"value\":3,\"sensor\":\"t\\u00e9\",\"device\":\"d\"}", &why),
+        0);
     ASSERT_STREQ(msg.m[0].name, "t\xc3\xa9");
     ASSERT_STREQ(msg.device, "d");
     ASSERT(!msg.has_seq && !msg.has_ts);
@@ -258,11 +254,17 @@ static void rfc3339_times(void)
         {"2000-03-01T00:00:00-00:00", 951868800000LL},
     };
     static const char *const bad[] = {
-        "2023-02-29T00:00:00Z", "2023-13-01T00:00:00Z",
-        "2023-11-14T24:00:00Z", "2023-11-14T22:13:20",
-        "2023-11-14T22:13:20.Z", "2023-11-14T22:13:20+0100",
-        "2023-11-14", "23-11-14T22:13:20Z", "2023-11-14T22:13:20Zjunk",
-        "2023-11-31T00:00:00Z", "2023-11-14T22:60:00Z",
+        "2023-02-29T00:00:00Z",
+        "2023-13-01T00:00:00Z",
+        "2023-11-14T24:00:00Z",
+        "2023-11-14T22:13:20",
+        "2023-11-14T22:13:20.Z",
+        "2023-11-14T22:13:20+0100",
+        "2023-11-14",
+        "23-11-14T22:13:20Z",
+        "2023-11-14T22:13:20Zjunk",
+        "2023-11-31T00:00:00Z",
+        "2023-11-14T22:60:00Z",
     };
     char text[128];
 
@@ -333,7 +335,7 @@ static void object_members_are_sorted_out(void)
     ASSERT(msg.m[4].is_label && msg.m[4].value == 1.0);
 }
 
-/* ---- SenML: RFC 8428 section 5 --------------------------------------------- */
+/* ---- SenML: RFC 8428 section 5 ------------------------------------------- */
 
 static void rfc8428_single_and_multiple_datapoints(void)
 {
@@ -396,10 +398,9 @@ static void rfc8428_packed_equals_resolved(void)
     static struct pack a;
     static struct pack b;
     static const double v[] = {120.1, 1.2, 1.3, 1.4, 1.5, 1.6, 1.7};
-    static const int64_t ts[] = {1276020076001LL, 1276020071001LL,
-                                 1276020072001LL, 1276020073001LL,
-                                 1276020074001LL, 1276020075001LL,
-                                 1276020076001LL};
+    static const int64_t ts[] = {
+        1276020076001LL, 1276020071001LL, 1276020072001LL, 1276020073001LL,
+        1276020074001LL, 1276020075001LL, 1276020076001LL};
     enum reject_reason why;
 
     ASSERT_EQ(senml(rfc_5_1_2b, &a, NULL, &why), 0);
@@ -423,11 +424,11 @@ static void rfc8428_packed_equals_resolved(void)
 static void rfc8428_units_name_unnamed_records(void)
 {
     static struct pack p;
-    static const char *const sensors[] = {
-        "%RH", "lon", "lat", "%RH", "lon", "lat", "%RH",
-        "lon", "lat", "%EL", "%RH", "lon", "lat"};
-    static const int t[] = {0, 0, 0, 60, 60, 60, 120, 120, 120, 150,
-                            180, 180, 180};
+    static const char *const sensors[] = {"%RH", "lon", "lat", "%RH", "lon",
+                                          "lat", "%RH", "lon", "lat", "%EL",
+                                          "%RH", "lon", "lat"};
+    static const int t[] = {0,   0,   0,   60,  60,  60, 120,
+                            120, 120, 150, 180, 180, 180};
     enum reject_reason why;
     const char *text =
         "[{\"bn\":\"urn:dev:ow:10e2073a01080063\",\"bt\":1.320067464e+09,"
@@ -526,15 +527,14 @@ static void senml_callback_can_stop(void)
 
     memset(&p, 0, sizeof(p));
     p.stop_after = 2;
-    ASSERT_EQ(json_decode_senml((const uint8_t *)rfc_5_1_2b,
-                                strlen(rfc_5_1_2b), NOW_MS, &msg, collect,
-                                &p, NULL, &why),
+    ASSERT_EQ(json_decode_senml((const uint8_t *)rfc_5_1_2b, strlen(rfc_5_1_2b),
+                                NOW_MS, &msg, collect, &p, NULL, &why),
               7);
     ASSERT_EQ(p.groups, 2);
     ASSERT_EQ(why, REJECT_NONE);
 }
 
-/* ---- Limits ------------------------------------------------------------- */
+/* ---- Limits -------------------------------------------------------------- */
 
 static void payload_size_is_limited_before_parsing(void)
 {
@@ -552,14 +552,14 @@ static void payload_size_is_limited_before_parsing(void)
     ASSERT_EQ(json_decode_object((uint8_t *)p, big, &msg, &skipped, &why),
               -EMSGSIZE);
     /* ... and at one byte over the limit, but read at the limit. */
-    ASSERT_EQ(json_decode_reading((uint8_t *)p, CODEC_MAX_PAYLOAD + 1, &msg,
-                                  &why),
-              -EMSGSIZE);
+    ASSERT_EQ(
+        json_decode_reading((uint8_t *)p, CODEC_MAX_PAYLOAD + 1, &msg, &why),
+        -EMSGSIZE);
     ASSERT_EQ(json_decode_reading((uint8_t *)p, CODEC_MAX_PAYLOAD, &msg, &why),
               0);
     memcpy(p, "[{\"n\":\"a\",\"v\":1}]", 17);
-    ASSERT_EQ(json_decode_senml((uint8_t *)p, big, 0, &msg, collect, NULL,
-                                NULL, &why),
+    ASSERT_EQ(json_decode_senml((uint8_t *)p, big, 0, &msg, collect, NULL, NULL,
+                                &why),
               -EMSGSIZE);
     free(p);
 }
@@ -579,19 +579,17 @@ static void nesting_and_container_limits(void)
             text[n++] = ']';
         text[n++] = '}';
         text[n] = '\0';
-        ASSERT_EQ(reading(text, &why),
-                  depth <= JSON_MAX_DEPTH ? 0 : -EBADMSG);
+        ASSERT_EQ(reading(text, &why), depth <= JSON_MAX_DEPTH ? 0 : -EBADMSG);
     }
     n = (size_t)snprintf(text, sizeof(text), "{\"value\":1,\"x\":[");
     for (int i = 0; i < JSON_MAX_MEMBERS + 1; i++)
-        n += (size_t)snprintf(text + n, sizeof(text) - n, "%s1",
-                              i ? "," : "");
+        n += (size_t)snprintf(text + n, sizeof(text) - n, "%s1", i ? "," : "");
     snprintf(text + n, sizeof(text) - n, "]}");
     ASSERT_EQ(reading(text, &why), -EMSGSIZE);
     ASSERT_EQ(why, REJECT_TOO_LARGE);
 }
 
-/* ---- Round trips ------------------------------------------------------------ */
+/* ---- Round trips --------------------------------------------------------- */
 
 static void random_name(uint64_t *rng, char *out, bool senml)
 {
@@ -628,8 +626,7 @@ static double random_value(uint64_t *rng)
     }
 }
 
-static void random_msg(uint64_t *rng, struct codec_msg *m, size_t n,
-                       bool senml)
+static void random_msg(uint64_t *rng, struct codec_msg *m, size_t n, bool senml)
 {
     memset(m, 0, sizeof(*m));
     random_name(rng, m->device, senml);
@@ -688,9 +685,8 @@ static void reading_and_object_round_trip(void)
         random_msg(&rng, &in, (size_t)(test_rand(&rng) % 40) + 1, false);
         len = json_encode_object(&in, JSON_ENC_NAMES, text, sizeof(text));
         ASSERT(len > 0);
-        ASSERT_EQ(json_decode_object((uint8_t *)text, len, &out, &skipped,
-                                     &why),
-                  0);
+        ASSERT_EQ(
+            json_decode_object((uint8_t *)text, len, &out, &skipped, &why), 0);
         ASSERT_EQ(skipped, 0);
         same_msg(&in, &out, true);
     }
@@ -776,16 +772,13 @@ static const struct test tests[] = {
     {"senml_corpus", senml_corpus},
     {"reading_fields_are_read", reading_fields_are_read},
     {"rfc3339_times", rfc3339_times},
-    {"non_finite_values_reach_validation",
-     non_finite_values_reach_validation},
+    {"non_finite_values_reach_validation", non_finite_values_reach_validation},
     {"object_members_are_sorted_out", object_members_are_sorted_out},
     {"rfc8428_single_and_multiple_datapoints",
      rfc8428_single_and_multiple_datapoints},
     {"rfc8428_packed_equals_resolved", rfc8428_packed_equals_resolved},
-    {"rfc8428_units_name_unnamed_records",
-     rfc8428_units_name_unnamed_records},
-    {"rfc8428_data_types_and_collections",
-     rfc8428_data_types_and_collections},
+    {"rfc8428_units_name_unnamed_records", rfc8428_units_name_unnamed_records},
+    {"rfc8428_data_types_and_collections", rfc8428_data_types_and_collections},
     {"senml_relative_times_and_base_values",
      senml_relative_times_and_base_values},
     {"senml_callback_can_stop", senml_callback_can_stop},
