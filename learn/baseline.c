@@ -29,16 +29,16 @@ struct baseline_slot {
 };
 
 struct baseline {
-    enum baseline_kind kind;     /* What is predicted. */
-    size_t classes;              /* K, or 0 for regression. */
-    size_t max_series;           /* Slots in series[] (NO_CHANGE), else 0. */
-    uint64_t rows;               /* Labels learned. */
-    uint64_t overflows;          /* Updates of series >= max_series. */
-    double mean;                 /* MEAN: running mean of the labels. */
-    size_t leader;               /* MAJORITY: most frequent class. */
-    struct baseline_slot global; /* NO_CHANGE: last label of any series. */
-    struct baseline_slot spill;  /* NO_CHANGE: shared slot of overflows. */
-    uint64_t *count;             /* MAJORITY: labels per class, [K]. */
+    enum baseline_kind kind;      /* What is predicted. */
+    size_t classes;               /* K, or 0 for regression. */
+    size_t max_series;            /* Slots in series[] (NO_CHANGE), else 0. */
+    uint64_t rows;                /* Labels learned. */
+    uint64_t overflows;           /* Updates of series >= max_series. */
+    double mean;                  /* MEAN: running mean of the labels. */
+    size_t leader;                /* MAJORITY: most frequent class. */
+    struct baseline_slot global;  /* NO_CHANGE: last label of any series. */
+    struct baseline_slot spill;   /* NO_CHANGE: shared slot of overflows. */
+    uint64_t *count;              /* MAJORITY: labels per class, [K]. */
     struct baseline_slot *series; /* NO_CHANGE: per series, [max_series]. */
 };
 
@@ -160,8 +160,7 @@ int baseline_update(struct baseline *b, uint32_t series, double y)
 
     if (!isfinite(y))
         return -EINVAL;
-    if (b->classes > 0 && !(y >= 0 && y < (double)b->classes &&
-                            y == floor(y)))
+    if (b->classes > 0 && !(y >= 0 && y < (double)b->classes && y == floor(y)))
         return -EINVAL;
     b->rows++;
     switch (b->kind) {

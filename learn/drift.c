@@ -48,8 +48,7 @@ static bool adwin_params_ok(const struct drift_adwin_params *p)
            p->delta_warning < 1 && p->clock >= 1 && p->min_window >= 1;
 }
 
-int drift_adwin_init(struct drift_adwin *a,
-                     const struct drift_adwin_params *p)
+int drift_adwin_init(struct drift_adwin *a, const struct drift_adwin_params *p)
 {
     struct drift_adwin_params def;
 
@@ -302,8 +301,7 @@ enum drift_state drift_adwin_update(struct drift_adwin *a, double x)
     if (a->rows == 0)
         a->rows = 1;
     adwin_compress(a);
-    if (a->seen % a->p.clock == 0 &&
-        a->width >= 2 * (uint64_t)a->p.min_window)
+    if (a->seen % a->p.clock == 0 && a->width >= 2 * (uint64_t)a->p.min_window)
         a->state = adwin_check(a);
     return (enum drift_state)a->state;
 }

@@ -83,17 +83,17 @@ struct drift_adwin_params {
 
 /* ADWIN state. Fields are written only by drift_adwin_*(). */
 struct drift_adwin {
-    struct drift_adwin_params p; /* Parameters, copied at init. */
-    uint64_t seen;               /* Values fed since init or reset. */
-    uint64_t detections;         /* Drifts detected since init or reset. */
-    uint64_t detected_at;        /* seen at the last drift (0: none). */
-    double mean_before;          /* Mean of the values dropped then. */
-    double mean_after;           /* Mean of W right after dropping. */
-    uint64_t width;              /* Values in W. */
-    double total;                /* Sum of the values in W. */
-    double var;                  /* Sum of squared deviations in W. */
-    uint32_t state;              /* enum drift_state of the last update. */
-    uint32_t rows;               /* Bucket rows in use. */
+    struct drift_adwin_params p;   /* Parameters, copied at init. */
+    uint64_t seen;                 /* Values fed since init or reset. */
+    uint64_t detections;           /* Drifts detected since init or reset. */
+    uint64_t detected_at;          /* seen at the last drift (0: none). */
+    double mean_before;            /* Mean of the values dropped then. */
+    double mean_after;             /* Mean of W right after dropping. */
+    uint64_t width;                /* Values in W. */
+    double total;                  /* Sum of the values in W. */
+    double var;                    /* Sum of squared deviations in W. */
+    uint32_t state;                /* enum drift_state of the last update. */
+    uint32_t rows;                 /* Bucket rows in use. */
     uint8_t len[DRIFT_ADWIN_ROWS]; /* Buckets in each row, 0..M (M+1
                                       transiently). */
     double b_total[DRIFT_ADWIN_ROWS][DRIFT_ADWIN_M + 1]; /* Bucket sums,
@@ -110,12 +110,12 @@ enum drift_direction {
 };
 
 struct drift_ph_params {
-    double delta;          /* Tolerated change, >= 0; 0.05. */
-    double lambda;         /* Detection threshold, > 0; 50. */
-    double lambda_warning; /* Warning threshold, (0, lambda]; 25. */
-    double alpha;          /* Forgetting factor, (0, 1]; 1 - 1e-4. */
+    double delta;           /* Tolerated change, >= 0; 0.05. */
+    double lambda;          /* Detection threshold, > 0; 50. */
+    double lambda_warning;  /* Warning threshold, (0, lambda]; 25. */
+    double alpha;           /* Forgetting factor, (0, 1]; 1 - 1e-4. */
     uint32_t min_instances; /* No verdict before this many values; 30. */
-    uint32_t direction;    /* enum drift_direction; DRIFT_UP. */
+    uint32_t direction;     /* enum drift_direction; DRIFT_UP. */
 };
 
 /* Page-Hinkley state. Fields are written only by drift_ph_*(). */
@@ -148,8 +148,7 @@ void drift_adwin_params_default(struct drift_adwin_params *out);
 /* Initialise *a (the caller's storage) empty with parameters p (borrows;
  * NULL for the defaults). Returns 0 or -EINVAL (a out of range): a then
  * unusable. Nothing to close. */
-int drift_adwin_init(struct drift_adwin *a,
-                     const struct drift_adwin_params *p);
+int drift_adwin_init(struct drift_adwin *a, const struct drift_adwin_params *p);
 
 /* Empty the window and the counters; parameters kept. */
 void drift_adwin_reset(struct drift_adwin *a);

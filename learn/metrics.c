@@ -70,8 +70,8 @@ void metrics_add_reg(struct metrics *m, double y, double y_hat)
     m->y_m2 += d * (y - m->y_mean);
 }
 
-void metrics_add_class(struct metrics *m, size_t y, size_t y_hat,
-                       double p_true, long y_nc)
+void metrics_add_class(struct metrics *m, size_t y, size_t y_hat, double p_true,
+                       long y_nc)
 {
     if (m->kind != METRICS_CLASSIFICATION || y >= m->classes ||
         y_hat >= m->classes) {
@@ -99,8 +99,9 @@ int metrics_merge(struct metrics *dst, const struct metrics *src)
     if (src->rows > 0 && dst->kind == METRICS_REGRESSION) {
         d = src->y_mean - dst->y_mean;
         dst->y_mean += d * ((double)src->rows / (double)n);
-        dst->y_m2 += src->y_m2 + d * d * ((double)dst->rows *
-                                          (double)src->rows / (double)n);
+        dst->y_m2 +=
+            src->y_m2 +
+            d * d * ((double)dst->rows * (double)src->rows / (double)n);
     }
     dst->rows = n;
     dst->skipped += src->skipped;

@@ -47,18 +47,18 @@ enum metrics_kind {
 
 /* Sums of one accumulator; fields are written only by metrics_*(). */
 struct metrics {
-    uint32_t kind;        /* enum metrics_kind. */
-    uint32_t classes;     /* K for classification, 0 for regression. */
-    uint64_t rows;        /* Rows scored. */
-    uint64_t skipped;     /* Rows refused (see above). */
-    double abs_err;       /* Regression: sum |y - y_hat|. */
-    double sq_err;        /* Regression: sum (y - y_hat)^2. */
-    double y_mean;        /* Regression: Welford mean of y. */
-    double y_m2;          /* Regression: Welford sum of squared deviations. */
-    uint64_t prob_rows;   /* Classification: rows with a probability. */
-    double log_loss;      /* Classification: sum of clamped -log p_true. */
-    uint64_t correct;     /* Classification: y_hat == y. */
-    uint64_t nc_correct;  /* Classification: no-change prediction == y. */
+    uint32_t kind;       /* enum metrics_kind. */
+    uint32_t classes;    /* K for classification, 0 for regression. */
+    uint64_t rows;       /* Rows scored. */
+    uint64_t skipped;    /* Rows refused (see above). */
+    double abs_err;      /* Regression: sum |y - y_hat|. */
+    double sq_err;       /* Regression: sum (y - y_hat)^2. */
+    double y_mean;       /* Regression: Welford mean of y. */
+    double y_m2;         /* Regression: Welford sum of squared deviations. */
+    uint64_t prob_rows;  /* Classification: rows with a probability. */
+    double log_loss;     /* Classification: sum of clamped -log p_true. */
+    uint64_t correct;    /* Classification: y_hat == y. */
+    uint64_t nc_correct; /* Classification: no-change prediction == y. */
     uint64_t confusion[METRICS_MAX_CLASSES][METRICS_MAX_CLASSES]; /* [y][y_hat]
                                                                      counts. */
 };
@@ -98,8 +98,8 @@ void metrics_add_reg(struct metrics *m, double y, double y_hat);
  * y_nc, the no-change classifier's prediction for this row (the previous
  * label of the series, learn/baseline.h); a negative y_nc means it had none
  * and counts as a miss of the no-change classifier. */
-void metrics_add_class(struct metrics *m, size_t y, size_t y_hat,
-                       double p_true, long y_nc);
+void metrics_add_class(struct metrics *m, size_t y, size_t y_hat, double p_true,
+                       long y_nc);
 
 /* dst += src (borrows src). Returns 0, or -EINVAL if kind or classes
  * differ: dst unchanged. */

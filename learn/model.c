@@ -133,16 +133,14 @@ static bool opt_ok(enum model_optimizer o)
 
 static bool params_ok(const struct model_params *p)
 {
-    return kind_ok(p->kind) && opt_ok(p->optimizer) &&
-           p->learning_rate > 0 && p->learning_rate <= MODEL_LR_MAX &&
-           p->l2 >= 0 && p->l2 <= MODEL_LR_MAX && p->power_t >= 0 &&
-           p->power_t <= 1;
+    return kind_ok(p->kind) && opt_ok(p->optimizer) && p->learning_rate > 0 &&
+           p->learning_rate <= MODEL_LR_MAX && p->l2 >= 0 &&
+           p->l2 <= MODEL_LR_MAX && p->power_t >= 0 && p->power_t <= 1;
 }
 
 /* Score of weight row w for raw input x, with NAG's pending rescale (step
  * 1) applied on the fly so that nothing is written. */
-static double score_row(const struct model *m, const double *w,
-                        const double *x)
+static double score_row(const struct model *m, const double *w, const double *x)
 {
     double z = w[m->n];
 
@@ -217,8 +215,8 @@ void model_params_default(struct model_params *p, enum model_kind kind,
     }
 }
 
-int model_new(struct model **out, const struct model_params *p,
-              size_t n_inputs, size_t n_classes)
+int model_new(struct model **out, const struct model_params *p, size_t n_inputs,
+              size_t n_classes)
 {
     struct model *m;
     size_t outputs;
@@ -329,8 +327,8 @@ double model_predict(const struct model *m, const double *x)
     }
     /* Softmax: the argmax of the (clamped) scores needs no exp. */
     for (size_t k = 0; k < m->outputs; k++) {
-        double z = clamp(score_row(m, m->w + k * m->stride, x),
-                         MODEL_LOGIT_MAX);
+        double z =
+            clamp(score_row(m, m->w + k * m->stride, x), MODEL_LOGIT_MAX);
         if (k == 0 || z > zbest) {
             zbest = z;
             best = k;
@@ -475,8 +473,7 @@ static void step_adagrad(const struct model *m, double *restrict w,
  * 1e-300 keeps 0 / 0 out when G is still 0, i.e. when d has always been 0
  * (then the numerator is 0 too); for any G > 0 it is far below rounding. */
 static void step_nag(const struct model *m, double *restrict w,
-                     double *restrict g2, const double *restrict xs,
-                     double g)
+                     double *restrict g2, const double *restrict xs, double g)
 {
     double c = m->p.learning_rate * sqrt((double)m->t / m->norm);
     double l2 = m->p.l2;
@@ -488,8 +485,7 @@ static void step_nag(const struct model *m, double *restrict w,
         double d = g * xs[i] + l2 * wi;
         double gi = g2[i] + d * d;
         g2[i] = gi;
-        w[i] = clamp(wi - c * d * inv_s[i] / (sqrt(gi) + 1e-300),
-                     MODEL_W_MAX);
+        w[i] = clamp(wi - c * d * inv_s[i] / (sqrt(gi) + 1e-300), MODEL_W_MAX);
     }
     g2[n] += g * g;
     w[n] = clamp(w[n] - c * g / (sqrt(g2[n]) + 1e-300), MODEL_W_MAX);

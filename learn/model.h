@@ -91,8 +91,8 @@ void model_params_default(struct model_params *p, enum model_kind kind,
  * (copied). On success *out is returned owned (free with model_free).
  * Returns 0, -EINVAL (bad kind, optimizer, rate, l2, power_t or size),
  * -ENOMEM. */
-int model_new(struct model **out, const struct model_params *p,
-              size_t n_inputs, size_t n_classes);
+int model_new(struct model **out, const struct model_params *p, size_t n_inputs,
+              size_t n_classes);
 
 /* Free m (takes it); NULL is a no-op. */
 void model_free(struct model *m);

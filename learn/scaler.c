@@ -43,10 +43,10 @@ struct scaler_stat {
 };
 
 struct scaler {
-    size_t n;                 /* Feature columns. */
-    size_t n_ind;             /* Indicator columns. */
-    struct scaler_stat *st;   /* Per column statistics, [n]. */
-    long *ind;                /* Column of z[] of each indicator or -1, [n]. */
+    size_t n;               /* Feature columns. */
+    size_t n_ind;           /* Indicator columns. */
+    struct scaler_stat *st; /* Per column statistics, [n]. */
+    long *ind;              /* Column of z[] of each indicator or -1, [n]. */
 };
 
 /* ---- Lifecycle --------------------------------------------------------- */

@@ -44,7 +44,7 @@
 /* ---- Types ------------------------------------------------------------- */
 
 #define SCALER_MAX_FEATURES 65536 /* n beyond this is -EINVAL */
-#define SCALER_VALUE_MAX 1e100     /* larger |x| counts as missing */
+#define SCALER_VALUE_MAX 1e100    /* larger |x| counts as missing */
 
 struct scaler;
 
