@@ -38,7 +38,15 @@
  *            inputs are active per row relative to their scale. Step 1 is
  *            also applied, virtually, by model_predict(), so predict and
  *            update agree. Inputs at 0 (or never non-zero: s_i = 0)
- *            contribute nothing, exactly as absent features in VW.
+ *            contribute nothing, exactly as absent features in VW. (VW
+ *            itself computes the prediction, and so the gradient, before
+ *            step 1; we follow the paper's order, in which a first
+ *            out-of-scale value meets an already shrunk weight, so its
+ *            prediction and gradient stay in range.) On
+ *            Gaussian inputs s_i keeps growing slowly and each growth
+ *            shrinks w_i by s_old / |x|: a late new maximum can leave a
+ *            weight ~10% short until it is re-learnt (tests/test_model.c
+ *            sees this with some seeds after one pass).
  *   The L2 term enters d for every optimizer, so G includes it; the
  *   stationary point of all three is the ridge solution.
  *
