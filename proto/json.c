@@ -344,18 +344,34 @@ static uint32_t key_hash(const char *k)
     return h;
 }
 
-/* true if two members of obj share a key. The scan capped members at
- * JSON_MAX_MEMBERS, so the table never fills. */
+/* true if two members of obj share a key. Small objects compare pairwise;
+ * larger ones use an open-addressing table at most half full, of which
+ * only the part in use is cleared (the scan capped members at
+ * JSON_MAX_MEMBERS, so it never fills). */
 static bool has_duplicate_keys(const cJSON *obj)
 {
-    const char *slot[DUP_SLOTS] = {NULL};
+    const char *slot[DUP_SLOTS];
+    size_t n = 0;
+    size_t mask = 15;
 
+    for (const cJSON *c = obj->child; c != NULL; c = c->next)
+        n++;
+    if (n <= 8) {
+        for (const cJSON *c = obj->child; c != NULL; c = c->next)
+            for (const cJSON *d = c->next; d != NULL; d = d->next)
+                if (strcmp(c->string, d->string) == 0)
+                    return true;
+        return false;
+    }
+    while (mask + 1 < 2 * n)
+        mask = mask * 2 + 1;
+    memset(slot, 0, (mask + 1) * sizeof(slot[0]));
     for (const cJSON *c = obj->child; c != NULL; c = c->next) {
-        uint32_t h = key_hash(c->string) & (DUP_SLOTS - 1);
+        size_t h = key_hash(c->string) & mask;
         while (slot[h] != NULL) {
             if (strcmp(slot[h], c->string) == 0)
                 return true;
-            h = (h + 1) & (DUP_SLOTS - 1);
+            h = (h + 1) & mask;
         }
         slot[h] = c->string;
     }
