@@ -13,7 +13,9 @@
  * codec_decode_reading() reports as a missing field. Protobuf merges
  * repeated fields last-wins, so the decoder retries with the topic's sensor
  * as a field-2 prefix in front of the payload: a payload that names its
- * own sensor still wins, and the codec stays the only parser.
+ * own sensor still wins, and the codec stays the only parser. JSON and
+ * SenML go through proto/json.h; a SenML pack delivers its groups to a
+ * callback that appends them one after the other.
  *
  * Cost: one template match (a few tens of ns), the codec's decode (~100 ns
  * for a Reading), two intern lookups per name (hash probes).
@@ -26,6 +28,7 @@
 #include <string.h>
 
 #include "proto/codec.h"
+#include "proto/json.h"
 
 struct decoder {
     struct decoder_sub sub[DECODER_MAX_SUBS]; /* Subscriptions; constant. */
@@ -33,7 +36,9 @@ struct decoder {
     struct intern *devices;                   /* Borrowed; we write it. */
     struct intern *sensors;                   /* Borrowed; we write it. */
     struct codec_msg msg;                     /* Decode scratch. */
-    uint8_t patch[CODEC_MAX_PAYLOAD];         /* Sensor-prefixed payload. */
+    uint8_t patch[CODEC_MAX_PAYLOAD + 2 + CODEC_NAME_MAX]; /* Sensor-
+                                                 prefixed payload. */
+    size_t max_payload;                       /* Larger is too_large. */
 };
 
 static const char *const format_names[DECODER_FORMATS] = {
@@ -76,6 +81,7 @@ int decoder_new(struct decoder **out, const struct decoder_sub *subs,
     d->nsubs = nsubs;
     d->devices = devices;
     d->sensors = sensors;
+    d->max_payload = CODEC_MAX_PAYLOAD;
     *out = d;
     return 0;
 }
@@ -83,6 +89,12 @@ int decoder_new(struct decoder **out, const struct decoder_sub *subs,
 void decoder_free(struct decoder *d)
 {
     free(d);
+}
+
+void decoder_set_max_payload(struct decoder *d, size_t max_payload)
+{
+    d->max_payload = max_payload < CODEC_MAX_PAYLOAD ? max_payload
+                                                     : CODEC_MAX_PAYLOAD;
 }
 
 int decoder_match(const struct decoder *d, const char *topic, size_t len)
@@ -101,10 +113,14 @@ static enum decoder_format pick_format(const struct decoder_sub *s,
 {
     if (s->format != DECODER_AUTO)
         return s->format;
-    if (in->len > 0 && in->payload[0] == '{')
+    switch (json_sniff(in->payload, in->len)) {
+    case '{':
         return DECODER_JSON;
-    if (in->len > 0 && in->payload[0] == '[')
+    case '[':
         return DECODER_SENML;
+    default:
+        break;
+    }
     return s->tpl.has_sensor ? DECODER_PB_READING : DECODER_PB_BATCH;
 }
 
@@ -132,24 +148,6 @@ static enum reject_reason decode_pb_reading(struct decoder *d,
     return why;
 }
 
-static enum reject_reason decode_payload(struct decoder *d,
-                                         enum decoder_format f,
-                                         const struct decoder_input *in,
-                                         const struct topic_match *tm)
-{
-    enum reject_reason why = REJECT_DECODE_ERROR;
-
-    switch (f) {
-    case DECODER_PB_READING:
-        return decode_pb_reading(d, in, tm);
-    case DECODER_PB_BATCH:
-        codec_decode_batch(in->payload, in->len, &d->msg, &why);
-        return why;
-    default:
-        return REJECT_DECODE_ERROR; /* JSON and SenML: proto/json.h */
-    }
-}
-
 /* true if name[0..n) equals the NUL-terminated s. */
 static bool same(const char *name, size_t n, const char *s)
 {
@@ -158,10 +156,11 @@ static bool same(const char *name, size_t n, const char *s)
 
 /* Reconcile the device names of topic and payload and intern the result. */
 static enum reject_reason device_id(struct decoder *d,
+                                    const struct codec_msg *m,
                                     const struct topic_match *tm,
                                     uint32_t *id)
 {
-    const char *name = d->msg.device;
+    const char *name = m->device;
     size_t n = strlen(name);
     enum reject_reason why = REJECT_NONE;
 
@@ -177,30 +176,57 @@ static enum reject_reason device_id(struct decoder *d,
     return why;
 }
 
-/* Fill out[1..] from d->msg; the sensor of a single reading may be the
- * topic's. Returns REJECT_NONE or why a name was refused. */
-static enum reject_reason fill_readings(struct decoder *d,
-                                        const struct decoder_input *in,
-                                        const struct topic_match *tm,
-                                        enum decoder_format f,
-                                        struct reading *out)
+/* Where the records of one message go, group after group. */
+struct fill {
+    struct decoder *d;
+    const struct decoder_input *in;
+    const struct topic_match *tm;
+    enum decoder_format f;
+    struct reading *out; /* The caller's DECODER_MAX_RECORDS. */
+    size_t used;         /* Records written so far. */
+    enum reject_reason why;
+};
+
+/* A single reading's sensor may come from the topic: an empty name takes
+ * it, a different one is refused. */
+static enum reject_reason single_sensor(struct codec_msg *m,
+                                        const struct topic_match *tm)
 {
-    const struct codec_msg *m = &d->msg;
-    enum reject_reason why = REJECT_NONE;
+    if (tm->sensor == NULL)
+        return m->m[0].name[0] == '\0' ? REJECT_MISSING_FIELD : REJECT_NONE;
+    if (m->m[0].name[0] == '\0') {
+        if (tm->sensor_len > CODEC_NAME_MAX ||
+            !codec_name_ok(tm->sensor, tm->sensor_len))
+            return REJECT_BAD_NAME;
+        memcpy(m->m[0].name, tm->sensor, tm->sensor_len);
+        m->m[0].name[tm->sensor_len] = '\0';
+    }
+    return same(tm->sensor, tm->sensor_len, m->m[0].name) ? REJECT_NONE
+                                                          : REJECT_BAD_NAME;
+}
+
+/* Append one group (meta + readings of m) to the output. */
+static enum reject_reason fill_group(struct fill *f, const struct codec_msg *m)
+{
+    const struct decoder_input *in = f->in;
+    struct reading *meta = &f->out[f->used];
+    struct reading *out = meta + 1;
+    enum reject_reason why;
     uint32_t dev;
     size_t i;
 
-    if (f == DECODER_PB_READING && tm->sensor != NULL &&
-        !same(tm->sensor, tm->sensor_len, m->m[0].name))
-        return REJECT_BAD_NAME;
-    if ((why = device_id(d, tm, &dev)) != REJECT_NONE)
+    if (m->n == 0)
+        return REJECT_MISSING_FIELD;
+    if (f->used + 1 + m->n > DECODER_MAX_RECORDS)
+        return REJECT_TOO_LARGE;
+    if ((why = device_id(f->d, m, f->tm, &dev)) != REJECT_NONE)
         return why;
     for (i = 0; i < m->n; i++) {
-        struct reading *r = &out[1 + i];
+        struct reading *r = &out[i];
         const struct codec_metric *c = &m->m[i];
         memset(r, 0, sizeof(*r));
-        if (intern_add(d->sensors, c->name, strlen(c->name), &r->sensor_id,
-                       &why) != 0)
+        if (intern_add(f->d->sensors, c->name, strlen(c->name),
+                       &r->sensor_id, &why) != 0)
             return why;
         r->device_id = dev;
         r->value = c->value;
@@ -211,16 +237,82 @@ static enum reject_reason fill_readings(struct decoder *d,
                               (m->has_ts ? READING_HAS_TS : 0) |
                               (c->is_label ? READING_LABEL : 0));
     }
-    out[1].flags |= READING_MSG_FIRST | (in->qos == 0 ? READING_QOS0 : 0);
-    out[1].nrec = (uint16_t)m->n;
+    out[0].flags |= READING_MSG_FIRST | (in->qos == 0 ? READING_QOS0 : 0);
+    out[0].nrec = (uint16_t)m->n;
+    *meta = f->out[0]; /* the message's meta fields */
+    meta->flags = (uint16_t)(DECODER_META | (f->used ? DECODER_META_CONT : 0));
+    meta->nrec = (uint16_t)m->n;
+    meta->reserved = f->used ? 0 : meta->reserved;
+    f->used += 1 + m->n;
     return REJECT_NONE;
+}
+
+/* Called on: the decoding thread, inside json_decode_senml(). */
+static int senml_group(void *ctx, const struct codec_msg *msg)
+{
+    struct fill *f = ctx;
+
+    f->why = fill_group(f, msg);
+    return f->why == REJECT_NONE ? 0 : 1;
+}
+
+static enum reject_reason decode_senml(struct fill *f)
+{
+    const struct decoder_input *in = f->in;
+    enum reject_reason why = REJECT_NONE;
+    size_t skipped = 0;
+    int rc;
+
+    f->why = REJECT_NONE;
+    rc = json_decode_senml(in->payload, in->len, in->recv_ms, &f->d->msg,
+                           senml_group, f, &skipped, &why);
+    if (rc < 0)
+        return why != REJECT_NONE ? why : REJECT_DECODE_ERROR;
+    if (rc > 0)
+        return f->why;
+    f->out[0].reserved = (uint32_t)skipped;
+    return REJECT_NONE;
+}
+
+/* Decode the payload in format f->f and append its records. */
+static enum reject_reason decode_payload(struct fill *f)
+{
+    struct decoder *d = f->d;
+    const struct decoder_input *in = f->in;
+    enum reject_reason why = REJECT_DECODE_ERROR;
+
+    d->msg.n = 0;
+    switch (f->f) {
+    case DECODER_PB_READING:
+        why = decode_pb_reading(d, in, f->tm);
+        if (why == REJECT_NONE)
+            why = single_sensor(&d->msg, f->tm);
+        break;
+    case DECODER_PB_BATCH:
+        codec_decode_batch(in->payload, in->len, &d->msg, &why);
+        break;
+    case DECODER_JSON:
+        if (f->tm->sensor != NULL) {
+            json_decode_reading(in->payload, in->len, &d->msg, &why);
+            if (why == REJECT_NONE)
+                why = single_sensor(&d->msg, f->tm);
+        } else {
+            json_decode_object(in->payload, in->len, &d->msg, NULL, &why);
+        }
+        break;
+    case DECODER_SENML:
+        return decode_senml(f);
+    default:
+        break;
+    }
+    return why == REJECT_NONE ? fill_group(f, &d->msg) : why;
 }
 
 size_t decoder_decode(struct decoder *d, const struct decoder_input *in,
                       struct reading *out, enum reject_reason *why)
 {
     struct topic_match tm = {NULL, 0, NULL, 0};
-    enum decoder_format f = DECODER_AUTO;
+    struct fill f = {d, in, &tm, DECODER_AUTO, out, 0, REJECT_NONE};
     struct reading *meta = &out[0];
     int s = decoder_match(d, in->topic, in->topic_len);
 
@@ -234,16 +326,20 @@ size_t decoder_decode(struct decoder *d, const struct decoder_input *in,
     if (s >= 0) {
         const struct decoder_sub *sub = &d->sub[s];
         topic_template_match(&sub->tpl, in->topic, in->topic_len, &tm);
-        f = pick_format(sub, in);
-        d->msg.n = 0;
-        *why = decode_payload(d, f, in, &tm);
-        if (*why == REJECT_NONE && d->msg.n == 0)
-            *why = REJECT_MISSING_FIELD;
-        if (*why == REJECT_NONE)
-            *why = fill_readings(d, in, &tm, f, out);
+        f.f = pick_format(sub, in);
+        meta->sensor_id = ((uint32_t)f.f << 8) | (uint32_t)(in->qos & 0xff);
+        *why = in->len > d->max_payload ? REJECT_TOO_LARGE
+                                        : decode_payload(&f);
     }
-    meta->sensor_id = ((uint32_t)f << 8) | (uint32_t)(in->qos & 0xff);
+    meta->sensor_id = ((uint32_t)f.f << 8) | (uint32_t)(in->qos & 0xff);
+    if (*why != REJECT_NONE || f.used == 0) {
+        if (*why == REJECT_NONE)
+            *why = REJECT_MISSING_FIELD;
+        meta->flags = DECODER_META;
+        meta->nrec = 0;
+        meta->reserved = 0;
+        f.used = 1;
+    }
     meta->seq = (uint64_t)*why;
-    meta->nrec = *why == REJECT_NONE ? (uint16_t)d->msg.n : 0;
-    return 1 + (size_t)meta->nrec;
+    return f.used;
 }

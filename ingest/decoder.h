@@ -14,6 +14,12 @@
  *     out[1..nrec]      its readings (stream/reading.h framing: out[1]
  *                       carries READING_MSG_FIRST and nrec).
  *
+ * A SenML pack may hold several groups (proto/json.h: runs of records of
+ * one device and time); each becomes such a meta + readings unit, the
+ * later ones flagged DECODER_META_CONT, all pushed together. The first
+ * meta record's `reserved` field counts SenML records skipped for want of
+ * a number (the pipeline counts them as REJECT_MISSING_FIELD).
+ *
  * Every message yields a meta record, accepted or not, so the loop thread
  * sees the whole message sequence in order and counts decode rejects at
  * the same point in the stream as everything else: the core stays a pure
@@ -53,10 +59,14 @@
 /* ---- Limits ------------------------------------------------------------ */
 
 #define DECODER_MAX_SUBS 64 /* subscriptions */
-/* Records one message can produce: the meta record and its readings. */
-#define DECODER_MAX_RECORDS (CODEC_MAX_METRICS + 1)
+/* Records one message can produce: a SenML pack of CODEC_MAX_METRICS
+ * readings may split into as many groups, each with its meta record. */
+#define DECODER_MAX_RECORDS (2 * CODEC_MAX_METRICS + 1)
 /* reading.flags of a meta record; never set on a reading. */
 #define DECODER_META 0x8000u
+/* ...with this too: a further group of the same message (SenML packs
+ * with several devices or times); not counted as a message. */
+#define DECODER_META_CONT 0x4000u
 
 /* ---- Types ------------------------------------------------------------- */
 
@@ -101,12 +111,16 @@ int decoder_new(struct decoder **out, const struct decoder_sub *subs,
 /* Free (takes d); NULL is a no-op. */
 void decoder_free(struct decoder *d);
 
+/* Refuse payloads over max_payload bytes (REJECT_TOO_LARGE); the default
+ * and the largest is CODEC_MAX_PAYLOAD. */
+void decoder_set_max_payload(struct decoder *d, size_t max_payload);
+
 /* ---- Operations -------------------------------------------------------- */
 
 /* Decode one message into out[0..return) (the caller's, room for
- * DECODER_MAX_RECORDS): the meta record, then the readings. Returns the
- * number of records written (1 + readings; 1 when refused) and sets *why
- * (REJECT_NONE when accepted). Never fails otherwise. */
+ * DECODER_MAX_RECORDS): meta record and readings, per group. Returns the
+ * number of records written (1 when refused) and sets *why (REJECT_NONE
+ * when accepted). Never fails otherwise. */
 size_t decoder_decode(struct decoder *d, const struct decoder_input *in,
                       struct reading *out, enum reject_reason *why);
 

@@ -251,9 +251,13 @@ void pipeline_message(struct pipeline *p, const struct reading *msg,
     assert(meta->flags & DECODER_META);
     assert(n == 1u + meta->nrec);
     advance(p, meta->ts_ms);
-    p->st.messages++;
-    p->st.by_format[decoder_meta_format(meta) % DECODER_FORMATS]++;
-    p->st.bytes += (uint64_t)meta->value;
+    if (!(meta->flags & DECODER_META_CONT)) {
+        p->st.messages++;
+        p->st.by_format[decoder_meta_format(meta) % DECODER_FORMATS]++;
+        p->st.bytes += (uint64_t)meta->value;
+        /* SenML records without a number (proto/json.h). */
+        p->st.rejects.n[REJECT_MISSING_FIELD] += meta->reserved;
+    }
     if (meta->lsn > p->st.last_lsn)
         p->st.last_lsn = meta->lsn;
     if (why != REJECT_NONE || n < 2) {
@@ -289,7 +293,7 @@ size_t pipeline_run(struct pipeline *p, const struct reading *recs, size_t n)
 
 void pipeline_dead_letter(struct pipeline *p, enum reject_reason reason,
                           const char *topic, const uint8_t *payload,
-                          size_t len)
+                          size_t len, size_t orig_len)
 {
     struct publish_msg m;
     size_t need;
@@ -298,11 +302,11 @@ void pipeline_dead_letter(struct pipeline *p, enum reject_reason reason,
     if ((unsigned)reason >= REJECT__COUNT || !(p->dl_mask & (1u << reason)))
         return;
     need = publish_reject_envelope(reject_name(reason), topic, payload, len,
-                                   NULL, 0);
+                                   orig_len, NULL, 0);
     if ((buf = malloc(need + 1)) == NULL)
         return;
-    publish_reject_envelope(reject_name(reason), topic, payload, len, buf,
-                            need + 1);
+    publish_reject_envelope(reject_name(reason), topic, payload, len,
+                            orig_len, buf, need + 1);
     memset(&m, 0, sizeof(m));
     m.kind = PUBLISH_REJECT;
     m.reason = reject_name(reason);

@@ -110,11 +110,11 @@ void pipeline_message(struct pipeline *p, const struct reading *msg,
 size_t pipeline_run(struct pipeline *p, const struct reading *recs, size_t n);
 
 /* Emit the dead letter of a message refused at decode (topic and payload
- * borrowed), if reason is in the mask. Counting happened with its meta
+ * borrowed; orig_len > len if the copy was cut), if reason is in the mask. Counting happened with its meta
  * record; this only publishes. */
 void pipeline_dead_letter(struct pipeline *p, enum reject_reason reason,
                           const char *topic, const uint8_t *payload,
-                          size_t len);
+                          size_t len, size_t orig_len);
 
 /* Emit a final snapshot of every supervised task (shutdown, end of a
  * replay). Returns 0 or the first task's error. */

@@ -123,8 +123,8 @@ static size_t json_str(char *buf, size_t cap, size_t at, const char *s)
 }
 
 size_t publish_reject_envelope(const char *reason, const char *topic,
-                               const uint8_t *payload, size_t len, char *buf,
-                               size_t cap)
+                               const uint8_t *payload, size_t len,
+                               size_t orig_len, char *buf, size_t cap)
 {
     static const char b64[] =
         "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -157,7 +157,14 @@ size_t publish_reject_envelope(const char *reason, const char *topic,
         q[4] = '\0';
         PUTS(q);
     }
-    PUTS("\"}");
+    PUTS("\"");
+    if (orig_len > len) {
+        char tail[64];
+        snprintf(tail, sizeof(tail),
+                 ",\"truncated\":true,\"payload_len\":%zu", orig_len);
+        PUTS(tail);
+    }
+    PUTS("}");
 #undef PUTS
     if (cap > 0)
         buf[at < cap ? at : cap - 1] = '\0';

@@ -98,11 +98,12 @@ size_t publish_topic(const struct publish_topics *t,
 const char *publish_kind_name(enum publish_kind kind);
 
 /* Write the dead-letter envelope of a refused message into buf (cap
- * bytes): reason, topic and the payload in base64. Returns the length
- * needed (like snprintf()). */
+ * bytes): reason, topic, the payload in base64, and when the payload copy
+ * was cut (len < orig_len) "truncated":true and "payload_len". Returns the
+ * length needed (like snprintf()). */
 size_t publish_reject_envelope(const char *reason, const char *topic,
-                               const uint8_t *payload, size_t len, char *buf,
-                               size_t cap);
+                               const uint8_t *payload, size_t len,
+                               size_t orig_len, char *buf, size_t cap);
 
 /* ---- The queue (loop thread -> MQTT worker) ---------------------------- */
 

@@ -35,7 +35,7 @@ void replay_feed(struct decoder *d, struct pipeline *p,
         size_t tl = in->topic_len < TOPIC_CAP ? in->topic_len : TOPIC_CAP;
         memcpy(topic, in->topic, tl);
         topic[tl] = '\0';
-        pipeline_dead_letter(p, why, topic, in->payload, in->len);
+        pipeline_dead_letter(p, why, topic, in->payload, in->len, in->len);
         if (st != NULL)
             st->rejected++;
     }

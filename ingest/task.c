@@ -502,6 +502,23 @@ static enum learner_task learner_kind(enum task_kind k)
                                 : LEARNER_MULTICLASS;
 }
 
+static void set_drift(struct learner_config *lc,
+                      const struct task_config *cfg)
+{
+    lc->detector = cfg->detector;
+    if (cfg->detector == LEARNER_DETECT_ADWIN && cfg->drift_delta > 0)
+        lc->adwin.delta = cfg->drift_delta;
+    if (cfg->detector == LEARNER_DETECT_PH) {
+        if (cfg->drift_delta > 0)
+            lc->ph.delta = cfg->drift_delta;
+        if (cfg->drift_threshold > 0) {
+            lc->ph.lambda = cfg->drift_threshold;
+            if (lc->ph.lambda_warning > lc->ph.lambda)
+                lc->ph.lambda_warning = lc->ph.lambda / 2;
+        }
+    }
+}
+
 static int make_learner(struct task *t, const struct task_config *cfg,
                         const struct rows_spec *specs,
                         const struct rows_spec *target, size_t max_devices,
@@ -541,6 +558,12 @@ static int make_learner(struct task *t, const struct task_config *cfg,
     if (cfg->test_fraction >= 0 && !isnan(cfg->test_fraction))
         lc.test_fraction = cfg->test_fraction;
     lc.test_salt = cfg->test_salt;
+    if (cfg->candidates != NULL && cfg->ncandidates > 0) {
+        lc.candidates = cfg->candidates;
+        lc.n_candidates = cfg->ncandidates;
+    }
+    if (cfg->drift_set)
+        set_drift(&lc, cfg);
     if ((rc = learner_new(&t->learner, &lc)) != 0)
         fail(err, errlen, rc, "task %s: learner refused the configuration "
              "(%s)", t->name, strerror(-rc));

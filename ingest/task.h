@@ -68,6 +68,13 @@ struct task_config {
     int64_t snapshot_interval_ms; /* Least stream time between
                                      snapshots; 0: every request. */
     bool predictions;      /* Publish a prediction / score per row. */
+    const struct learner_candidate *candidates; /* Or NULL: the default
+                                                   grid (borrowed). */
+    size_t ncandidates;    /* Entries in candidates. */
+    bool drift_set;        /* Use the drift fields below, else defaults. */
+    enum learner_detector detector; /* Drift detector. */
+    double drift_delta;    /* ADWIN delta or Page-Hinkley delta. */
+    double drift_threshold; /* Page-Hinkley lambda (> 0), or 0. */
 
     double threshold;      /* Anomaly: event threshold; 0: alarm_level. */
     size_t max_series;     /* Anomaly: detectors; 0: 4096. */

@@ -1,0 +1,251 @@
+/* inbox.c -- decode, log, push: the Paho callback thread's work (see
+ * inbox.h for the steps and the backpressure design).
+ *
+ * The wait for ring room sleeps 50 us at first and doubles up to 2 ms, so
+ * a short stall (the loop thread busy with a checkpoint) costs little CPU
+ * and adds at most a couple of ms of latency, and the loop thread is woken
+ * before the first sleep so it is not waiting for us. A QoS 0 message is
+ * checked for room before it is logged: a dropped message must not come
+ * back on replay.
+ *
+ * Cost per message: the decode, one writev() into the log (page cache),
+ * one ring_push_all() (a 48-byte copy per record plus a release store),
+ * one uv_async_send() (a no-op if a wake-up is already pending).
+ *
+ * Threads: inbox_message() and everything it calls on the Paho callback
+ * thread; the flags and counters are atomics read by other threads. */
+#include "ingest/inbox.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ingest/log.h"
+
+enum {
+    N_MESSAGES, N_QOS0, N_QOS1, N_QOS2, N_DUPS, N_DROPS, N_WAITS, N_WAIT_MS,
+    N_TIMEOUTS, N_LOG_ONLY, N_DLQ_FULL, N_WAL_ERRORS, N_LAST_LSN, N__COUNT
+};
+
+struct inbox {
+    struct inbox_config cfg;                  /* Copied; parts borrowed. */
+    struct reading recs[DECODER_MAX_RECORDS]; /* Callback thread scratch. */
+    atomic_bool stop;                         /* inbox_stop() was called. */
+    atomic_bool log_only;                     /* A wait timed out. */
+    atomic_uint_fast64_t n[N__COUNT];         /* struct inbox_stats. */
+    struct log_ratelimit rl_wal;              /* Log lines: append errors. */
+    struct log_ratelimit rl_wait;             /* ...ring waits. */
+    struct log_ratelimit rl_drop;             /* ...QoS 0 drops. */
+};
+
+static void add(struct inbox *ib, int i, uint64_t v)
+{
+    atomic_fetch_add_explicit(&ib->n[i], v, memory_order_relaxed);
+}
+
+static int64_t clock_ns(clockid_t id)
+{
+    struct timespec ts;
+
+    clock_gettime(id, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void nap_ns(long ns)
+{
+    struct timespec ts = {0, ns};
+
+    nanosleep(&ts, NULL);
+}
+
+int inbox_new(struct inbox **out, const struct inbox_config *cfg)
+{
+    struct inbox *ib;
+
+    if (cfg->decoder == NULL || cfg->ring == NULL || cfg->dlq == NULL ||
+        cfg->wakeup == NULL || cfg->wait_ms < 0)
+        return -EINVAL;
+    if ((ib = calloc(1, sizeof(*ib))) == NULL)
+        return -ENOMEM;
+    ib->cfg = *cfg;
+    log_ratelimit_init(&ib->rl_wal, 5000, 3);
+    log_ratelimit_init(&ib->rl_wait, 5000, 3);
+    log_ratelimit_init(&ib->rl_drop, 5000, 3);
+    *out = ib;
+    return 0;
+}
+
+void inbox_free(struct inbox *ib)
+{
+    free(ib);
+}
+
+/* Append to the log, retrying while it fails (see inbox.h). Returns 0
+ * and *lsn (0 without a log, or for a message the log can never hold), or
+ * -ECANCELED when stopping. */
+static int log_append(struct inbox *ib, const char *topic, const void *p,
+                      size_t len, int qos, int64_t recv_ns, uint64_t *lsn)
+{
+    int rc;
+
+    *lsn = 0;
+    if (ib->cfg.wal == NULL)
+        return 0;
+    for (;;) {
+        rc = wal_append(ib->cfg.wal, topic, p, len, qos, recv_ns, lsn);
+        if (rc == 0) {
+            atomic_store_explicit(&ib->n[N_LAST_LSN], *lsn,
+                                  memory_order_relaxed);
+            return 0;
+        }
+        add(ib, N_WAL_ERRORS, 1);
+        if (rc == -EMSGSIZE || rc == -EINVAL) {
+            log_limited(&ib->rl_wal, LOG_WARN, "inbox: message on %s cannot "
+                        "be logged (%s); processed unlogged", topic,
+                        strerror(-rc));
+            *lsn = 0;
+            return 0;
+        }
+        log_limited(&ib->rl_wal, LOG_ERROR, "inbox: ingest log append "
+                    "failed (%s); holding the message and retrying",
+                    strerror(-rc));
+        if (atomic_load(&ib->stop))
+            return -ECANCELED;
+        nap_ns(100000000L);
+    }
+}
+
+/* Wait until the ring has room for n records; false at the deadline or
+ * when stopping. */
+static bool wait_room(struct inbox *ib, size_t n)
+{
+    int64_t start = clock_ns(CLOCK_MONOTONIC);
+    int64_t end = start + ib->cfg.wait_ms * 1000000;
+    long step = 50000;
+    bool ok = false;
+
+    add(ib, N_WAITS, 1);
+    uv_async_send(ib->cfg.wakeup);
+    while (!atomic_load_explicit(&ib->stop, memory_order_relaxed)) {
+        if (ring_room(ib->cfg.ring) >= n) {
+            ok = true;
+            break;
+        }
+        if (clock_ns(CLOCK_MONOTONIC) >= end)
+            break;
+        nap_ns(step);
+        step = step < 1000000 ? step * 2 : 2000000;
+    }
+    add(ib, N_WAIT_MS,
+        (uint64_t)((clock_ns(CLOCK_MONOTONIC) - start) / 1000000));
+    return ok;
+}
+
+/* The topic as a NUL-terminated string for the log (Paho's topic is one,
+ * unless it embeds NULs, which the decoder refuses anyway). */
+static int log_only_message(struct inbox *ib, const char *topic,
+                            const void *payload, size_t len, int qos,
+                            int64_t recv_ns)
+{
+    uint64_t lsn;
+
+    if (log_append(ib, topic, payload, len, qos, recv_ns, &lsn) != 0)
+        return 0;
+    add(ib, N_LOG_ONLY, 1);
+    return 1;
+}
+
+static void dead_letter(struct inbox *ib, enum reject_reason why,
+                        const char *topic, size_t tl, const void *p,
+                        size_t len)
+{
+    if (dlq_push(ib->cfg.dlq, why, topic, tl, p, len) != 0)
+        add(ib, N_DLQ_FULL, 1);
+}
+
+int inbox_message(struct inbox *ib, const char *topic, size_t topic_len,
+                  const void *payload, size_t len, int qos, bool dup)
+{
+    int64_t recv_ns = clock_ns(CLOCK_REALTIME);
+    struct decoder_input in = {topic, topic_len, payload, len, qos,
+                               recv_ns / 1000000, 0};
+    enum reject_reason why;
+    uint64_t lsn;
+    size_t n, i;
+
+    add(ib, N_MESSAGES, 1);
+    add(ib, N_QOS0 + (qos >= 0 && qos <= 2 ? qos : 0), 1);
+    add(ib, N_DUPS, dup);
+    if (atomic_load(&ib->log_only) || atomic_load(&ib->stop))
+        return log_only_message(ib, topic, payload, len, qos, recv_ns);
+    n = decoder_decode(ib->cfg.decoder, &in, ib->recs, &why);
+    if (qos == 0 && ring_room(ib->cfg.ring) < n) {
+        add(ib, N_DROPS, 1);
+        log_limited(&ib->rl_drop, LOG_WARN, "inbox: ring full, QoS 0 "
+                    "message on %s dropped", topic);
+        dead_letter(ib, REJECT_RING_FULL, topic, topic_len, payload, len);
+        uv_async_send(ib->cfg.wakeup);
+        return 1;
+    }
+    if (log_append(ib, topic, payload, len, qos, recv_ns, &lsn) != 0)
+        return 0;
+    for (i = 0; i < n; i++)
+        ib->recs[i].lsn = lsn;
+    if (why != REJECT_NONE)
+        dead_letter(ib, why, topic, topic_len, payload, len);
+    if (ring_room(ib->cfg.ring) < n && !wait_room(ib, n)) {
+        /* Durable in the log: acknowledge it, catch up from there. */
+        add(ib, N_TIMEOUTS, 1);
+        add(ib, N_LOG_ONLY, 1);
+        atomic_store(&ib->log_only, true);
+        log_limited(&ib->rl_wait, LOG_WARN, "inbox: ring still full after "
+                    "%lld ms; logging only until the loop catches up",
+                    (long long)ib->cfg.wait_ms);
+        uv_async_send(ib->cfg.wakeup);
+        return 1;
+    }
+    if (ib->cfg.wal == NULL && atomic_load(&ib->stop))
+        return 0; /* unlogged and cannot be pushed: let Paho keep it */
+    ring_push_all(ib->cfg.ring, ib->recs, n);
+    uv_async_send(ib->cfg.wakeup);
+    return 1;
+}
+
+bool inbox_log_only(const struct inbox *ib)
+{
+    return atomic_load(&ib->log_only);
+}
+
+void inbox_resume(struct inbox *ib)
+{
+    atomic_store(&ib->log_only, false);
+}
+
+void inbox_stop(struct inbox *ib)
+{
+    atomic_store(&ib->stop, true);
+}
+
+void inbox_stats(const struct inbox *ib, struct inbox_stats *out)
+{
+    uint64_t v[N__COUNT];
+    int i;
+
+    for (i = 0; i < N__COUNT; i++)
+        v[i] = atomic_load_explicit(&ib->n[i], memory_order_relaxed);
+    out->messages = v[N_MESSAGES];
+    out->qos[0] = v[N_QOS0];
+    out->qos[1] = v[N_QOS1];
+    out->qos[2] = v[N_QOS2];
+    out->dups = v[N_DUPS];
+    out->ring_drops = v[N_DROPS];
+    out->waits = v[N_WAITS];
+    out->wait_ms = v[N_WAIT_MS];
+    out->timeouts = v[N_TIMEOUTS];
+    out->log_only = v[N_LOG_ONLY];
+    out->dlq_full = v[N_DLQ_FULL];
+    out->wal_errors = v[N_WAL_ERRORS];
+    out->last_lsn = v[N_LAST_LSN];
+}

@@ -1,0 +1,100 @@
+/* inbox.h -- what happens to an MQTT message on Paho's callback thread,
+ * before the callback returns (and Paho acknowledges it).
+ *
+ *   1. Decode it (ingest/decoder.h): a meta record plus readings, or a
+ *      meta record with the reason it was refused.
+ *   2. QoS 0 and no room in the ring: drop it, counted (REJECT_RING_FULL),
+ *      and offer a copy to the dead-letter channel. It was never logged.
+ *   3. Append it to the ingest log (ingest/wal.h): from here on it
+ *      survives kill -9, and a restart replays it. Refused messages are
+ *      logged too, so replay reproduces their counts.
+ *   4. Push its records into the ring, all or nothing; a refused message
+ *      also goes to the dead-letter channel (ingest/dlq.h).
+ *   5. uv_async_send() wakes the loop thread: the only libuv call here.
+ *
+ * Backpressure. If the ring has no room for a QoS 1/2 message, the
+ * callback waits for room -- bounded by wait_ms, well under the MQTT
+ * keep-alive -- sleeping in short growing steps. Not returning is the
+ * backpressure: Paho stops reading the socket, TCP fills, and the broker
+ * holds further messages in the session (see ingest/mqtt.h on why
+ * returning 0 would not do that). If the deadline passes, the message is
+ * already durable in the log, so it is acknowledged anyway, and the inbox
+ * switches to log-only: this and every later message is only appended to
+ * the log (in order, not decoded) until the owner has paused MQTT, caught
+ * up from the log on the loop thread and called inbox_resume(). Nothing is
+ * lost and nothing is taken out of order; the cost is a reconnect.
+ *
+ * A failed log append (disk full, I/O error) cannot be acknowledged
+ * safely, so the callback retries every 100 ms, logging, until it works or
+ * inbox_stop() -- holding the message, which again stops Paho reading.
+ *
+ * Threads: inbox_message() runs on Paho's callback thread only (it is the
+ * ring's and the dead-letter channel's producer, the log's writer and the
+ * decoder's user); inbox_stop(), inbox_stats(), inbox_log_only() from any
+ * thread; inbox_resume() while no callback can run (MQTT paused or not
+ * started). */
+#ifndef WEIR_INGEST_INBOX_H
+#define WEIR_INGEST_INBOX_H
+
+#include <stdbool.h> /* For bool. */
+#include <stddef.h>  /* For size_t. */
+#include <stdint.h>  /* For int64_t, uint64_t. */
+#include <uv.h>      /* For uv_async_t. */
+
+#include "ingest/decoder.h" /* For struct decoder. */
+#include "ingest/dlq.h"     /* For struct dlq. */
+#include "ingest/wal.h"     /* For struct wal. */
+#include "stream/ring.h"    /* For struct ring. */
+
+struct inbox_config {
+    struct decoder *decoder; /* Borrowed; used on the callback thread. */
+    struct wal *wal;         /* Borrowed; NULL: nothing is logged. */
+    struct ring *ring;       /* Borrowed; we are its producer. */
+    struct dlq *dlq;         /* Borrowed; we are its producer. */
+    uv_async_t *wakeup;      /* Borrowed; wakes the loop thread. */
+    int64_t wait_ms;         /* Longest wait for ring room (QoS > 0). */
+};
+
+/* Counters; inbox_stats() from any thread. */
+struct inbox_stats {
+    uint64_t messages;     /* Callbacks handled. */
+    uint64_t qos[3];       /* Of those, by QoS. */
+    uint64_t dups;         /* Of those, with the DUP flag (redeliveries). */
+    uint64_t ring_drops;   /* QoS 0 messages dropped: ring full. */
+    uint64_t waits;        /* Messages that waited for ring room. */
+    uint64_t wait_ms;      /* Total time waited, ms. */
+    uint64_t timeouts;     /* Waits that hit the deadline (log-only). */
+    uint64_t log_only;     /* Messages only logged (caught up later). */
+    uint64_t dlq_full;     /* Dead-letter copies refused: channel full. */
+    uint64_t wal_errors;   /* Failed log appends (each retried). */
+    uint64_t last_lsn;     /* lsn of the last message logged. */
+};
+
+struct inbox;
+
+/* Create (borrows cfg's parts, which must outlive it). Returns 0 and *out
+ * (returns owned, inbox_free()), -EINVAL, -ENOMEM. */
+int inbox_new(struct inbox **out, const struct inbox_config *cfg);
+
+/* Free (takes ib); NULL is a no-op. */
+void inbox_free(struct inbox *ib);
+
+/* Handle one message (everything borrowed; see the top). Returns 1, or 0
+ * only when stopping with a message that could not be logged. Called on:
+ * Paho's callback thread. */
+int inbox_message(struct inbox *ib, const char *topic, size_t topic_len,
+                  const void *payload, size_t len, int qos, bool dup);
+
+/* true once a wait timed out: the owner must pause MQTT, catch up from
+ * the log after the last lsn it processed, then inbox_resume(). */
+bool inbox_log_only(const struct inbox *ib);
+
+/* Back to normal after a catch-up (no callback may be running). */
+void inbox_resume(struct inbox *ib);
+
+/* Make waiting callbacks give up at once (shutdown). Any thread. */
+void inbox_stop(struct inbox *ib);
+
+void inbox_stats(const struct inbox *ib, struct inbox_stats *out);
+
+#endif /* WEIR_INGEST_INBOX_H */
