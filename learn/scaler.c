@@ -177,39 +177,43 @@ void scaler_update(struct scaler *s, const double *x, const uint8_t *present)
     }
 }
 
+/* Always finite without a check: |v| and |mean| <= 1e100 (usable() and
+ * scaler_col_set() see to it) and 1 / sd <= sqrt(2^64 / 5e-324) < 2e171. */
 static inline double z_of(const struct scaler_stat *c, double v)
 {
-    double z = (v - c->mean) * c->inv_sd;
-
-    /* (v - mean) can overflow for |v| near DBL_MAX: keep z finite. */
-    return isfinite(z) ? z : (z > 0 ? 1e300 : (z < 0 ? -1e300 : 0.0));
+    return (v - c->mean) * c->inv_sd;
 }
 
 void scaler_transform(const struct scaler *s, const double *x,
                       const uint8_t *present, double *z)
 {
+    const long *ind = s->ind; /* z's stores cannot change it: no reload */
+
     for (size_t i = 0; i < s->n; i++) {
         bool ok = usable(present, i, x[i]);
         z[i] = ok ? z_of(&s->st[i], x[i]) : 0.0;
-        if (s->ind[i] >= 0)
-            z[s->ind[i]] = ok ? 0.0 : 1.0;
+        if (ind[i] >= 0)
+            z[ind[i]] = ok ? 0.0 : 1.0;
     }
 }
 
 void scaler_update_transform(struct scaler *s, const double *x,
                              const uint8_t *present, double *z)
 {
+    const long *ind = s->ind;
+    size_t n = s->n;
     double last_n = 0;
     double last_inv = 0;
 
-    for (size_t i = 0; i < s->n; i++) {
+    for (size_t i = 0; i < n; i++) {
         struct scaler_stat *c = &s->st[i];
-        bool ok = usable(present, i, x[i]);
+        double v = x[i];
+        bool ok = usable(present, i, v);
         if (ok)
-            add_one(c, x[i], count_one(c, &last_n, &last_inv));
-        z[i] = ok ? z_of(c, x[i]) : 0.0;
-        if (s->ind[i] >= 0)
-            z[s->ind[i]] = ok ? 0.0 : 1.0;
+            add_one(c, v, count_one(c, &last_n, &last_inv));
+        z[i] = ok ? z_of(c, v) : 0.0;
+        if (ind[i] >= 0)
+            z[ind[i]] = ok ? 0.0 : 1.0;
     }
 }
 
@@ -252,8 +256,8 @@ int scaler_col_set(struct scaler *s, size_t i, const struct scaler_col *in)
 {
     struct scaler_stat *c = &s->st[i];
 
-    if (!isfinite(in->mean) || !isfinite(in->m2) || in->m2 < 0 ||
-        (in->count == 0 && (in->mean != 0 || in->m2 != 0)))
+    if (!(fabs(in->mean) <= SCALER_VALUE_MAX) || !isfinite(in->m2) ||
+        in->m2 < 0 || (in->count == 0 && (in->mean != 0 || in->m2 != 0)))
         return -EINVAL;
     c->count = (double)in->count;
     c->mean = in->mean;

@@ -114,7 +114,8 @@ double scaler_sd(const struct scaler *s, size_t i);
 void scaler_col_get(const struct scaler *s, size_t i, struct scaler_col *out);
 
 /* Replace column i's state with *in (borrows). Returns 0, or -EINVAL (count
- * 0 with non-zero mean/m2, a non-finite field, or m2 < 0): s is unchanged. */
+ * 0 with non-zero mean/m2, |mean| > SCALER_VALUE_MAX, a non-finite m2, or
+ * m2 < 0): s is unchanged. */
 int scaler_col_set(struct scaler *s, size_t i, const struct scaler_col *in);
 
 /* dst := dst merged with src (borrows src): per column, the Welford state of
