@@ -126,6 +126,13 @@ static void layout_missing_and_indicators(void)
     present[3] = 0;
     scaler_update_transform(s, x, present, z);
     ASSERT(z[0] > 0 && isfinite(z[0]));
+    ASSERT_EQ(z[4], 0.0);
+    x[0] = 2 * SCALER_VALUE_MAX; /* beyond the limit: missing */
+    scaler_transform(s, x, present, z);
+    ASSERT_EQ(z[0], 0.0);
+    ASSERT_EQ(z[4], 1.0);
+    x[0] = 100.0;
+    scaler_transform(s, x, present, z);
     ASSERT(isfinite(z[1]));
     ASSERT_EQ(z[2], 0.0);
     ASSERT_EQ(z[3], 0.0);
@@ -285,6 +292,8 @@ static void col_state_round_trip_and_validation(void)
     ASSERT_EQ(scaler_col_set(t, 0, &c), -EINVAL);
     c.count = 5;
     c.mean = INFINITY;
+    ASSERT_EQ(scaler_col_set(t, 0, &c), -EINVAL);
+    c.mean = 2 * SCALER_VALUE_MAX; /* no mean of admitted values is that */
     ASSERT_EQ(scaler_col_set(t, 0, &c), -EINVAL);
     scaler_col_get(t, 0, &c);
     ASSERT(c.count == back.count && c.mean == back.mean && c.m2 == back.m2);
