@@ -184,7 +184,8 @@ static void bad_shapes_are_refused(void)
     ASSERT_EQ(baseline_new(&b, BASELINE_MAJORITY, 1, 1), -EINVAL);
     ASSERT_EQ(baseline_new(&b, BASELINE_NO_CHANGE, 0, 0), -EINVAL);
     ASSERT_EQ(baseline_new(&b, BASELINE_NO_CHANGE, 0,
-                           (size_t)BASELINE_MAX_SERIES + 1), -EINVAL);
+                           (size_t)BASELINE_MAX_SERIES + 1),
+              -EINVAL);
     ASSERT_EQ(baseline_new(&b, (enum baseline_kind)0, 0, 1), -EINVAL);
     ASSERT(b == NULL);
     baseline_free(NULL);
@@ -195,8 +196,7 @@ static const struct test tests[] = {
     {"no_change_overflow_is_counted", no_change_overflow_is_counted},
     {"mean_is_the_running_mean", mean_is_the_running_mean},
     {"majority_and_its_probabilities", majority_and_its_probabilities},
-    {"no_change_classifier_probabilities",
-     no_change_classifier_probabilities},
+    {"no_change_classifier_probabilities", no_change_classifier_probabilities},
     {"no_change_matches_naive_model", no_change_matches_naive_model},
     {"merge_semantics", merge_semantics},
     {"bad_shapes_are_refused", bad_shapes_are_refused},

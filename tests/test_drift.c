@@ -60,8 +60,7 @@ static void adwin_detects_abrupt_shift(void)
     ASSERT(st.width < 200);                 /* the old regime is gone */
     /* DETECTED is reported once; no re-detection of the same change. */
     for (int i = 0; i < 5000; i++)
-        ASSERT(drift_adwin_update(&a, bernoulli(&rng, 0.8)) !=
-               DRIFT_DETECTED);
+        ASSERT(drift_adwin_update(&a, bernoulli(&rng, 0.8)) != DRIFT_DETECTED);
     drift_adwin_status(&a, &st);
     ASSERT_EQ(st.detections, 1);
     ASSERT_NEAR(st.mean, 0.8, 0.05);
@@ -289,8 +288,7 @@ static void ph_direction(void)
         for (int i = 0; i < 10000; i++)
             drift_ph_update(&ph, bernoulli(&rng, 0.8));
         for (int i = 0; i < 1000; i++)
-            hit |= drift_ph_update(&ph, bernoulli(&rng, 0.2)) ==
-                   DRIFT_DETECTED;
+            hit |= drift_ph_update(&ph, bernoulli(&rng, 0.2)) == DRIFT_DETECTED;
         ASSERT_EQ(hit, want[d]);
     }
 }

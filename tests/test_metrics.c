@@ -85,7 +85,7 @@ static void macro_f1_ignores_absent_classes(void)
         metrics_add_class(&m, y[i], yh[i], NAN, -1);
     metrics_result(&m, &r);
     ASSERT_NEAR(r.macro_f1, 5.0 / 9.0, 1e-15);
-    ASSERT(isnan(r.log_loss)); /* no probabilities given */
+    ASSERT(isnan(r.log_loss));               /* no probabilities given */
     ASSERT_EQ(r.kappa_temporal, r.accuracy); /* p_nc = 0: no predictions */
 }
 
@@ -129,8 +129,8 @@ static void bad_rows_are_counted_not_scored(void)
     ASSERT_EQ(g.rows, 0);
     ASSERT_EQ(g.skipped, 3);
     ASSERT_EQ(metrics_init(&g, METRICS_CLASSIFICATION, 1), -EINVAL);
-    ASSERT_EQ(metrics_init(&g, METRICS_CLASSIFICATION,
-                           METRICS_MAX_CLASSES + 1), -EINVAL);
+    ASSERT_EQ(metrics_init(&g, METRICS_CLASSIFICATION, METRICS_MAX_CLASSES + 1),
+              -EINVAL);
     ASSERT_EQ(metrics_init(&g, METRICS_REGRESSION, 2), -EINVAL);
     ASSERT_EQ(metrics_init(&g, (enum metrics_kind)9, 0), -EINVAL);
 }
@@ -165,8 +165,7 @@ static void classification_matches_independent_formulas(void)
         else
             y[i] = y[i - 1];
         yh[i] = test_rand(&rng) % 10 < 6 ? y[i] : test_rand(&rng) % RK;
-        metrics_add_class(&m, y[i], yh[i], -1.0,
-                          i == 0 ? -1 : (long)y[i - 1]);
+        metrics_add_class(&m, y[i], yh[i], -1.0, i == 0 ? -1 : (long)y[i - 1]);
     }
     for (int i = 0; i < RN; i++) {
         cy[y[i]]++;

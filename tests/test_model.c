@@ -70,8 +70,8 @@ struct linprob {
     double y[ROWS];
 };
 
-static void make_linprob(struct linprob *lp, uint64_t seed,
-                         const double *scale, double noise)
+static void make_linprob(struct linprob *lp, uint64_t seed, const double *scale,
+                         double noise)
 {
     static const double w[P] = {1.5, -2.0, 0.5, 3.0};
     uint64_t rng = seed;
@@ -167,8 +167,7 @@ static double ls_run(enum model_optimizer opt, double lr, double power_t,
     fprintf(stderr,
             "opt %d lr %g power_t %g l2 %g (ref %g) passes %d: "
             "max |w - w_ref| = %.3g\n",
-            (int)opt, p.learning_rate, power_t, l2_train, l2_ref, passes,
-            err);
+            (int)opt, p.learning_rate, power_t, l2_train, l2_ref, passes, err);
     model_free(m);
     return err;
 }
@@ -266,8 +265,8 @@ static double ref_nag_step(struct ref_nag *r, const double *x, double y,
         if (grad == 0)
             continue;
         r->g2[i] += grad * grad;
-        r->w[i] -= eta * sqrt(r->t / r->norm) * grad /
-                   (r->s[i] * sqrt(r->g2[i]));
+        r->w[i] -=
+            eta * sqrt(r->t / r->norm) * grad / (r->s[i] * sqrt(r->g2[i]));
     }
     return yh;
 }
@@ -420,7 +419,8 @@ static void logistic_separates_linearly_separable_set(void)
         for (int r = 0; r < 5000; r++) {
             double proba[2];
             separable_point(&rng, x, &y);
-            ASSERT_EQ(model_predict_proba(m, x, proba), model_predict(m, x) > 0.5);
+            ASSERT_EQ(model_predict_proba(m, x, proba),
+                      model_predict(m, x) > 0.5);
             ok += (model_predict(m, x) > 0.5) == (y == 1.0);
         }
         fprintf(stderr, "logistic opt %d: accuracy %.4f\n", (int)opts[o],
@@ -477,10 +477,9 @@ static void softmax_three_classes_beats_95_percent(void)
 /* ---- Numerical safety -------------------------------------------------- */
 
 /* The last three are not finite (and not valid labels). */
-static const double nasty[] = {0.0,     -0.0,     1.0,     -1.0,
-                               1e-310,  DBL_MIN,  1e-80,   1e80,
-                               1e300,   -1e300,   DBL_MAX, -DBL_MAX,
-                               3.5,     INFINITY, -INFINITY, NAN};
+static const double nasty[] = {
+    0.0,   -0.0,   1.0,     -1.0,     1e-310, DBL_MIN,  1e-80,     1e80,
+    1e300, -1e300, DBL_MAX, -DBL_MAX, 3.5,    INFINITY, -INFINITY, NAN};
 #define NNASTY (sizeof(nasty) / sizeof(nasty[0]))
 
 static void assert_state_sane(const struct model *m)
@@ -672,10 +671,10 @@ static void learn_is_predict_then_update(void)
 
     for (int k = 0; k < 3; k++) {
         for (int o = MODEL_SGD; o <= MODEL_NORMALIZED; o++) {
-            struct model *a = new_model(kinds[k], (enum model_optimizer)o, 0,
-                                        0.01, 2, 3);
-            struct model *b = new_model(kinds[k], (enum model_optimizer)o, 0,
-                                        0.01, 2, 3);
+            struct model *a =
+                new_model(kinds[k], (enum model_optimizer)o, 0, 0.01, 2, 3);
+            struct model *b =
+                new_model(kinds[k], (enum model_optimizer)o, 0, 0.01, 2, 3);
             uint64_t rng = test_seed();
             double sa[64];
             double sb[64];
@@ -698,10 +697,10 @@ static void learn_is_predict_then_update(void)
                 }
                 ASSERT_EQ(model_learn(a, x, y, out), 0);
                 ASSERT_EQ(model_update(b, x, y), 0);
-                ASSERT(memcmp(out, want, (kinds[k] == MODEL_LINEAR
-                                              ? 1
-                                              : model_classes(a)) *
-                                             sizeof(double)) == 0);
+                ASSERT(
+                    memcmp(out, want,
+                           (kinds[k] == MODEL_LINEAR ? 1 : model_classes(a)) *
+                               sizeof(double)) == 0);
             }
             ASSERT_EQ(model_state_get(a, sa, len), 0);
             ASSERT_EQ(model_state_get(b, sb, len), 0);
@@ -791,7 +790,8 @@ static void merge_follows_its_contract(void)
         for (int i = 0; i < P; i++)
             x[i] = 3 * gauss(&rng);
         want = (split * model_predict(a, x) +
-                (ROWS - split) * model_predict(b, x)) / ROWS;
+                (ROWS - split) * model_predict(b, x)) /
+               ROWS;
         ASSERT(rel_close(model_predict(c, x), want, 1e-12));
     }
     /* 2. Two models of disjoint halves of a stationary stream merge to

@@ -184,9 +184,9 @@ static void update_transform_is_update_then_transform(void)
 /* Extreme and non-finite values never give a non-finite z. */
 static void z_is_always_finite(void)
 {
-    static const double nasty[] = {0.0,    1e-310, -1e-310, 1e300,
-                                   -1e300, DBL_MAX, -DBL_MAX, INFINITY,
-                                   -INFINITY, NAN,  42.0,    -7.5};
+    static const double nasty[] = {0.0,       1e-310,  -1e-310,  1e300,
+                                   -1e300,    DBL_MAX, -DBL_MAX, INFINITY,
+                                   -INFINITY, NAN,     42.0,     -7.5};
     const size_t k = sizeof(nasty) / sizeof(nasty[0]);
     struct scaler *s = NULL;
     uint64_t rng = test_seed();
@@ -227,8 +227,7 @@ static void merge_equals_one_scaler_on_both_streams(void)
     for (int i = 0; i < 30000; i++) {
         bool first = i < 12000;
         double x[3] = {(first ? 5.0 : 9.0) + gauss(&rng),
-                       1e4 + (first ? 1.0 : 3.0) * gauss(&rng),
-                       gauss(&rng)};
+                       1e4 + (first ? 1.0 : 3.0) * gauss(&rng), gauss(&rng)};
         uint8_t p[3] = {1, 1, (uint8_t)(test_rand(&rng) % 3 != 0)};
         scaler_update(first ? a : b, x, p);
         scaler_update(all, x, p);
