@@ -943,8 +943,6 @@ static int senml_check(const cJSON *root, int64_t now_ms, size_t *skipped,
 
     if (!cJSON_IsArray(root))
         return refuse(why, REJECT_DECODE_ERROR, -EBADMSG);
-    if (cJSON_GetArraySize(root) > CODEC_MAX_METRICS)
-        return refuse(why, REJECT_TOO_LARGE, -EMSGSIZE);
     for (const cJSON *rec = root->child; rec != NULL; rec = rec->next) {
         struct senml_rec r;
         enum senml_kind kind = SENML_BASE_ONLY;
@@ -955,6 +953,8 @@ static int senml_check(const cJSON *root, int64_t now_ms, size_t *skipped,
         numeric += kind == SENML_NUMERIC;
         bad_name = bad_name || rc == -EINVAL;
     }
+    if ((size_t)cJSON_GetArraySize(root) > CODEC_MAX_METRICS)
+        return refuse(why, REJECT_TOO_LARGE, -EMSGSIZE);
     if (numeric == 0)
         return refuse(why, REJECT_MISSING_FIELD, -EINVAL);
     if (bad_name)

@@ -32,13 +32,17 @@
  * allocating: UTF-8, escapes (a lone surrogate is malformed), number
  * grammar (no NaN, Infinity, leading zeros or '+'; at most 63 characters,
  * cJSON's limit), nesting deeper than JSON_MAX_DEPTH, trailing bytes after
- * the value. Only then does cJSON build a tree. Refusals, first match
- * wins: payload over CODEC_MAX_PAYLOAD bytes or a container with more than
- * JSON_MAX_MEMBERS entries, or more than CODEC_MAX_METRICS readings ->
- * too_large; malformed JSON, a wrong type, a duplicate key (in any object
- * weir reads) -> decode_error; no value or no metric -> missing_field; a
- * name failing codec_name_ok(), including any string holding "\u0000"
- * (every string weir keeps is a name) -> bad_name.
+ * the value. Only then does cJSON build a tree. Refusals, checked in this
+ * order: a payload over CODEC_MAX_PAYLOAD bytes -> too_large; the scan,
+ * which stops at the first malformed byte (decode_error) or container
+ * with more than JSON_MAX_MEMBERS entries (too_large); a wrong type or a
+ * duplicate key in any object weir reads -> decode_error; more than
+ * CODEC_MAX_METRICS readings (SenML: records) -> too_large; no value, no
+ * metric, no numeric record -> missing_field; a name failing
+ * codec_name_ok() (SenML: or RFC 8428's character set) -> bad_name. A
+ * string holding "\u0000" anywhere makes a payload that would be accepted
+ * or refused for a name bad_name: cJSON's strings end at the NUL, and the
+ * strings weir keeps are names.
  *
  * Device and sensor names absent from the payload are left "" (in
  * out->device and, for (a), out->m[0].name): the caller takes them from
@@ -147,9 +151,10 @@ enum json_enc_flag {
 
 /* Each encoder writes the text and a terminating NUL into buf (borrowed,
  * cap bytes) and returns the text's length, or 0 if text and NUL do not
- * fit or msg cannot be said in the format. Absent seq/ts are omitted;
- * names are not validated (the simulator writes bad ones on purpose) but
- * are escaped, so the output is always well-formed JSON. */
+ * fit or msg cannot be said in the format. Absent seq/ts are omitted.
+ * Names are not validated (the simulator writes bad ones on purpose):
+ * they are written as they are, with '"', '\\' and control characters
+ * escaped, so the text is well-formed JSON unless a name is not UTF-8. */
 
 /* Format (a): msg->n must be 1, m[0] no label and with a value. */
 size_t json_encode_reading(const struct codec_msg *msg, unsigned flags,
