@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "proto/codec.h"
+#include "proto/json.h"
 #include "sim/faults.h"
 #include "sim/simrand.h"
 
@@ -39,7 +40,7 @@ const char *encode_format_name(enum encode_format f)
 
 bool encode_supported(enum encode_format f)
 {
-    return f == ENCODE_PB || f == ENCODE_BATCH;
+    return (unsigned)f <= ENCODE_SENML;
 }
 
 bool encode_per_reading(enum encode_format f)
@@ -57,12 +58,14 @@ static bool copy_name(char *dst, const char *src)
     return true;
 }
 
-static size_t encode_pb(enum encode_format f, const char *device,
-                        uint64_t seq, int64_t ts_ms,
-                        const struct encode_value *v, size_t n, uint8_t *buf,
-                        size_t cap)
+static size_t encode_msg(enum encode_format f, const char *device,
+                         uint64_t seq, int64_t ts_ms,
+                         const struct encode_value *v, size_t n, uint8_t *buf,
+                         size_t cap)
 {
     struct codec_msg m; /* ~20 KiB of scratch; only the used part is set */
+    bool batch = f == ENCODE_BATCH || f == ENCODE_JSON_BATCH ||
+                 f == ENCODE_SENML;
 
     if (n == 0 || n > CODEC_MAX_METRICS || !copy_name(m.device, device))
         return 0;
@@ -76,25 +79,32 @@ static size_t encode_pb(enum encode_format f, const char *device,
             return 0;
         m.m[i].value = v[i].value;
         m.m[i].has_value = true;
-        /* A Reading has no label field: there a label is a sensor. */
-        m.m[i].is_label = f == ENCODE_BATCH && v[i].is_label;
+        /* A single reading has no label field: there a label is a
+         * sensor like any other, named by its topic. */
+        m.m[i].is_label = batch && v[i].is_label;
     }
-    if (f == ENCODE_PB)
+    switch (f) {
+    case ENCODE_PB:
         return n == 1 ? codec_encode_reading(&m, buf, cap) : 0;
-    return codec_encode_batch(&m, buf, cap);
+    case ENCODE_BATCH:
+        return codec_encode_batch(&m, buf, cap);
+    case ENCODE_JSON:
+        return n == 1 ? json_encode_reading(&m, JSON_ENC_NAMES, (char *)buf,
+                                            cap)
+                      : 0;
+    case ENCODE_JSON_BATCH:
+        return json_encode_object(&m, JSON_ENC_NAMES, (char *)buf, cap);
+    case ENCODE_SENML:
+        return json_encode_senml(&m, (char *)buf, cap);
+    }
+    return 0;
 }
 
 size_t encode_payload(enum encode_format f, const char *device, uint64_t seq,
                       int64_t ts_ms, const struct encode_value *v, size_t n,
                       uint8_t *buf, size_t cap)
 {
-    switch (f) {
-    case ENCODE_PB:
-    case ENCODE_BATCH:
-        return encode_pb(f, device, seq, ts_ms, v, n, buf, cap);
-    default:
-        return 0;
-    }
+    return encode_msg(f, device, seq, ts_ms, v, n, buf, cap);
 }
 
 int encode_topic(char *buf, size_t cap, const char *prefix,
@@ -191,15 +201,46 @@ static int corrupt_trunc(enum encode_format f, struct simrand *r,
     return 0;
 }
 
+/* JSON: the number after "key": becomes the string "hot" (a reserved
+ * member of the wrong type is decode_error; a metric would only be
+ * skipped). */
+static int corrupt_json_type(const char *key, uint8_t *buf, size_t *len,
+                             size_t cap)
+{
+    static const char hot[] = "\"hot\"";
+    char *text = (char *)buf;
+    char *at;
+    size_t start, end;
+
+    if (*len >= cap)
+        return -EINVAL;
+    text[*len] = '\0';
+    if ((at = strstr(text, key)) == NULL)
+        return -EINVAL;
+    start = (size_t)(at - text) + strlen(key);
+    end = start;
+    while (end < *len && text[end] != ',' && text[end] != '}')
+        end++;
+    if (*len - (end - start) + 5 + 1 > cap)
+        return -EINVAL;
+    memmove(text + start + 5, text + end, *len - end);
+    memcpy(text + start, hot, 5);
+    *len = *len - (end - start) + 5;
+    return 0;
+}
+
 static int corrupt_type(enum encode_format f, uint8_t *buf, size_t *len,
                         size_t cap)
 {
-    /* field 5 (Reading.value, double) or 4... as wire type 2 "hot". */
-    uint8_t field = f == ENCODE_PB ? 5 : 3; /* Batch: ts_ms (int64) */
+    /* Reading.value (double) or ReadingBatch.ts_ms (int64) appended again
+     * as wire type 2 "hot": protobuf-c refuses the wire-type mismatch. */
+    uint8_t field = f == ENCODE_PB ? 5 : 3;
     static const char hot[] = "hot";
 
-    if (f != ENCODE_PB && f != ENCODE_BATCH)
-        return -EINVAL; /* JSON: see encode_json (not built in) */
+    if (f == ENCODE_JSON || f == ENCODE_JSON_BATCH)
+        return corrupt_json_type("\"seq\":", buf, len, cap);
+    if (f == ENCODE_SENML)
+        return corrupt_json_type("\"bt\":", buf, len, cap);
     if (*len + 2 + 3 > cap)
         return -EINVAL;
     buf[(*len)++] = (uint8_t)(field << 3 | 2);

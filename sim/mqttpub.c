@@ -296,20 +296,21 @@ int mqttpub_publish(struct mqttpub *p, unsigned key, const char *topic,
     }
     c->waiting = false;
     c->inflight++;
+    c->published++; /* undone below if Paho refuses: one lock, not two */
+    c->bytes += len;
     pthread_mutex_unlock(&c->mu);
     ro.onSuccess = on_sent;
     ro.onFailure = on_send_failed;
     ro.context = c;
     rc = MQTTAsync_send(c->c, topic, (int)len, payload, qos, retained, &ro);
-    pthread_mutex_lock(&c->mu);
     if (rc != MQTTASYNC_SUCCESS) {
+        pthread_mutex_lock(&c->mu);
         c->inflight--;
+        c->published--;
+        c->bytes -= len;
         c->failed++;
-    } else {
-        c->published++;
-        c->bytes += len;
+        pthread_mutex_unlock(&c->mu);
     }
-    pthread_mutex_unlock(&c->mu);
     return rc == MQTTASYNC_SUCCESS ? 0 : -EIO;
 }
 

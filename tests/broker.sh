@@ -15,7 +15,7 @@
 # when setpriv exists, so it dies with this shell even on SIGKILL.
 # Ports: a random one in 20000..59999 is tried; if mosquitto cannot bind
 # it, another (up to 10 tries). Readiness: mosquitto_pub connects.
-# Binary: $WEIR_MOSQUITTO, else /usr/sbin/mosquitto.
+# Binary: $WEIR_MOSQUITTO, else /usr/sbin/mosquitto. Safe under set -e.
 
 BROKER_PORT=
 BROKER_URI=
@@ -34,13 +34,15 @@ _broker_conf() {
     {
         echo "listener $BROKER_PORT 127.0.0.1"
         echo "allow_anonymous true"
-        [ "$(id -u)" -eq 0 ] && echo "user root"
+        if [ "$(id -u)" -eq 0 ]; then echo "user root"; fi
         echo "persistence $BROKER_PERSIST"
         if [ "$BROKER_PERSIST" = true ]; then
             echo "persistence_location $BROKER_DIR/"
             echo "autosave_interval 0"
         fi
-        [ "$BROKER_MAXQ" -gt 0 ] && echo "max_queued_messages $BROKER_MAXQ"
+        if [ "$BROKER_MAXQ" -gt 0 ]; then
+            echo "max_queued_messages $BROKER_MAXQ"
+        fi
         echo "log_type error"
         echo "log_type warning"
     } >"$BROKER_DIR/mosquitto.conf"
@@ -65,7 +67,7 @@ _broker_spawn() {
     i=0
     while [ $i -lt 500 ]; do
         if ! _broker_alive; then
-            wait "$BROKER_PID" 2>/dev/null
+            wait "$BROKER_PID" 2>/dev/null || true
             BROKER_PID=
             return 1
         fi
@@ -105,14 +107,14 @@ broker_start() {
 
 broker_stop() {
     [ -n "$BROKER_PID" ] || return 0
-    kill -TERM "$BROKER_PID" 2>/dev/null
+    kill -TERM "$BROKER_PID" 2>/dev/null || true
     i=0
     while _broker_alive && [ $i -lt 250 ]; do
         sleep 0.02
         i=$((i + 1))
     done
-    kill -KILL "$BROKER_PID" 2>/dev/null
-    wait "$BROKER_PID" 2>/dev/null
+    kill -KILL "$BROKER_PID" 2>/dev/null || true
+    wait "$BROKER_PID" 2>/dev/null || true
     BROKER_PID=
     return 0
 }
@@ -135,4 +137,5 @@ broker_cleanup() {
         rm -rf "$BROKER_DIR"
     fi
     BROKER_DIR=
+    return 0
 }

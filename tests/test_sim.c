@@ -9,6 +9,7 @@
  * is fixed, so the test is deterministic, and any seed fails it with
  * probability < 1e-6 per check). Threads: single-threaded. */
 #include "proto/codec.h"
+#include "proto/json.h"
 #include "sim/capfile.h"
 #include "sim/faults.h"
 #include "sim/run.h"
@@ -216,9 +217,20 @@ static void run_out_capture_is_deterministic(void)
 
 /* ---- Sequence numbers and payloads ------------------------------------- */
 
+/* SenML: keep the first group (a sample is one group). */
+static int first_group(void *ctx, const struct codec_msg *msg)
+{
+    struct codec_msg *out = ctx;
+
+    if (out->n == 0)
+        *out = *msg;
+    return 0;
+}
+
 static int decode(const struct simgen_msg *m, enum encode_format f,
                   struct codec_msg *out)
 {
+    static struct codec_msg scratch;
     enum reject_reason why;
 
     switch (f) {
@@ -226,8 +238,14 @@ static int decode(const struct simgen_msg *m, enum encode_format f,
         return codec_decode_reading(m->payload, m->len, out, &why);
     case ENCODE_BATCH:
         return codec_decode_batch(m->payload, m->len, out, &why);
-    default:
-        break;
+    case ENCODE_JSON:
+        return json_decode_reading(m->payload, m->len, out, &why);
+    case ENCODE_JSON_BATCH:
+        return json_decode_object(m->payload, m->len, out, NULL, &why);
+    case ENCODE_SENML:
+        out->n = 0;
+        return json_decode_senml(m->payload, m->len, 0, &scratch, first_group,
+                                 out, NULL, &why);
     }
     return -EINVAL;
 }
@@ -309,6 +327,13 @@ static void pb_payloads_decode_or_fail_as_labelled(void)
 static void batch_payloads_decode_or_fail_as_labelled(void)
 {
     check_payloads(ENCODE_BATCH);
+}
+
+static void json_payloads_decode_or_fail_as_labelled(void)
+{
+    check_payloads(ENCODE_JSON);
+    check_payloads(ENCODE_JSON_BATCH);
+    check_payloads(ENCODE_SENML);
 }
 
 /* Per device, sent and dropped messages without restart/dup use the seqs
@@ -846,6 +871,8 @@ static const struct test tests[] = {
      pb_payloads_decode_or_fail_as_labelled},
     {"batch_payloads_decode_or_fail_as_labelled",
      batch_payloads_decode_or_fail_as_labelled},
+    {"json_payloads_decode_or_fail_as_labelled",
+     json_payloads_decode_or_fail_as_labelled},
     {"seqs_are_consecutive_per_device", seqs_are_consecutive_per_device},
     {"batch_shares_one_seq_and_restart_resets",
      batch_shares_one_seq_and_restart_resets},
