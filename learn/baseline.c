@@ -231,3 +231,94 @@ int baseline_merge(struct baseline *dst, const struct baseline *src)
     dst->overflows += src->overflows;
     return 0;
 }
+
+/* ---- State ------------------------------------------------------------- */
+
+#define HEAD_LEN 8 /* rows, overflows, mean, leader, global x2, spill x2 */
+
+size_t baseline_state_len(const struct baseline *b)
+{
+    return HEAD_LEN + (b->count != NULL ? b->classes : 0) + 2 * b->max_series;
+}
+
+int baseline_state_get(const struct baseline *b, double *out, size_t len)
+{
+    double *p = out + HEAD_LEN;
+
+    if (len != baseline_state_len(b))
+        return -EINVAL;
+    out[0] = (double)b->rows;
+    out[1] = (double)b->overflows;
+    out[2] = b->mean;
+    out[3] = (double)b->leader;
+    out[4] = b->global.last;
+    out[5] = b->global.seen;
+    out[6] = b->spill.last;
+    out[7] = b->spill.seen;
+    for (size_t k = 0; b->count != NULL && k < b->classes; k++)
+        *p++ = (double)b->count[k];
+    for (size_t i = 0; i < b->max_series; i++) {
+        *p++ = b->series[i].last;
+        *p++ = b->series[i].seen;
+    }
+    return 0;
+}
+
+static bool is_count(double v)
+{
+    return v >= 0 && v <= 9.0e15 && v == floor(v);
+}
+
+/* A stored label: finite, and a class index for classification. */
+static bool label_value_ok(const struct baseline *b, double v)
+{
+    if (!isfinite(v))
+        return false;
+    return b->classes == 0 || (is_count(v) && v < (double)b->classes);
+}
+
+static bool slot_ok(const struct baseline *b, const double *v)
+{
+    return (v[1] == 0 || v[1] == 1) && label_value_ok(b, v[0]);
+}
+
+static bool state_ok(const struct baseline *b, const double *in)
+{
+    const double *p = in + HEAD_LEN;
+
+    if (!is_count(in[0]) || !is_count(in[1]) || !isfinite(in[2]) ||
+        !is_count(in[3]) || (b->classes > 0 && in[3] >= (double)b->classes))
+        return false;
+    if (!slot_ok(b, in + 4) || !slot_ok(b, in + 6))
+        return false;
+    for (size_t k = 0; b->count != NULL && k < b->classes; k++)
+        if (!is_count(*p++))
+            return false;
+    for (size_t i = 0; i < b->max_series; i++, p += 2)
+        if (!slot_ok(b, p))
+            return false;
+    return true;
+}
+
+int baseline_state_set(struct baseline *b, const double *in, size_t len)
+{
+    const double *p = in + HEAD_LEN;
+
+    if (len != baseline_state_len(b) || !state_ok(b, in))
+        return -EINVAL;
+    b->rows = (uint64_t)in[0];
+    b->overflows = (uint64_t)in[1];
+    b->mean = in[2];
+    b->leader = (size_t)in[3];
+    b->global.last = in[4];
+    b->global.seen = in[5];
+    b->spill.last = in[6];
+    b->spill.seen = in[7];
+    for (size_t k = 0; b->count != NULL && k < b->classes; k++)
+        b->count[k] = (uint64_t)*p++;
+    for (size_t i = 0; i < b->max_series; i++) {
+        b->series[i].last = *p++;
+        b->series[i].seen = *p++;
+    }
+    return 0;
+}

@@ -89,4 +89,22 @@ uint64_t baseline_overflows(const struct baseline *b); /* updates of series
  * one (src is taken as the more recent). Returns 0 or -EINVAL. */
 int baseline_merge(struct baseline *dst, const struct baseline *src);
 
+/* ---- State (checkpoints) ---------------------------------------------- */
+
+/* Full state as a flat array of doubles (counts are exact below 2^53),
+ * layout version BASELINE_STATE_VERSION: rows, overflows, mean, leader,
+ * the global and overflow slots (last, seen), then counts[K] (majority)
+ * and (last, seen) per series (no-change). Restored into a baseline of the
+ * same kind and shape, predictions and further updates continue exactly
+ * as if uninterrupted. */
+#define BASELINE_STATE_VERSION 1
+size_t baseline_state_len(const struct baseline *b);
+/* Returns 0, or -EINVAL if len != baseline_state_len(). out is the
+ * caller's. */
+int baseline_state_get(const struct baseline *b, double *out, size_t len);
+/* Borrows in. Returns 0, or -EINVAL (wrong len, a non-finite value, a
+ * count that is negative or not an integer, a leader or label out of
+ * range, a seen flag other than 0 or 1): b unchanged. */
+int baseline_state_set(struct baseline *b, const double *in, size_t len);
+
 #endif /* WEIR_LEARN_BASELINE_H */

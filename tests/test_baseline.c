@@ -175,6 +175,57 @@ static void merge_semantics(void)
     baseline_free(nb);
 }
 
+/* A checkpoint restored into a fresh baseline continues identically, for
+ * each kind (series beyond the table included); bad states are refused
+ * and change nothing. */
+static void state_round_trip_continues_identically(void)
+{
+    static const enum baseline_kind kinds[3] = {
+        BASELINE_NO_CHANGE, BASELINE_MEAN, BASELINE_MAJORITY};
+    static const size_t classes[3] = {4, 0, 4};
+
+    for (int k = 0; k < 3; k++) {
+        struct baseline *a = make(kinds[k], classes[k], 8);
+        struct baseline *b = make(kinds[k], classes[k], 8);
+        uint64_t rng = test_seed();
+        double st[64];
+        double sb[64];
+        size_t len = baseline_state_len(a);
+        ASSERT(len <= 64);
+        for (int i = 0; i < 4000; i++) {
+            uint32_t s = (uint32_t)(test_rand(&rng) % 10); /* 8, 9 spill */
+            double y = (double)(test_rand(&rng) % 4);
+            if (i == 2000) {
+                ASSERT_EQ(baseline_state_get(a, st, len), 0);
+                ASSERT_EQ(baseline_state_set(b, st, len - 1), -EINVAL);
+                ASSERT_EQ(baseline_state_set(b, st, len), 0);
+            }
+            if (i >= 2000) {
+                ASSERT_EQ(baseline_predict(a, s), baseline_predict(b, s));
+                ASSERT_EQ(baseline_update(b, s, y), 0);
+            }
+            ASSERT_EQ(baseline_update(a, s, y), 0);
+        }
+        ASSERT_EQ(baseline_state_get(a, st, len), 0);
+        ASSERT_EQ(baseline_state_get(b, sb, len), 0);
+        ASSERT(memcmp(st, sb, len * sizeof(double)) == 0);
+        ASSERT_EQ(baseline_rows(b), 4000);
+        /* Refused states leave b as it was. */
+        st[0] = -1;
+        ASSERT_EQ(baseline_state_set(b, st, len), -EINVAL);
+        st[0] = 4000;
+        st[5] = 2; /* a seen flag */
+        ASSERT_EQ(baseline_state_set(b, st, len), -EINVAL);
+        st[5] = 1;
+        st[4] = classes[k] > 0 ? 1.5 : NAN; /* the global label */
+        ASSERT_EQ(baseline_state_set(b, st, len), -EINVAL);
+        ASSERT_EQ(baseline_state_get(b, st, len), 0);
+        ASSERT(memcmp(st, sb, len * sizeof(double)) == 0);
+        baseline_free(a);
+        baseline_free(b);
+    }
+}
+
 static void bad_shapes_are_refused(void)
 {
     struct baseline *b = NULL;
@@ -199,6 +250,8 @@ static const struct test tests[] = {
     {"no_change_classifier_probabilities", no_change_classifier_probabilities},
     {"no_change_matches_naive_model", no_change_matches_naive_model},
     {"merge_semantics", merge_semantics},
+    {"state_round_trip_continues_identically",
+     state_round_trip_continues_identically},
     {"bad_shapes_are_refused", bad_shapes_are_refused},
     {NULL, NULL}};
 
