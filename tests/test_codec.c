@@ -4,13 +4,15 @@
  * get, see tests/corpus/gen.py), oversize payloads, and the encoders
  * checked byte for byte against a wire writer built here from the protobuf
  * encoding spec.
- * Threads: single-threaded. */
+ * Threads: decoders_run_concurrently starts two threads (for TSan); the
+ * other cases are single-threaded. */
 #include "proto/codec.h"
 #include "tests/harness.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdbool.h>
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
@@ -777,6 +779,47 @@ static void drift_event_encodes_every_field(void)
     ASSERT_EQ(codec_encode_drift_event(&e, buf, sizeof(buf)), 0);
 }
 
+/* ---- Threads ----------------------------------------------------------------
+ */
+
+/* Runs on: its own thread. Encodes and decodes with a private msg. */
+static void *codec_worker(void *arg)
+{
+    uint64_t rng = (uint64_t)(uintptr_t)arg;
+    struct codec_msg *m = calloc(2, sizeof(*m));
+    uint8_t buf[256];
+    enum reject_reason why;
+
+    ASSERT(m != NULL);
+    for (int r = 0; r < ROUNDS; r++) {
+        memset(&m[0], 0, sizeof(m[0]));
+        snprintf(m[0].device, sizeof(m[0].device), "d%u",
+                 (unsigned)(test_rand(&rng) % 1000));
+        snprintf(m[0].m[0].name, sizeof(m[0].m[0].name), "s%d", r);
+        m[0].m[0].value = (double)r;
+        m[0].m[0].has_value = true;
+        m[0].n = 1;
+        size_t len = codec_encode_reading(&m[0], buf, sizeof(buf));
+        ASSERT_EQ(codec_decode_reading(buf, len, &m[1], &why), 0);
+        ASSERT_STREQ(m[0].device, m[1].device);
+        ASSERT(m[1].m[0].value == (double)r);
+    }
+    free(m);
+    return NULL;
+}
+
+/* The codec keeps no state between calls: two threads at once are fine. */
+static void decoders_run_concurrently(void)
+{
+    pthread_t t[2];
+
+    for (uintptr_t i = 0; i < 2; i++)
+        ASSERT_EQ(pthread_create(&t[i], NULL, codec_worker, (void *)(i + 1)),
+                  0);
+    for (int i = 0; i < 2; i++)
+        ASSERT_EQ(pthread_join(t[i], NULL), 0);
+}
+
 static const struct test tests[] = {
     {"names_follow_the_rules", names_follow_the_rules},
     {"reading_round_trips", reading_round_trips},
@@ -795,6 +838,7 @@ static const struct test tests[] = {
     {"capture_prefixes_ask_for_more", capture_prefixes_ask_for_more},
     {"capture_carries_a_large_payload", capture_carries_a_large_payload},
     {"drift_event_encodes_every_field", drift_event_encodes_every_field},
+    {"decoders_run_concurrently", decoders_run_concurrently},
     {NULL, NULL}};
 
 int main(int argc, char **argv)

@@ -3,13 +3,15 @@
  * must get), RFC 8428's examples resolved field by field (5.1.2's packed
  * form must resolve exactly as its resolved form 5.1.4), RFC 3339 times,
  * non-finite values, limits, and round trips through every encoder.
- * Threads: single-threaded. */
+ * Threads: decoders_run_concurrently starts two threads (for TSan); the
+ * other cases are single-threaded. */
 #include "proto/json.h"
 #include "tests/harness.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdbool.h>
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
@@ -766,6 +768,54 @@ static void sniff_tells_formats_apart(void)
     ASSERT_EQ(json_sniff(NULL, 0), 0);
 }
 
+/* ---- Threads ----------------------------------------------------------------
+ */
+
+/* Called on: a worker thread, from json_decode_senml(). */
+static int count_group(void *ctx, const struct codec_msg *m)
+{
+    *(size_t *)ctx += m->n;
+    return 0;
+}
+
+/* Runs on: its own thread. Decodes with private scratch. */
+static void *json_worker(void *arg)
+{
+    struct codec_msg *m = calloc(1, sizeof(*m));
+    enum reject_reason why;
+    char text[128];
+
+    ASSERT(m != NULL);
+    for (int r = 0; r < ROUNDS; r++) {
+        size_t n = 0;
+        int len = snprintf(text, sizeof(text),
+                           "{\"seq\":%d,\"value\":%d,\"sensor\":\"s%d\"}", r, r,
+                           (int)(uintptr_t)arg);
+        ASSERT_EQ(json_decode_reading((uint8_t *)text, (size_t)len, m, &why),
+                  0);
+        ASSERT(m->seq == (uint64_t)r && m->m[0].value == r);
+        len = snprintf(text, sizeof(text), "[{\"n\":\"a\",\"v\":%d}]", r);
+        ASSERT_EQ(json_decode_senml((uint8_t *)text, (size_t)len, 0, m,
+                                    count_group, &n, NULL, &why),
+                  0);
+        ASSERT_EQ(n, 1);
+    }
+    free(m);
+    return NULL;
+}
+
+/* No state is shared between calls (cJSON's own error-position write
+ * aside, see json.h): two threads at once are fine. */
+static void decoders_run_concurrently(void)
+{
+    pthread_t t[2];
+
+    for (uintptr_t i = 0; i < 2; i++)
+        ASSERT_EQ(pthread_create(&t[i], NULL, json_worker, (void *)i), 0);
+    for (int i = 0; i < 2; i++)
+        ASSERT_EQ(pthread_join(t[i], NULL), 0);
+}
+
 static const struct test tests[] = {
     {"json_corpus", json_corpus},
     {"object_corpus", object_corpus},
@@ -790,6 +840,7 @@ static const struct test tests[] = {
     {"encoders_refuse_what_formats_cannot_say",
      encoders_refuse_what_formats_cannot_say},
     {"sniff_tells_formats_apart", sniff_tells_formats_apart},
+    {"decoders_run_concurrently", decoders_run_concurrently},
     {NULL, NULL}};
 
 int main(int argc, char **argv)
