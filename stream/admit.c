@@ -13,6 +13,11 @@
  * refused whole as REJECT_TOO_LARGE, following records included, without
  * being buffered.
  *
+ * Cost: with thousands of devices, the dedup window and rate state of a
+ * record are cache misses. admit_run() therefore asks dedup and validate
+ * to prefetch the state of the records ADMIT_PREFETCH ahead of the one it
+ * judges, so the misses of a batch overlap instead of queueing.
+ *
  * Invariant (checked by the tests): every record taken in is, at any
  * moment, either accepted, rejected with a reason, or pending:
  *     records == accepted + sum(rejects) + admit_pending().
@@ -27,6 +32,7 @@
 #include <string.h>
 
 #define ADMIT_MAX_NREC 65535u /* nrec is a uint16_t */
+#define ADMIT_PREFETCH 8      /* records whose state is loaded ahead */
 
 struct admit {
     struct admit_config cfg;        /* Copy of the caller's; constant. */
@@ -166,14 +172,28 @@ static size_t admit_message(struct admit *a, const struct reading *recs,
     return k;
 }
 
+/* Start the cache misses of records up to PREFETCH ahead of i. */
+static void admit_prefetch(const struct admit *a, const struct reading *recs,
+                           size_t n, size_t i, size_t *pf)
+{
+    for (; *pf < n && *pf < i + ADMIT_PREFETCH; ++*pf) {
+        if (a->cfg.dedup != NULL && is_first(&recs[*pf]))
+            dedup_prefetch(a->cfg.dedup, &recs[*pf]);
+        if (a->cfg.validate != NULL)
+            validate_prefetch(a->cfg.validate, &recs[*pf]);
+    }
+}
+
 void admit_run(struct admit *a, const struct reading *recs, size_t n,
                int64_t now_ms)
 {
     size_t i;
+    size_t pf = 0;
 
     a->counts.records += n;
     i = admit_resume(a, recs, n, now_ms);
     while (i < n) {
+        admit_prefetch(a, recs, n, i, &pf);
         if (!is_first(&recs[i])) {
             admit_reject(a, &recs[i++], 1, REJECT_DECODE_ERROR); /* stray */
             continue;

@@ -383,6 +383,16 @@ enum reject_reason dedup_check(struct dedup *d, const struct reading *msg,
     return why;
 }
 
+void dedup_prefetch(const struct dedup *d, const struct reading *r)
+{
+    if (r->device_id >= d->cfg.max_devices)
+        return;
+    __builtin_prefetch(&d->dev[r->device_id], 1);
+    if (r->flags & READING_HAS_SEQ)
+        __builtin_prefetch(
+            &dedup_words(d, r->device_id)[(r->seq >> 6) & (d->blocks - 1)], 1);
+}
+
 void dedup_stats(const struct dedup *d, struct dedup_stats *out)
 {
     *out = d->stats;

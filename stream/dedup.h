@@ -112,6 +112,11 @@ void dedup_free(struct dedup *d);
 enum reject_reason dedup_check(struct dedup *d, const struct reading *msg,
                                size_t n, int64_t now_ms);
 
+/* Hint: start loading the state dedup_check() will touch for the message
+ * whose first record is r (borrowed), so that a caller walking a batch can
+ * overlap the cache misses of several devices. No effect on results. */
+void dedup_prefetch(const struct dedup *d, const struct reading *r);
+
 /* Copy the counters into *out. */
 void dedup_stats(const struct dedup *d, struct dedup_stats *out);
 

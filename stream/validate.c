@@ -241,6 +241,18 @@ enum reject_reason validate_check(struct validate *v, const struct reading *r,
     return REJECT_NONE;
 }
 
+void validate_prefetch(const struct validate *v, const struct reading *r)
+{
+    const struct validate_sensor *s;
+
+    if (r->sensor_id >= v->cfg.max_sensors ||
+        r->device_id >= v->cfg.max_devices)
+        return;
+    s = &v->sensor[r->sensor_id];
+    if (s->known && s->rate_on)
+        __builtin_prefetch(&v->col[s->col - 1][r->device_id], 1);
+}
+
 void validate_stats(const struct validate *v, struct validate_stats *out)
 {
     *out = v->stats;

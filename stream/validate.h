@@ -115,6 +115,10 @@ int validate_set_rule(struct validate *v, uint32_t sensor_id,
 enum reject_reason validate_check(struct validate *v, const struct reading *r,
                                   int64_t now_ms);
 
+/* Hint: start loading the rate state validate_check() will touch for r
+ * (borrowed). No effect on results. */
+void validate_prefetch(const struct validate *v, const struct reading *r);
+
 /* Copy the counters into *out. */
 void validate_stats(const struct validate *v, struct validate_stats *out);
 
