@@ -110,13 +110,16 @@
  * starts with either ('{' and '[' would be group tags, which protobuf-c
  * refuses), so this tells the formats apart on one topic; leading
  * whitespace is skipped, so a protobuf message starting with a 0x0a or
- * 0x20 tag followed by '{' or '[' would be taken for JSON and refused. */
+ * 0x20 tag followed by '{' or '[' would be taken for JSON and refused.
+ * Borrows buf. */
 int json_sniff(const uint8_t *buf, size_t len);
 
 /* ---- Decoders ------------------------------------------------------------ */
 
-/* Decode format (a) from buf[0..len) (borrowed; need not be NUL-ended).
- * Returns 0 and fills out (n == 1), or a negative errno and sets *why:
+/* Decode format (a) from buf[0..len) (borrows buf, which need not be
+ * NUL-terminated, and out, the caller's storage; nothing in out points
+ * into buf). Returns 0 and fills out (n == 1), or a negative errno and
+ * sets *why:
  * -EMSGSIZE/too_large, -EBADMSG/decode_error, -EINVAL/missing_field or
  * bad_name. out is scratch either way. */
 int json_decode_reading(const uint8_t *buf, size_t len, struct codec_msg *out,
@@ -149,9 +152,9 @@ enum json_enc_flag {
     JSON_ENC_NAMES = 1 << 0, /* (a), (b): also write "device"/"sensor" */
 };
 
-/* Each encoder writes the text and a terminating NUL into buf (borrowed,
- * cap bytes) and returns the text's length, or 0 if text and NUL do not
- * fit or msg cannot be said in the format. Absent seq/ts are omitted.
+/* Each encoder borrows msg and writes the text and a terminating NUL into
+ * buf (borrowed, cap bytes) and returns the text's length, or 0 if text and NUL
+ * do not fit or msg cannot be said in the format. Absent seq/ts are omitted.
  * Names are not validated (the simulator writes bad ones on purpose):
  * they are written as they are, with '"', '\\' and control characters
  * escaped, so the text is well-formed JSON unless a name is not UTF-8. */
