@@ -59,10 +59,12 @@
  * Numerical safety. Each x_i is sanitised when read (NaN -> 0, clamp to
  * +-MODEL_X_MAX = 1e75, |x| < MODEL_X_MIN -> 0); labels are clamped to
  * +-MODEL_X_MAX and a linear prediction too; so |g x| <= 2e150 and its
- * square is finite. Weights are clamped to +-MODEL_W_MAX = 1e150 after each
- * step, so a diverging SGD saturates instead of overflowing, and every
- * score sum_i W x_i stays finite for n < 1e8. A sum G that overflows to
- * +Inf only freezes its weight (d / Inf = 0), it never makes a NaN.
+ * square is finite. SGD clamps weights to +-MODEL_W_MAX = 1e150 after each
+ * step, so a diverging SGD saturates instead of overflowing; AdaGrad and
+ * NAG need no clamp, as their steps are bounded (see step_adagrad()), and
+ * model_weights_set() clamps what it is given. Every score sum_i W x_i
+ * stays finite for n < 1e8. A sum G that overflows to +Inf only freezes
+ * its weight (d / Inf = 0), it never makes a NaN.
  *
  * Cost per row, n inputs, K outputs (1 for linear/logistic): predict n + 1
  * multiply-adds per output plus one exp per output (logistic, softmax
@@ -109,14 +111,16 @@ struct model {
 /* ---- Helpers ----------------------------------------------------------- */
 
 /* One input, made safe: NaN -> 0, +-Inf and huge -> +-MODEL_X_MAX, tiny ->
- * 0. The common case costs two compares. */
+ * 0. The common case is one range test. */
 static inline double clean_x(double v)
 {
     double a = fabs(v);
 
-    if (!(a <= MODEL_X_MAX))
-        return isnan(v) ? 0.0 : copysign(MODEL_X_MAX, v);
-    return a < MODEL_X_MIN ? 0.0 : v;
+    if (a >= MODEL_X_MIN && a <= MODEL_X_MAX)
+        return v;
+    if (a > MODEL_X_MAX) /* false for NaN */
+        return copysign(MODEL_X_MAX, v);
+    return 0.0; /* zero, tiny or NaN */
 }
 
 static inline double clamp(double v, double lim)
@@ -399,10 +403,13 @@ static void nag_scale(struct model *m)
 }
 
 /* Sanitise x into xs, count the row, and (NAG) grow the scales. */
-static void prepare_row(struct model *m, const double *x)
+static void prepare_row(struct model *m, const double *restrict x)
 {
-    for (size_t i = 0; i < m->n; i++)
-        m->xs[i] = clean_x(x[i]);
+    double *restrict xs = m->xs;
+    size_t n = m->n;
+
+    for (size_t i = 0; i < n; i++)
+        xs[i] = clean_x(x[i]);
     m->t++;
     if (m->p.optimizer == MODEL_NORMALIZED)
         nag_scale(m);
@@ -457,7 +464,10 @@ static void step_sgd(const struct model *m, double *restrict w,
     w[n] = clamp(w[n] - eta * g, MODEL_W_MAX);
 }
 
-/* With d == 0 the step is 0 / (sqrt(G) + eps) = 0: no branch needed. */
+/* With d == 0 the step is 0 / (sqrt(G) + eps) = 0: no branch needed. No
+ * clamp either: d is part of G, so |d| / sqrt(G) <= 1 and a step never
+ * exceeds eta <= MODEL_LR_MAX; a weight cannot leave the finite range in
+ * any realistic number of rows (1e6 per row, 1e300 after 1e294 rows). */
 static void step_adagrad(const struct model *m, double *restrict w,
                          double *restrict g2, const double *restrict xs,
                          double g)
@@ -471,15 +481,17 @@ static void step_adagrad(const struct model *m, double *restrict w,
         double d = g * xs[i] + l2 * wi;
         double gi = g2[i] + d * d;
         g2[i] = gi;
-        w[i] = clamp(wi - eta * d / (sqrt(gi) + ADAGRAD_EPS), MODEL_W_MAX);
+        w[i] = wi - eta * d / (sqrt(gi) + ADAGRAD_EPS);
     }
     g2[n] += g * g;
-    w[n] = clamp(w[n] - eta * g / (sqrt(g2[n]) + ADAGRAD_EPS), MODEL_W_MAX);
+    w[n] -= eta * g / (sqrt(g2[n]) + ADAGRAD_EPS);
 }
 
 /* Inputs never seen non-zero (s_i = 0, so inv_s = 0) get a zero step. The
  * 1e-300 keeps 0 / 0 out when G is still 0, i.e. when d has always been 0
- * (then the numerator is 0 too); for any G > 0 it is far below rounding. */
+ * (then the numerator is 0 too); for any G > 0 it is far below rounding.
+ * As for AdaGrad |d| / sqrt(G) <= 1, so a step is at most c / s_i <=
+ * MODEL_LR_MAX / MODEL_X_MIN = 1e81: no clamp is needed to stay finite. */
 static void step_nag(const struct model *m, double *restrict w,
                      double *restrict g2, const double *restrict xs, double g)
 {
@@ -493,10 +505,10 @@ static void step_nag(const struct model *m, double *restrict w,
         double d = g * xs[i] + l2 * wi;
         double gi = g2[i] + d * d;
         g2[i] = gi;
-        w[i] = clamp(wi - c * d * inv_s[i] / (sqrt(gi) + 1e-300), MODEL_W_MAX);
+        w[i] = wi - c * d * inv_s[i] / (sqrt(gi) + 1e-300);
     }
     g2[n] += g * g;
-    w[n] = clamp(w[n] - c * g / (sqrt(g2[n]) + 1e-300), MODEL_W_MAX);
+    w[n] -= c * g / (sqrt(g2[n]) + 1e-300);
 }
 
 int model_learn(struct model *m, const double *x, double y, double *out)

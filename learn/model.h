@@ -25,8 +25,9 @@
  *
  * Numerical safety: inputs are sanitised on the fly (NaN -> 0, |x| clamped
  * to MODEL_X_MAX, |x| < MODEL_X_MIN -> 0), logits are clamped to
- * +-MODEL_LOGIT_MAX, softmax subtracts the max logit, weights are clamped to
- * +-MODEL_W_MAX after each update and a linear prediction to +-MODEL_X_MAX.
+ * +-MODEL_LOGIT_MAX, softmax subtracts the max logit, SGD's weights are
+ * clamped to +-MODEL_W_MAX after each update (AdaGrad's and NAG's steps are
+ * bounded by construction) and a linear prediction to +-MODEL_X_MAX.
  * Whatever finite or non-finite x is given, predictions, probabilities and
  * weights stay finite; a non-finite label is refused.
  *

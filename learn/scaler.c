@@ -197,10 +197,14 @@ void scaler_transform(const struct scaler *s, const double *x,
     }
 }
 
-void scaler_update_transform(struct scaler *s, const double *x,
-                             const uint8_t *present, double *z)
+/* The loop of scaler_update_transform(), instantiated twice (with and
+ * without present[]) so the common no-mask case tests nothing per column
+ * but the value's range. */
+static inline void update_transform(struct scaler *s, const double *x,
+                                    const uint8_t *present, double *z,
+                                    bool masked)
 {
-    const long *ind = s->ind;
+    const long *ind = s->ind; /* z's stores cannot change it: no reload */
     size_t n = s->n;
     double last_n = 0;
     double last_inv = 0;
@@ -208,13 +212,25 @@ void scaler_update_transform(struct scaler *s, const double *x,
     for (size_t i = 0; i < n; i++) {
         struct scaler_stat *c = &s->st[i];
         double v = x[i];
-        bool ok = usable(present, i, v);
-        if (ok)
+        bool ok = (!masked || present[i]) && fabs(v) <= SCALER_VALUE_MAX;
+        if (ok) {
             add_one(c, v, count_one(c, &last_n, &last_inv));
-        z[i] = ok ? z_of(c, v) : 0.0;
+            z[i] = z_of(c, v);
+        } else {
+            z[i] = 0.0;
+        }
         if (ind[i] >= 0)
             z[ind[i]] = ok ? 0.0 : 1.0;
     }
+}
+
+void scaler_update_transform(struct scaler *s, const double *x,
+                             const uint8_t *present, double *z)
+{
+    if (present != NULL)
+        update_transform(s, x, present, z, true);
+    else
+        update_transform(s, x, NULL, z, false);
 }
 
 double scaler_z(const struct scaler *s, size_t i, double v)
