@@ -35,8 +35,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_sim: bad arguments\n");
         return 2;
     }
-    if (minpub_run(argv[1], "bench/minpub", qos, count, size, 1024, &secs,
-                   err, sizeof(err)) < 0) {
+    if (minpub_run(argv[1], "bench/minpub", qos, count, size, 1024, &secs, err,
+                   sizeof(err)) < 0) {
         fprintf(stderr, "bench_sim: %s\n", err);
         return 1;
     }

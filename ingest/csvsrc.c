@@ -43,50 +43,50 @@ struct csvsrc_col {
 };
 
 struct csvsrc_classes {
-    size_t n;                          /* Codes in use. */
-    char *name[CSVSRC_MAX_CLASSES];    /* Owned strings; code = index. */
+    size_t n;                       /* Codes in use. */
+    char *name[CSVSRC_MAX_CLASSES]; /* Owned strings; code = index. */
 };
 
 struct csvsrc {
-    char *path;                  /* Owned copy, for messages. */
-    int fd;                      /* Input; 0 for "-" (not closed). */
-    struct csvsrc_map map;       /* Copy of the caller's map. */
-    struct csv_parser parser;    /* libcsv state. */
-    bool parser_live;            /* csv_init succeeded. */
-    char *buf;                   /* Read buffer, CSVSRC_CHUNK bytes. */
-    size_t buf_len;              /* Bytes in buf. */
-    size_t buf_pos;              /* Next byte to feed. */
-    bool eof;                    /* read() returned 0. */
-    bool finished;               /* csv_fini done. */
-    uint64_t line;               /* LFs fed so far. */
-    uint64_t feed_line;          /* Line a row ending now ends on. */
-    char *text;                  /* Field text of the current raw row. */
-    size_t text_len;             /* Bytes used in text. */
-    size_t text_cap;             /* Bytes allocated in text. */
-    size_t *off;                 /* Start of each field in text. */
-    size_t nf;                   /* Fields in the current raw row. */
-    bool overflow;               /* Current raw row over the limits. */
-    bool row_done;               /* A raw row completed in this feed. */
-    uint64_t row_line;           /* Line where the raw row ended. */
-    bool oom;                    /* Allocation failed in a callback. */
-    size_t ncols;                /* Columns (with _row_id). */
-    struct csvsrc_col *cols;     /* ncols entries. */
-    size_t nhdr;                 /* Fields a data row must have. */
-    bool row_id;                 /* A leading _row_id column was added. */
-    int dev_col;                 /* Device column, or -1. */
-    int ts_col;                  /* Timestamp column, or -1. */
-    enum ts_kind ts_kind;        /* How to parse it. */
-    char device[CSVSRC_NAME_MAX + 1];     /* Fixed device name. */
+    char *path;                       /* Owned copy, for messages. */
+    int fd;                           /* Input; 0 for "-" (not closed). */
+    struct csvsrc_map map;            /* Copy of the caller's map. */
+    struct csv_parser parser;         /* libcsv state. */
+    bool parser_live;                 /* csv_init succeeded. */
+    char *buf;                        /* Read buffer, CSVSRC_CHUNK bytes. */
+    size_t buf_len;                   /* Bytes in buf. */
+    size_t buf_pos;                   /* Next byte to feed. */
+    bool eof;                         /* read() returned 0. */
+    bool finished;                    /* csv_fini done. */
+    uint64_t line;                    /* LFs fed so far. */
+    uint64_t feed_line;               /* Line a row ending now ends on. */
+    char *text;                       /* Field text of the current raw row. */
+    size_t text_len;                  /* Bytes used in text. */
+    size_t text_cap;                  /* Bytes allocated in text. */
+    size_t *off;                      /* Start of each field in text. */
+    size_t nf;                        /* Fields in the current raw row. */
+    bool overflow;                    /* Current raw row over the limits. */
+    bool row_done;                    /* A raw row completed in this feed. */
+    uint64_t row_line;                /* Line where the raw row ended. */
+    bool oom;                         /* Allocation failed in a callback. */
+    size_t ncols;                     /* Columns (with _row_id). */
+    struct csvsrc_col *cols;          /* ncols entries. */
+    size_t nhdr;                      /* Fields a data row must have. */
+    bool row_id;                      /* A leading _row_id column was added. */
+    int dev_col;                      /* Device column, or -1. */
+    int ts_col;                       /* Timestamp column, or -1. */
+    enum ts_kind ts_kind;             /* How to parse it. */
+    char device[CSVSRC_NAME_MAX + 1]; /* Fixed device name. */
     char row_device[CSVSRC_NAME_MAX + 1]; /* Device of the row returned. */
-    size_t nv;                   /* Values per row. */
-    struct csvsrc_value *v;      /* nv values of the row returned. */
-    size_t *vcol;                /* Column of each value. */
-    struct csvsrc_classes **cls; /* Per value: class table, or NULL. */
-    bool pending;                /* The first data row waits in text. */
-    bool have_last;              /* last_ts is set. */
-    int64_t last_ts;             /* Time of the previous good row. */
-    struct csvsrc_stats st;      /* Counters. */
-    char err[320];               /* Last fatal error. */
+    size_t nv;                            /* Values per row. */
+    struct csvsrc_value *v;               /* nv values of the row returned. */
+    size_t *vcol;                         /* Column of each value. */
+    struct csvsrc_classes **cls;          /* Per value: class table, or NULL. */
+    bool pending;           /* The first data row waits in text. */
+    bool have_last;         /* last_ts is set. */
+    int64_t last_ts;        /* Time of the previous good row. */
+    struct csvsrc_stats st; /* Counters. */
+    char err[320];          /* Last fatal error. */
 };
 
 static const char *const bad_names[CSVSRC_BAD__COUNT] = {
@@ -271,8 +271,10 @@ static int parse_iso(const char *p, int64_t *ts_ms)
         return -EINVAL;
     if (!parse_zone(p, &off_ms))
         return -EINVAL;
-    *ts_ms = (days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 +
-              h * 3600 + mi * 60 + s) * 1000 + frac_ms - off_ms;
+    *ts_ms = (days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 +
+              mi * 60 + s) *
+                 1000 +
+             frac_ms - off_ms;
     return 0;
 }
 
@@ -302,8 +304,8 @@ static int parse_strptime(const char *p, const char *fmt, int64_t *ts_ms)
     return 0;
 }
 
-static int parse_time_kind(const char *text, enum ts_kind kind,
-                           const char *fmt, int64_t *ts_ms)
+static int parse_time_kind(const char *text, enum ts_kind kind, const char *fmt,
+                           int64_t *ts_ms)
 {
     double v;
 
@@ -527,8 +529,7 @@ int csvsrc_map_parse(struct csvsrc_map *map, const char *spec, char *err,
             return -EINVAL;
         }
         if (rc < 0) {
-            set_err(err, errlen, "column map: bad value '%s' for %s", val,
-                    key);
+            set_err(err, errlen, "column map: bad value '%s' for %s", val, key);
             return -EINVAL;
         }
         spec += len + (end != NULL);
@@ -679,8 +680,8 @@ static int raw_row(struct csvsrc *s)
         s->buf_pos += len;
         if (csv_parse(&s->parser, start, len, on_field, on_row, s) != len ||
             s->oom) {
-            snprintf(s->err, sizeof(s->err), "%s:%llu: out of memory",
-                     s->path, (unsigned long long)s->feed_line);
+            snprintf(s->err, sizeof(s->err), "%s:%llu: out of memory", s->path,
+                     (unsigned long long)s->feed_line);
             return -ENOMEM;
         }
         if (csv_get_buffer_size(&s->parser) > CSVSRC_MAX_ROW_BYTES) {
@@ -727,9 +728,8 @@ static bool first_value(const struct csvsrc *s, size_t col, const char **out)
 
 /* Mark each column of a comma list with role; fails on a missing or
  * already used column. */
-static int claim_list(struct csvsrc *s, const char *list,
-                      enum csvsrc_role role, char *err, size_t errlen,
-                      const char *what)
+static int claim_list(struct csvsrc *s, const char *list, enum csvsrc_role role,
+                      char *err, size_t errlen, const char *what)
 {
     while (*list != '\0') {
         const char *end = strchr(list, ',');
@@ -749,8 +749,7 @@ static int claim_list(struct csvsrc *s, const char *list,
                         s->path, what, (int)len, list);
                 return -EINVAL;
             }
-            if (s->cols[c].role != CSVSRC_ROLE_IGNORED ||
-                s->cols[c].reserved) {
+            if (s->cols[c].role != CSVSRC_ROLE_IGNORED || s->cols[c].reserved) {
                 set_err(err, errlen, "%s: column '%s' used twice in the map",
                         s->path, s->cols[c].name);
                 return -EINVAL;
@@ -811,9 +810,11 @@ static int resolve_ts(struct csvsrc *s, char *err, size_t errlen)
                 s->ts_kind = TS_NONE; /* e.g. Elec2's normalised date */
                 return 0;
             }
-            set_err(err, errlen, "%s:%llu: '%s' in column '%s' is not a "
-                    "timestamp (ts_format=%s)", s->path,
-                    (unsigned long long)s->row_line, v, s->cols[c].name,
+            set_err(err, errlen,
+                    "%s:%llu: '%s' in column '%s' is not a "
+                    "timestamp (ts_format=%s)",
+                    s->path, (unsigned long long)s->row_line, v,
+                    s->cols[c].name,
                     s->map.ts_format[0] ? s->map.ts_format : "auto");
             return -EINVAL;
         }
@@ -866,8 +867,8 @@ static int load_classes(struct csvsrc *s, char *err, size_t errlen)
         while (*list != '\0') {
             size_t len = strcspn(list, ",");
             if (len > 0 && add_class(s->cls[i], list, len) < 0) {
-                set_err(err, errlen, "%s: too many classes (max %d)",
-                        s->path, CSVSRC_MAX_CLASSES);
+                set_err(err, errlen, "%s: too many classes (max %d)", s->path,
+                        CSVSRC_MAX_CLASSES);
                 return -EINVAL;
             }
             list += len + (list[len] == ',');
@@ -920,8 +921,8 @@ static int resolve_values(struct csvsrc *s, char *err, size_t errlen)
             a++;
         while (len > a && l[len - 1] == ' ')
             len--;
-        if (len > a && (rc = add_value(s, (size_t)find_col(s, l + a, len - a),
-                                       true)) < 0)
+        if (len > a &&
+            (rc = add_value(s, (size_t)find_col(s, l + a, len - a), true)) < 0)
             return rc;
         l += strcspn(l, ",");
         l += *l == ',';
@@ -942,8 +943,7 @@ static void default_device(struct csvsrc *s)
         len = strlen(base);
     copy_name(s->device, base, len);
     for (char *p = s->device; *p; p++)
-        if (!isalnum((unsigned char)*p) && *p != '-' && *p != '_' &&
-            *p != '.')
+        if (!isalnum((unsigned char)*p) && *p != '-' && *p != '_' && *p != '.')
             *p = '_';
     if (s->device[0] == '\0')
         strcpy(s->device, "csv");
@@ -955,8 +955,8 @@ static int resolve_map(struct csvsrc *s, char *err, size_t errlen)
 
     if (s->map.device[0] != '\0') {
         if (!device_name_ok(s->map.device)) {
-            set_err(err, errlen, "%s: device name '%s' is not usable",
-                    s->path, s->map.device);
+            set_err(err, errlen, "%s: device name '%s' is not usable", s->path,
+                    s->map.device);
             return -EINVAL;
         }
         copy_name(s->device, s->map.device, strlen(s->map.device));
@@ -1004,8 +1004,7 @@ static int make_columns(struct csvsrc *s, size_t n, bool from_header)
                 f++;
             copy_name(s->cols[i].name, f, strlen(f));
             if (s->cols[i].name[0] == '\0')
-                snprintf(s->cols[i].name, sizeof(s->cols[i].name), "#%zu",
-                         i);
+                snprintf(s->cols[i].name, sizeof(s->cols[i].name), "#%zu", i);
         } else {
             snprintf(s->cols[i].name, sizeof(s->cols[i].name), "#%zu", i);
         }
@@ -1031,9 +1030,11 @@ static int read_head(struct csvsrc *s, char *err, size_t errlen)
             return -ENODATA;
         }
         if (s->overflow) {
-            set_err(err, errlen, "%s:%llu: header over %d columns or %d "
-                    "bytes", s->path, (unsigned long long)s->row_line,
-                    CSVSRC_MAX_COLS, CSVSRC_MAX_ROW_BYTES);
+            set_err(err, errlen,
+                    "%s:%llu: header over %d columns or %d "
+                    "bytes",
+                    s->path, (unsigned long long)s->row_line, CSVSRC_MAX_COLS,
+                    CSVSRC_MAX_ROW_BYTES);
             return -EINVAL;
         }
         nh = s->nf;
@@ -1083,8 +1084,7 @@ static void count_bad(struct csvsrc *s, enum csvsrc_bad why, const char *what)
                  what ? ": " : "", what ? what : "");
 }
 
-static int class_code(struct csvsrc *s, size_t i, const char *text,
-                      double *out)
+static int class_code(struct csvsrc *s, size_t i, const char *text, double *out)
 {
     struct csvsrc_classes *t = s->cls[i];
     size_t len;
@@ -1166,8 +1166,8 @@ static bool convert(struct csvsrc *s, struct csvsrc_row *row)
             return false;
         }
     } else {
-        row->ts_ms = s->map.ts_start_ms +
-                     (int64_t)s->st.rows_ok * s->map.ts_step_ms;
+        row->ts_ms =
+            s->map.ts_start_ms + (int64_t)s->st.rows_ok * s->map.ts_step_ms;
     }
     if (!convert_values(s))
         return false;

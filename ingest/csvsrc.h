@@ -129,22 +129,22 @@ struct csvsrc_value {
 /* One data row. Pointers borrow the reader's memory until the next
  * csvsrc_next() or csvsrc_free(). */
 struct csvsrc_row {
-    uint64_t line;                 /* Line (1-based) where the row ends. */
-    uint64_t index;                /* Good rows before this one. */
-    const char *device;            /* Device name, validated. */
-    int64_t ts_ms;                 /* Timestamp, ms since the epoch (UTC). */
-    size_t n;                      /* Entries in v: sensors, then labels. */
-    const struct csvsrc_value *v;  /* n values. */
+    uint64_t line;                /* Line (1-based) where the row ends. */
+    uint64_t index;               /* Good rows before this one. */
+    const char *device;           /* Device name, validated. */
+    int64_t ts_ms;                /* Timestamp, ms since the epoch (UTC). */
+    size_t n;                     /* Entries in v: sensors, then labels. */
+    const struct csvsrc_value *v; /* n values. */
 };
 
 struct csvsrc_stats {
-    uint64_t lines;                   /* Physical lines read so far. */
-    uint64_t rows;                    /* Data rows seen, good and bad. */
-    uint64_t rows_ok;                 /* Rows returned by csvsrc_next(). */
-    uint64_t bad[CSVSRC_BAD__COUNT];  /* Rows skipped, per reason. */
-    uint64_t missing;                 /* Empty sensor or label fields. */
-    uint64_t ts_backwards;            /* Rows whose time < previous row's. */
-    char first_bad[256];              /* "file:line: reason", or "". */
+    uint64_t lines;                  /* Physical lines read so far. */
+    uint64_t rows;                   /* Data rows seen, good and bad. */
+    uint64_t rows_ok;                /* Rows returned by csvsrc_next(). */
+    uint64_t bad[CSVSRC_BAD__COUNT]; /* Rows skipped, per reason. */
+    uint64_t missing;                /* Empty sensor or label fields. */
+    uint64_t ts_backwards;           /* Rows whose time < previous row's. */
+    char first_bad[256];             /* "file:line: reason", or "". */
 };
 
 struct csvsrc;

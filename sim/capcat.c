@@ -22,8 +22,7 @@
 
 #define CMD "cat"
 
-static void print_record(const struct codec_capture *c, bool time,
-                         bool payload)
+static void print_record(const struct codec_capture *c, bool time, bool payload)
 {
     static const char hex[] = "0123456789abcdef";
 
@@ -42,12 +41,11 @@ static void print_record(const struct codec_capture *c, bool time,
 
 int capcat_main(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"no-time", no_argument, NULL, 't'},
-        {"no-payload", no_argument, NULL, 'p'},
-        {"count-only", no_argument, NULL, 'c'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"no-time", no_argument, NULL, 't'},
+                                         {"no-payload", no_argument, NULL, 'p'},
+                                         {"count-only", no_argument, NULL, 'c'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
     struct capfile_reader *r;
     struct codec_capture c;
     bool time = true, payload = true, quiet_lines = false;
@@ -91,8 +89,9 @@ int capcat_main(int argc, char **argv)
     if (rc < 0) /* the message says how many records came before */
         cli_error(CMD, "%s", capfile_error(r));
     else
-        fprintf(stderr, "weir-sim: cat: %llu records, recv_ns %" PRId64
-                "..%" PRId64 ", span %.6f s\n",
+        fprintf(stderr,
+                "weir-sim: cat: %llu records, recv_ns %" PRId64 "..%" PRId64
+                ", span %.6f s\n",
                 (unsigned long long)capfile_read_count(r), first, last,
                 (double)(last - first) * 1e-9);
     capfile_reader_free(r);

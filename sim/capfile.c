@@ -15,29 +15,29 @@
 #define RBUF (1024 * 1024 + CAPFILE_TOPIC_MAX + 4096)
 
 struct capfile_writer {
-    int fd;            /* Output. */
-    bool own_fd;       /* Close it (not stdout). */
-    unsigned every;    /* Records per write(2). */
-    unsigned pending;  /* Records in buf. */
-    uint8_t *buf;      /* Whole records, len bytes. */
-    size_t len;        /* Bytes in buf. */
-    uint64_t records;  /* Written (buffered included). */
-    int error;         /* Sticky -errno of a failed write. */
+    int fd;           /* Output. */
+    bool own_fd;      /* Close it (not stdout). */
+    unsigned every;   /* Records per write(2). */
+    unsigned pending; /* Records in buf. */
+    uint8_t *buf;     /* Whole records, len bytes. */
+    size_t len;       /* Bytes in buf. */
+    uint64_t records; /* Written (buffered included). */
+    int error;        /* Sticky -errno of a failed write. */
 };
 
 struct capfile_reader {
-    int fd;              /* Input. */
-    bool own_fd;         /* Close it. */
-    uint8_t *buf;        /* Window of the file. */
-    size_t start;        /* First unread byte in buf. */
-    size_t end;          /* Bytes in buf. */
-    bool eof;            /* read(2) returned 0. */
-    uint64_t offset;     /* File offset of buf[start]. */
-    uint64_t count;      /* Records returned. */
-    char *topic;         /* CAPFILE_TOPIC_MAX bytes. */
-    uint8_t *payload;    /* CAPFILE_PAYLOAD_MAX bytes. */
-    char path[256];      /* For messages. */
-    char err[320];       /* Last error. */
+    int fd;           /* Input. */
+    bool own_fd;      /* Close it. */
+    uint8_t *buf;     /* Window of the file. */
+    size_t start;     /* First unread byte in buf. */
+    size_t end;       /* Bytes in buf. */
+    bool eof;         /* read(2) returned 0. */
+    uint64_t offset;  /* File offset of buf[start]. */
+    uint64_t count;   /* Records returned. */
+    char *topic;      /* CAPFILE_TOPIC_MAX bytes. */
+    uint8_t *payload; /* CAPFILE_PAYLOAD_MAX bytes. */
+    char path[256];   /* For messages. */
+    char err[320];    /* Last error. */
 };
 
 /* ---- Writer ------------------------------------------------------------ */
@@ -254,18 +254,21 @@ int capfile_next(struct capfile_reader *r, struct codec_capture *c)
                 continue;
         }
         if (rc == -EAGAIN)
-            snprintf(r->err, sizeof(r->err), "%s: truncated record at byte "
-                     "%llu after %llu records", r->path,
-                     (unsigned long long)r->offset,
+            snprintf(r->err, sizeof(r->err),
+                     "%s: truncated record at byte "
+                     "%llu after %llu records",
+                     r->path, (unsigned long long)r->offset,
                      (unsigned long long)r->count);
         else if (rc == -EMSGSIZE)
-            snprintf(r->err, sizeof(r->err), "%s: record at byte %llu is "
-                     "over the size limits", r->path,
-                     (unsigned long long)r->offset);
+            snprintf(r->err, sizeof(r->err),
+                     "%s: record at byte %llu is "
+                     "over the size limits",
+                     r->path, (unsigned long long)r->offset);
         else if (rc == -EBADMSG)
-            snprintf(r->err, sizeof(r->err), "%s: corrupt record at byte "
-                     "%llu after %llu records", r->path,
-                     (unsigned long long)r->offset,
+            snprintf(r->err, sizeof(r->err),
+                     "%s: corrupt record at byte "
+                     "%llu after %llu records",
+                     r->path, (unsigned long long)r->offset,
                      (unsigned long long)r->count);
         else
             snprintf(r->err, sizeof(r->err), "%s: read error: %s", r->path,

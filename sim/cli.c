@@ -25,8 +25,7 @@ void cli_error(const char *cmd, const char *fmt, ...)
     for (char *p = msg; *p; p++)
         if (*p == '\n')
             *p = ' ';
-    fprintf(stderr, "weir-sim: %s%s%s\n", cmd ? cmd : "", cmd ? ": " : "",
-            msg);
+    fprintf(stderr, "weir-sim: %s%s%s\n", cmd ? cmd : "", cmd ? ": " : "", msg);
 }
 
 int cli_u64(const char *cmd, const char *opt, const char *v, uint64_t lo,
@@ -61,26 +60,26 @@ int cli_double(const char *cmd, const char *opt, const char *v, double lo,
     return 0;
 }
 
-int cli_seconds(const char *cmd, const char *opt, const char *v,
-                double *out)
+int cli_seconds(const char *cmd, const char *opt, const char *v, double *out)
 {
     static const struct {
         const char *unit;
         double s;
-    } units[] = {{"", 1}, {"s", 1}, {"ms", 1e-3}, {"m", 60},
-                 {"h", 3600}, {"d", 86400}};
+    } units[] = {{"", 1},   {"s", 1},    {"ms", 1e-3},
+                 {"m", 60}, {"h", 3600}, {"d", 86400}};
     char *end;
     double d = strtod(v, &end);
 
-    for (size_t i = 0; end != v && i < sizeof(units) / sizeof(units[0]);
-         i++) {
+    for (size_t i = 0; end != v && i < sizeof(units) / sizeof(units[0]); i++) {
         if (strcmp(end, units[i].unit) == 0 && isfinite(d) && d >= 0) {
             *out = d * units[i].s;
             return 0;
         }
     }
-    cli_error(cmd, "%s: '%s' is not a duration (e.g. 10, 2.5s, 500ms, 3m, "
-              "2h, 1d)", opt, v);
+    cli_error(cmd,
+              "%s: '%s' is not a duration (e.g. 10, 2.5s, 500ms, 3m, "
+              "2h, 1d)",
+              opt, v);
     return -EINVAL;
 }
 
@@ -92,8 +91,7 @@ int64_t cli_realtime_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-int cli_time_ms(const char *cmd, const char *opt, const char *v,
-                int64_t *out)
+int cli_time_ms(const char *cmd, const char *opt, const char *v, int64_t *out)
 {
     if (strcmp(v, "now") == 0) {
         *out = cli_realtime_ns() / 1000000;
@@ -101,8 +99,8 @@ int cli_time_ms(const char *cmd, const char *opt, const char *v,
     }
     if (csvsrc_parse_time(v, "auto", out) == 0)
         return 0;
-    cli_error(cmd, "%s: '%s' is not a time (ISO-8601, epoch s or ms, now)",
-              opt, v);
+    cli_error(cmd, "%s: '%s' is not a time (ISO-8601, epoch s or ms, now)", opt,
+              v);
     return -EINVAL;
 }
 

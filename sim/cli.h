@@ -28,12 +28,10 @@ int cli_u64(const char *cmd, const char *opt, const char *v, uint64_t lo,
 int cli_double(const char *cmd, const char *opt, const char *v, double lo,
                double hi, double *out);
 /* Seconds with an optional unit: 10, 2.5s, 500ms, 3m, 2h, 1d. */
-int cli_seconds(const char *cmd, const char *opt, const char *v,
-                double *out);
+int cli_seconds(const char *cmd, const char *opt, const char *v, double *out);
 /* A point in time: ISO-8601 / "YYYY-MM-DD HH:MM:SS", epoch seconds or ms,
  * or "now" (CLOCK_REALTIME). */
-int cli_time_ms(const char *cmd, const char *opt, const char *v,
-                int64_t *out);
+int cli_time_ms(const char *cmd, const char *opt, const char *v, int64_t *out);
 
 /* Block SIGINT, SIGTERM and SIGHUP for the process (call before any thread
  * starts, so Paho's threads inherit the mask), and ignore SIGPIPE. */

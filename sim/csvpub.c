@@ -39,38 +39,38 @@
 #define MAX_DEVICES 100000
 
 struct devseq {
-    char *name;    /* Owned. */
-    uint64_t seq;  /* Next seq. */
+    char *name;   /* Owned. */
+    uint64_t seq; /* Next seq. */
 };
 
 struct csvpub {
-    struct csvsrc_map map;       /* Column map. */
-    struct mqttpub_opts pub;     /* Broker options. */
-    enum encode_format format;   /* Payload format. */
-    const char *prefix;          /* Topic prefix. */
+    struct csvsrc_map map;     /* Column map. */
+    struct mqttpub_opts pub;   /* Broker options. */
+    enum encode_format format; /* Payload format. */
+    const char *prefix;        /* Topic prefix. */
     int qos;
-    double speed;                /* Data-set time scale; 0 = none. */
-    double rate;                 /* Rows/s; 0 = none. */
-    bool now;                    /* Rebase times to now. */
+    double speed; /* Data-set time scale; 0 = none. */
+    double rate;  /* Rows/s; 0 = none. */
+    bool now;     /* Rebase times to now. */
     const char *ledger_path;
-    const char *out;             /* Capture file, or NULL. */
+    const char *out; /* Capture file, or NULL. */
     bool dry;
     bool quiet;
-    uint64_t limit;              /* Rows; 0 = all. */
+    uint64_t limit; /* Rows; 0 = all. */
     double duration_s;
-    char **files;                /* argv slice (borrowed). */
+    char **files; /* argv slice (borrowed). */
     int nfiles;
     /* run state */
     struct mqttpub *mp;
     struct capfile_writer *cap;
     struct ledger *ledger;
-    struct devseq *dev;          /* Open addressing, cap entries. */
+    struct devseq *dev; /* Open addressing, cap entries. */
     size_t dev_cap;
     size_t ndev;
     bool have_origin;
-    int64_t shift_ms;            /* Added to every timestamp. */
-    int64_t first_ts;            /* Shifted time of the very first row. */
-    int64_t t0_ns;               /* Monotonic start. */
+    int64_t shift_ms; /* Added to every timestamp. */
+    int64_t first_ts; /* Shifted time of the very first row. */
+    int64_t t0_ns;    /* Monotonic start. */
     int64_t until_ns;
     struct pace pace;
     struct progress prog;
@@ -126,8 +126,10 @@ static int parse_one(struct csvpub *p, int c, const char *v)
     case 'F':
         if (encode_format_parse(v, &p->format) == 0)
             return 0;
-        cli_error(CMD, "--format: '%s' is not pb, batch, json, json-batch "
-                  "or senml", v);
+        cli_error(CMD,
+                  "--format: '%s' is not pb, batch, json, json-batch "
+                  "or senml",
+                  v);
         return -EINVAL;
     case 'x':
         p->rate = 0;
@@ -202,8 +204,10 @@ static int parse_args(struct csvpub *p, int argc, char **argv)
         if (c == 'h')
             return 1;
         if (c == '?' || c == ':') {
-            cli_error(CMD, "unknown or incomplete option '%s' (see weir-sim "
-                      "csv --help)", argv[optind - 1]);
+            cli_error(CMD,
+                      "unknown or incomplete option '%s' (see weir-sim "
+                      "csv --help)",
+                      argv[optind - 1]);
             return -EINVAL;
         }
         if (parse_one(p, c, optarg) < 0)
@@ -298,8 +302,13 @@ static int send_msg(struct csvpub *p, const char *device, uint64_t seq,
         return -EMSGSIZE;
     for (size_t i = 0; p->ledger && i < n; i++) {
         struct ledger_entry e = {
-            .msg = p->index, .sent = true, .device = device, .seq = seq,
-            .ts_ms = ts, .sensor = v[i].name, .label = v[i].is_label,
+            .msg = p->index,
+            .sent = true,
+            .device = device,
+            .seq = seq,
+            .ts_ms = ts,
+            .sensor = v[i].name,
+            .label = v[i].is_label,
             .value = v[i].value,
         };
         ledger_write(p->ledger, &e);
@@ -307,13 +316,15 @@ static int send_msg(struct csvpub *p, const char *device, uint64_t seq,
     p->index++;
     p->msgs++;
     if (p->mp) {
-        int rc = mqttpub_publish(p->mp, (unsigned)name_hash(device),
-                                 p->topic, p->payload, len, p->qos, false);
+        int rc = mqttpub_publish(p->mp, (unsigned)name_hash(device), p->topic,
+                                 p->payload, len, p->qos, false);
         return rc == -EIO ? 0 : rc;
     }
     if (p->cap) {
-        struct codec_capture c = {.topic = p->topic, .payload = p->payload,
-                                  .payload_len = len, .recv_ns = ts * 1000000,
+        struct codec_capture c = {.topic = p->topic,
+                                  .payload = p->payload,
+                                  .payload_len = len,
+                                  .recv_ns = ts * 1000000,
                                   .qos = p->qos};
         return capfile_write(p->cap, &c);
     }
@@ -376,7 +387,8 @@ static int check_names(const char *file, struct csvsrc *s)
         const char *n = csvsrc_column_name(s, c);
         if ((r == CSVSRC_ROLE_SENSOR || r == CSVSRC_ROLE_LABEL) &&
             !codec_name_ok(n, strlen(n))) {
-            cli_error(CMD, "%s: column '%s' cannot be a sensor name (no '/', "
+            cli_error(CMD,
+                      "%s: column '%s' cannot be a sensor name (no '/', "
                       "'+', '#', spaces; at most %d bytes): add it to skip=",
                       file, n, CODEC_NAME_MAX);
             return -EINVAL;
@@ -400,11 +412,11 @@ static void file_summary(const struct csvpub *p, const char *file,
             k += (size_t)snprintf(bad + k, sizeof(bad) - k, " %s=%llu",
                                   csvsrc_bad_name((enum csvsrc_bad)i),
                                   (unsigned long long)st.bad[i]);
-    fprintf(stderr, "weir-sim: csv: %s: %llu rows sent, bad rows:%s%s, "
-            "empty fields=%llu, time going backwards=%llu%s%s\n", file,
-            (unsigned long long)st.rows_ok, k ? "" : " 0", bad,
-            (unsigned long long)st.missing,
-            (unsigned long long)st.ts_backwards,
+    fprintf(stderr,
+            "weir-sim: csv: %s: %llu rows sent, bad rows:%s%s, "
+            "empty fields=%llu, time going backwards=%llu%s%s\n",
+            file, (unsigned long long)st.rows_ok, k ? "" : " 0", bad,
+            (unsigned long long)st.missing, (unsigned long long)st.ts_backwards,
             st.first_bad[0] ? "; first: " : "", st.first_bad);
 }
 
@@ -438,8 +450,8 @@ static int one_file(struct csvpub *p, const char *file)
             p->stop = true;
     }
     if (rc < 0 && !p->stop)
-        cli_error(CMD, "%s", csvsrc_error(s)[0] ? csvsrc_error(s)
-                                                 : "cannot send");
+        cli_error(CMD, "%s",
+                  csvsrc_error(s)[0] ? csvsrc_error(s) : "cannot send");
     file_summary(p, file, s);
     csvsrc_free(s);
     return rc < 0 ? CLI_FAIL : CLI_OK;
@@ -504,9 +516,8 @@ int csvpub_main(int argc, char **argv)
         return CLI_FAIL;
     }
     p->t0_ns = pace_now_ns();
-    p->until_ns = p->duration_s > 0
-                      ? p->t0_ns + (int64_t)(p->duration_s * 1e9)
-                      : INT64_MAX;
+    p->until_ns = p->duration_s > 0 ? p->t0_ns + (int64_t)(p->duration_s * 1e9)
+                                    : INT64_MAX;
     pace_init(&p->pace, p->rate);
     progress_init(&p->prog, p->quiet, "rows", p->limit, p->duration_s);
     for (int i = 0; i < p->nfiles && !p->stop && code == CLI_OK; i++)
@@ -515,10 +526,11 @@ int csvpub_main(int argc, char **argv)
     if (close_outputs(p) < 0 && code == CLI_OK)
         code = CLI_FAIL;
     if (!p->quiet && code == CLI_OK)
-        fprintf(stderr, "weir-sim: csv: %llu rows in %llu messages, %zu "
-                "devices, %.2f s\n", (unsigned long long)p->rows,
-                (unsigned long long)p->msgs, p->ndev,
-                (double)(pace_now_ns() - p->t0_ns) * 1e-9);
+        fprintf(stderr,
+                "weir-sim: csv: %llu rows in %llu messages, %zu "
+                "devices, %.2f s\n",
+                (unsigned long long)p->rows, (unsigned long long)p->msgs,
+                p->ndev, (double)(pace_now_ns() - p->t0_ns) * 1e-9);
     free(p);
     return code;
 }
@@ -526,42 +538,53 @@ int csvpub_main(int argc, char **argv)
 void csvpub_usage(FILE *f)
 {
     fputs(
-"usage: weir-sim csv [options] FILE...\n"
-"Publish the rows of CSV data sets as readings (files in the order given).\n"
-"  --map SPEC             column map, KEY=VALUE;... (below)\n"
-"  --device NAME          fixed device name (same as device=NAME)\n"
-"  --format pb|batch|json|json-batch|senml   [batch: one message per row]\n"
-"  --max                  as fast as possible [default]\n"
-"  --speed X              keep the data set's time, X times faster\n"
-"  --rate R               R rows per second\n"
-"  --now                  shift timestamps so the first row is now\n"
-"  --count N  --duration S  --ledger FILE  --out CAPTURE  --dry-run\n"
-"  --topic-prefix P [sensors]  --qos 0|1|2 [1]  --broker URI\n"
-"  --conns N  --inflight N  --client-id ID  --quiet\n"
-"Column map keys (ingest/csvsrc.h):\n"
-"  device=NAME | device_col=COL    ts=COL|none   ts_format=auto|epoch_s|\n"
-"  epoch_ms|iso8601|STRPTIME       ts_start=TIME ts_step=MS (for ts=none)\n"
-"  sensors=A,B  labels=L  classes=X,Y (X->0, Y->1; default: order of\n"
-"  first appearance)  skip=A,B  header=yes|no  delim=comma|tab|semicolon|C\n"
-"  strict=yes. Columns by header name or #N. Default: the time column is\n"
-"  the first named timestamp/time/date/datetime/ts that parses as a time,\n"
-"  sensors are the other numeric columns, the device is the file name.\n"
-"Shipped data sets (/work/shared/data, see each SOURCE.md):\n"
-"  Occupancy (UCI; leading unnamed row-id column is detected and skipped;\n"
-"  publish in time order datatest, datatraining, datatest2):\n"
-"    weir-sim csv --map 'ts=date;labels=Occupancy;device=office' \\\n"
-"      occupancy/datatest.txt occupancy/datatraining.txt \\\n"
-"      occupancy/datatest2.txt\n"
-"    -> sensors Temperature Humidity Light CO2 HumidityRatio,\n"
-"       label Occupancy (0/1); 2,665 + 8,143 + 9,752 rows\n"
-"  Elec2 (no usable time column: half-hour periods from 1996-05-07):\n"
-"    weir-sim csv --map 'ts=none;ts_start=1996-05-07;ts_step=1800000;\n"
-"      labels=class;classes=DOWN,UP;device=nsw' elec2/elecNormNew.csv\n"
-"    -> sensors date day period nswprice nswdemand vicprice vicdemand\n"
-"       transfer, label class (DOWN 0, UP 1, as elec.csv); 45,312 rows\n"
-"  NAB (one metric per file, timestamp,value):\n"
-"    weir-sim csv --map 'ts=timestamp;device=machine_temp' \\\n"
-"      nab/data/realKnownCause/machine_temperature_system_failure.csv\n"
-"    -> sensor value; anomaly labels are in nab/labels, not in the file\n",
+        "usage: weir-sim csv [options] FILE...\n"
+        "Publish the rows of CSV data sets as readings (files in the order "
+        "given).\n"
+        "  --map SPEC             column map, KEY=VALUE;... (below)\n"
+        "  --device NAME          fixed device name (same as device=NAME)\n"
+        "  --format pb|batch|json|json-batch|senml   [batch: one message per "
+        "row]\n"
+        "  --max                  as fast as possible [default]\n"
+        "  --speed X              keep the data set's time, X times faster\n"
+        "  --rate R               R rows per second\n"
+        "  --now                  shift timestamps so the first row is now\n"
+        "  --count N  --duration S  --ledger FILE  --out CAPTURE  --dry-run\n"
+        "  --topic-prefix P [sensors]  --qos 0|1|2 [1]  --broker URI\n"
+        "  --conns N  --inflight N  --client-id ID  --quiet\n"
+        "Column map keys (ingest/csvsrc.h):\n"
+        "  device=NAME | device_col=COL    ts=COL|none   "
+        "ts_format=auto|epoch_s|\n"
+        "  epoch_ms|iso8601|STRPTIME       ts_start=TIME ts_step=MS (for "
+        "ts=none)\n"
+        "  sensors=A,B  labels=L  classes=X,Y (X->0, Y->1; default: order of\n"
+        "  first appearance)  skip=A,B  header=yes|no  "
+        "delim=comma|tab|semicolon|C\n"
+        "  strict=yes. Columns by header name or #N. Default: the time column "
+        "is\n"
+        "  the first named timestamp/time/date/datetime/ts that parses as a "
+        "time,\n"
+        "  sensors are the other numeric columns, the device is the file "
+        "name.\n"
+        "Shipped data sets (/work/shared/data, see each SOURCE.md):\n"
+        "  Occupancy (UCI; leading unnamed row-id column is detected and "
+        "skipped;\n"
+        "  publish in time order datatest, datatraining, datatest2):\n"
+        "    weir-sim csv --map 'ts=date;labels=Occupancy;device=office' \\\n"
+        "      occupancy/datatest.txt occupancy/datatraining.txt \\\n"
+        "      occupancy/datatest2.txt\n"
+        "    -> sensors Temperature Humidity Light CO2 HumidityRatio,\n"
+        "       label Occupancy (0/1); 2,665 + 8,143 + 9,752 rows\n"
+        "  Elec2 (no usable time column: half-hour periods from 1996-05-07):\n"
+        "    weir-sim csv --map 'ts=none;ts_start=1996-05-07;ts_step=1800000;\n"
+        "      labels=class;classes=DOWN,UP;device=nsw' elec2/elecNormNew.csv\n"
+        "    -> sensors date day period nswprice nswdemand vicprice vicdemand\n"
+        "       transfer, label class (DOWN 0, UP 1, as elec.csv); 45,312 "
+        "rows\n"
+        "  NAB (one metric per file, timestamp,value):\n"
+        "    weir-sim csv --map 'ts=timestamp;device=machine_temp' \\\n"
+        "      nab/data/realKnownCause/machine_temperature_system_failure.csv\n"
+        "    -> sensor value; anomaly labels are in nab/labels, not in the "
+        "file\n",
         f);
 }

@@ -12,10 +12,8 @@
 #include "sim/simrand.h"
 
 static const char *const format_names[] = {
-    [ENCODE_PB] = "pb",
-    [ENCODE_BATCH] = "batch",
-    [ENCODE_JSON] = "json",
-    [ENCODE_JSON_BATCH] = "json-batch",
+    [ENCODE_PB] = "pb",       [ENCODE_BATCH] = "batch",
+    [ENCODE_JSON] = "json",   [ENCODE_JSON_BATCH] = "json-batch",
     [ENCODE_SENML] = "senml",
 };
 
@@ -58,14 +56,13 @@ static bool copy_name(char *dst, const char *src)
     return true;
 }
 
-static size_t encode_msg(enum encode_format f, const char *device,
-                         uint64_t seq, int64_t ts_ms,
-                         const struct encode_value *v, size_t n, uint8_t *buf,
-                         size_t cap)
+static size_t encode_msg(enum encode_format f, const char *device, uint64_t seq,
+                         int64_t ts_ms, const struct encode_value *v, size_t n,
+                         uint8_t *buf, size_t cap)
 {
     struct codec_msg m; /* ~20 KiB of scratch; only the used part is set */
-    bool batch = f == ENCODE_BATCH || f == ENCODE_JSON_BATCH ||
-                 f == ENCODE_SENML;
+    bool batch =
+        f == ENCODE_BATCH || f == ENCODE_JSON_BATCH || f == ENCODE_SENML;
 
     if (n == 0 || n > CODEC_MAX_METRICS || !copy_name(m.device, device))
         return 0;
@@ -89,9 +86,9 @@ static size_t encode_msg(enum encode_format f, const char *device,
     case ENCODE_BATCH:
         return codec_encode_batch(&m, buf, cap);
     case ENCODE_JSON:
-        return n == 1 ? json_encode_reading(&m, JSON_ENC_NAMES, (char *)buf,
-                                            cap)
-                      : 0;
+        return n == 1
+                   ? json_encode_reading(&m, JSON_ENC_NAMES, (char *)buf, cap)
+                   : 0;
     case ENCODE_JSON_BATCH:
         return json_encode_object(&m, JSON_ENC_NAMES, (char *)buf, cap);
     case ENCODE_SENML:
@@ -107,8 +104,8 @@ size_t encode_payload(enum encode_format f, const char *device, uint64_t seq,
     return encode_msg(f, device, seq, ts_ms, v, n, buf, cap);
 }
 
-int encode_topic(char *buf, size_t cap, const char *prefix,
-                 const char *device, const char *sensor)
+int encode_topic(char *buf, size_t cap, const char *prefix, const char *device,
+                 const char *sensor)
 {
     int k;
 
@@ -178,8 +175,8 @@ static size_t pb_fields(const uint8_t *buf, size_t len, size_t *starts,
     return k == len ? n : 0;
 }
 
-static int corrupt_trunc(enum encode_format f, struct simrand *r,
-                         uint8_t *buf, size_t *len)
+static int corrupt_trunc(enum encode_format f, struct simrand *r, uint8_t *buf,
+                         size_t *len)
 {
     size_t starts[CODEC_MAX_METRICS + 16];
     size_t n;
@@ -196,8 +193,8 @@ static int corrupt_trunc(enum encode_format f, struct simrand *r,
         return -EINVAL;
     i = (size_t)simrand_below(r, n);
     /* Every field is >= 2 bytes (tag + value), so the cut fits. */
-    *len = starts[i] + 1 +
-           (size_t)simrand_below(r, starts[i + 1] - starts[i] - 1);
+    *len =
+        starts[i] + 1 + (size_t)simrand_below(r, starts[i + 1] - starts[i] - 1);
     return 0;
 }
 

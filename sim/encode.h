@@ -58,8 +58,8 @@ size_t encode_payload(enum encode_format f, const char *device, uint64_t seq,
 
 /* "{prefix}/{device}/{sensor}" (sensor non-NULL) or "{prefix}/{device}".
  * Returns 0, or -ENAMETOOLONG if it does not fit in cap. */
-int encode_topic(char *buf, size_t cap, const char *prefix,
-                 const char *device, const char *sensor);
+int encode_topic(char *buf, size_t cap, const char *prefix, const char *device,
+                 const char *sensor);
 
 /* Corrupt buf[0..*len) in place (cap bytes available) the way kind (one
  * FAULT_CORRUPT_* bit) says, drawing from r. Returns 0, or -EINVAL if the

@@ -22,40 +22,41 @@
 #define NV (SCENARIO_MAX_SENSORS + SCENARIO_MAX_LABELS)
 
 struct episode {
-    int64_t left;   /* Samples left; 0 = none running. */
-    int64_t skew;   /* Skew offset of this episode, ms. */
-    double value;   /* Stuck value. */
+    int64_t left; /* Samples left; 0 = none running. */
+    int64_t skew; /* Skew offset of this episode, ms. */
+    double value; /* Stuck value. */
 };
 
 struct spec_state {
-    struct fault_spec s;   /* The spec. */
-    struct simrand rng;    /* Its own stream. */
-    int dev;               /* Device index for dev=, or -1 = all. */
-    bool *fired;           /* Per device: scheduled one-shot done. */
-    struct episode *ep;    /* Per device (gap, skew) or device x value. */
+    struct fault_spec s; /* The spec. */
+    struct simrand rng;  /* Its own stream. */
+    int dev;             /* Device index for dev=, or -1 = all. */
+    bool *fired;         /* Per device: scheduled one-shot done. */
+    struct episode *ep;  /* Per device (gap, skew) or device x value. */
 };
 
 struct faults {
-    size_t n;                                   /* Specs. */
-    struct spec_state st[FAULTS_MAX_SPECS];     /* One per spec. */
-    size_t devices;                             /* Of the scenario. */
-    size_t nvalues;                             /* Sensors + labels. */
-    int64_t start_ms;                           /* Simulated start. */
-    const struct scenario *sc;                  /* Borrowed, for scales. */
-    struct simrand corrupt_rng;                 /* For payload bytes. */
+    size_t n;                               /* Specs. */
+    struct spec_state st[FAULTS_MAX_SPECS]; /* One per spec. */
+    size_t devices;                         /* Of the scenario. */
+    size_t nvalues;                         /* Sensors + labels. */
+    int64_t start_ms;                       /* Simulated start. */
+    const struct scenario *sc;              /* Borrowed, for scales. */
+    struct simrand corrupt_rng;             /* For payload bytes. */
 };
 
 static const char *const kind_names[FK__COUNT] = {
-    [FK_DUP] = "dup",     [FK_REORDER] = "reorder", [FK_CORRUPT] = "corrupt",
-    [FK_DROP] = "drop",   [FK_NAN] = "nan",         [FK_SPIKE] = "spike",
-    [FK_STUCK] = "stuck", [FK_GAP] = "gap",         [FK_SKEW] = "skew",
-    [FK_RESTART] = "restart",
+    [FK_DUP] = "dup",         [FK_REORDER] = "reorder",
+    [FK_CORRUPT] = "corrupt", [FK_DROP] = "drop",
+    [FK_NAN] = "nan",         [FK_SPIKE] = "spike",
+    [FK_STUCK] = "stuck",     [FK_GAP] = "gap",
+    [FK_SKEW] = "skew",       [FK_RESTART] = "restart",
 };
 
 static const char *const bit_names[FAULT__BITS] = {
-    "dup",  "reorder", "corrupt_trunc", "corrupt_bytes", "corrupt_type",
-    "drop", "nan",     "inf",           "spike",         "stuck",
-    "skew", "restart",
+    "dup",          "reorder", "corrupt_trunc", "corrupt_bytes",
+    "corrupt_type", "drop",    "nan",           "inf",
+    "spike",        "stuck",   "skew",          "restart",
 };
 
 const char *faults_bit_name(uint32_t bit)
@@ -136,9 +137,8 @@ static int parse_key(struct fault_spec *sp, const char *k, size_t klen,
     if (KEY("len"))
         return parse_i64(v, vlen, &sp->len) && sp->len > 0 ? 0 : -EINVAL;
     if (KEY("ms"))
-        return parse_i64(v, vlen, &sp->skew_ms) && sp->skew_ms != 0
-                   ? 0
-                   : -EINVAL;
+        return parse_i64(v, vlen, &sp->skew_ms) && sp->skew_ms != 0 ? 0
+                                                                    : -EINVAL;
     if (KEY("mag"))
         return parse_double(v, vlen, &sp->mag) && sp->mag > 0 ? 0 : -EINVAL;
     if (KEY("window")) {
@@ -193,8 +193,10 @@ static int parse_head(struct fault_spec *sp, const char *w, size_t len,
         if (strlen(kind_names[k]) == nlen && !memcmp(kind_names[k], w, nlen))
             break;
     if (k == FK__COUNT) {
-        set_err(err, errlen, "unknown fault '%.*s' (dup, reorder, corrupt, "
-                "drop, nan, spike, stuck, gap, skew, restart)", (int)nlen, w);
+        set_err(err, errlen,
+                "unknown fault '%.*s' (dup, reorder, corrupt, "
+                "drop, nan, spike, stuck, gap, skew, restart)",
+                (int)nlen, w);
         return -EINVAL;
     }
     spec_defaults(sp, (enum fault_kind)k);
@@ -246,8 +248,7 @@ int faults_parse(struct faults_config *cfg, const char *word, char *err,
         size_t len = strcspn(++p, ":");
         size_t klen = strcspn(p, "=");
         if (klen >= len ||
-            (rc = parse_key(&sp, p, klen, p + klen + 1, len - klen - 1)) <
-                0) {
+            (rc = parse_key(&sp, p, klen, p + klen + 1, len - klen - 1)) < 0) {
             set_err(err, errlen, "fault %s: bad option '%.*s'",
                     kind_names[sp.kind], (int)len, p);
             return -EINVAL;
@@ -430,9 +431,9 @@ void faults_sample(struct faults *f, struct scenario_sample *smp,
             if (!episode(st, ep, smp->device, rel, &started))
                 break;
             if (started)
-                ep->skew = st->s.skew_ms != 0 ? st->s.skew_ms
+                ep->skew = st->s.skew_ms != 0              ? st->s.skew_ms
                            : simrand_chance(&st->rng, 0.5) ? 600000
-                                                            : -600000;
+                                                           : -600000;
             out->skew_ms += ep->skew;
             out->sample_bits |= FAULT_SKEW;
             break;
@@ -480,8 +481,8 @@ void faults_message(struct faults *f, size_t dev, int64_t ts_ms,
             break;
         case FK_REORDER:
             if (hits(st, dev, rel) && out->hold == 0)
-                out->hold = 1 + (int)simrand_below(&st->rng,
-                                                   (uint64_t)st->s.window);
+                out->hold =
+                    1 + (int)simrand_below(&st->rng, (uint64_t)st->s.window);
             break;
         case FK_DUP:
             if (hits(st, dev, rel) && out->dup_after < 0)

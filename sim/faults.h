@@ -62,7 +62,7 @@ enum fault_bit {
     FAULT_RESTART = 1u << 11,
     FAULT__BITS = 12
 };
-#define FAULT_CORRUPT                                                         \
+#define FAULT_CORRUPT                                                          \
     (FAULT_CORRUPT_TRUNC | FAULT_CORRUPT_BYTES | FAULT_CORRUPT_TYPE)
 
 enum fault_kind {
@@ -80,18 +80,18 @@ enum fault_kind {
 };
 
 struct fault_spec {
-    enum fault_kind kind;  /* Which fault. */
-    double rate;           /* Probability per unit (in the window). */
-    bool scheduled;        /* from NAME@SEC. */
-    bool has_dur;          /* +DUR given. */
-    int64_t at_ms;         /* Window start, simulated ms after the start. */
-    int64_t dur_ms;        /* Window length. */
-    int64_t len;           /* Episode length in samples. */
-    int64_t skew_ms;       /* Skew offset; 0 = +-600000 at random. */
-    double mag;            /* Spike size in sensor scales. */
-    int window;            /* Reorder window in messages (1..64). */
-    uint32_t sub;          /* Corrupt/nan variant bits: FAULT_* allowed. */
-    char dev[40];          /* Only this device, or "". */
+    enum fault_kind kind; /* Which fault. */
+    double rate;          /* Probability per unit (in the window). */
+    bool scheduled;       /* from NAME@SEC. */
+    bool has_dur;         /* +DUR given. */
+    int64_t at_ms;        /* Window start, simulated ms after the start. */
+    int64_t dur_ms;       /* Window length. */
+    int64_t len;          /* Episode length in samples. */
+    int64_t skew_ms;      /* Skew offset; 0 = +-600000 at random. */
+    double mag;           /* Spike size in sensor scales. */
+    int window;           /* Reorder window in messages (1..64). */
+    uint32_t sub;         /* Corrupt/nan variant bits: FAULT_* allowed. */
+    char dev[40];         /* Only this device, or "". */
 };
 
 struct faults_config {
@@ -101,10 +101,10 @@ struct faults_config {
 
 /* Per-sample outcome of faults_sample(). */
 struct faults_sample_out {
-    bool silent;                   /* In a gap: emit nothing. */
-    bool restart;                  /* Reset the device's seq first. */
-    int64_t skew_ms;               /* Add to the timestamp. */
-    uint32_t sample_bits;          /* FAULT_SKEW / FAULT_RESTART. */
+    bool silent;          /* In a gap: emit nothing. */
+    bool restart;         /* Reset the device's seq first. */
+    int64_t skew_ms;      /* Add to the timestamp. */
+    uint32_t sample_bits; /* FAULT_SKEW / FAULT_RESTART. */
     uint32_t value_bits[SCENARIO_MAX_SENSORS + SCENARIO_MAX_LABELS];
 };
 

@@ -16,8 +16,7 @@ struct ledger {
     bool failed; /* A write failed. */
 };
 
-int ledger_open(struct ledger **out, const char *path, char *err,
-                size_t errlen)
+int ledger_open(struct ledger **out, const char *path, char *err, size_t errlen)
 {
     struct ledger *l = calloc(1, sizeof(*l));
     int rc;
@@ -32,8 +31,7 @@ int ledger_open(struct ledger **out, const char *path, char *err,
     }
     if ((l->buf = malloc(1 << 20)) != NULL)
         setvbuf(l->f, l->buf, _IOFBF, 1 << 20);
-    fputs("msg,sent,device,seq,ts_ms,sensor,label,value,fault,expect\n",
-          l->f);
+    fputs("msg,sent,device,seq,ts_ms,sensor,label,value,fault,expect\n", l->f);
     *out = l;
     return 0;
 }
@@ -85,8 +83,7 @@ void ledger_write(struct ledger *l, const struct ledger_entry *e)
     if (fprintf(l->f, "%llu,%d,%s,%llu,%lld,%s,%d,%s,%s,%s\n",
                 (unsigned long long)e->msg, e->sent, e->device,
                 (unsigned long long)e->seq, (long long)e->ts_ms, e->sensor,
-                e->label, value, faults, ledger_expect(e->faults, e->sent)) <
-        0)
+                e->label, value, faults, ledger_expect(e->faults, e->sent)) < 0)
         l->failed = true;
 }
 

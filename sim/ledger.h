@@ -37,15 +37,15 @@ struct ledger;
 
 /* One reading's line. Strings borrowed. */
 struct ledger_entry {
-    uint64_t msg;        /* Message index. */
-    bool sent;           /* false: dropped on purpose. */
-    const char *device;  /* Device name. */
-    uint64_t seq;        /* Sequence number. */
-    int64_t ts_ms;       /* Timestamp in the payload. */
-    const char *sensor;  /* Sensor or label name. */
-    bool label;          /* Ground truth. */
-    double value;        /* As encoded. */
-    uint32_t faults;     /* FAULT_* bits (message and reading). */
+    uint64_t msg;       /* Message index. */
+    bool sent;          /* false: dropped on purpose. */
+    const char *device; /* Device name. */
+    uint64_t seq;       /* Sequence number. */
+    int64_t ts_ms;      /* Timestamp in the payload. */
+    const char *sensor; /* Sensor or label name. */
+    bool label;         /* Ground truth. */
+    double value;       /* As encoded. */
+    uint32_t faults;    /* FAULT_* bits (message and reading). */
 };
 
 /* Create (truncate) path and write the header. Returns 0 and *out (returns

@@ -44,7 +44,7 @@ int main(int argc, char **argv)
 
     if (argc < 2) {
         cli_error(NULL, "no command (run, record, replay, csv, cat); see "
-                  "weir-sim --help");
+                        "weir-sim --help");
         return CLI_USAGE;
     }
     if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") ||

@@ -14,11 +14,11 @@
 #include <unistd.h>
 
 struct mp {
-    pthread_mutex_t mu;  /* Guards the fields below. */
-    pthread_cond_t cv;   /* Completion or connect. */
-    uint64_t inflight;   /* Sent, not completed. */
-    uint64_t failed;     /* onFailure count. */
-    int state;           /* 0 connecting, 1 up, -1 failed. */
+    pthread_mutex_t mu; /* Guards the fields below. */
+    pthread_cond_t cv;  /* Completion or connect. */
+    uint64_t inflight;  /* Sent, not completed. */
+    uint64_t failed;    /* onFailure count. */
+    int state;          /* 0 connecting, 1 up, -1 failed. */
 };
 
 /* Called on: a Paho thread. */

@@ -25,27 +25,27 @@
 #include <unistd.h>
 
 struct conn {
-    struct mqttpub *p;      /* Owner. */
-    MQTTAsync c;            /* Paho client; created before connect. */
-    bool created;           /* c is valid. */
-    pthread_mutex_t mu;     /* Guards everything below. */
-    pthread_cond_t cv;      /* Signalled on completion / connect. */
-    uint64_t inflight;      /* Sent, not completed. */
-    uint64_t published;     /* Handed to Paho. */
-    uint64_t completed;     /* onSuccess seen. */
-    uint64_t failed;        /* Refused or onFailure. */
-    uint64_t bytes;         /* Payload bytes published. */
-    uint64_t disconnects;   /* connectionLost seen. */
-    int state;              /* 0 connecting, 1 up, -1 failed, 2 closed. */
-    int code;               /* Paho code of a failed connect. */
-    bool waiting;           /* The caller sleeps on cv. */
-    char id[96];            /* Client id. */
+    struct mqttpub *p;    /* Owner. */
+    MQTTAsync c;          /* Paho client; created before connect. */
+    bool created;         /* c is valid. */
+    pthread_mutex_t mu;   /* Guards everything below. */
+    pthread_cond_t cv;    /* Signalled on completion / connect. */
+    uint64_t inflight;    /* Sent, not completed. */
+    uint64_t published;   /* Handed to Paho. */
+    uint64_t completed;   /* onSuccess seen. */
+    uint64_t failed;      /* Refused or onFailure. */
+    uint64_t bytes;       /* Payload bytes published. */
+    uint64_t disconnects; /* connectionLost seen. */
+    int state;            /* 0 connecting, 1 up, -1 failed, 2 closed. */
+    int code;             /* Paho code of a failed connect. */
+    bool waiting;         /* The caller sleeps on cv. */
+    char id[96];          /* Client id. */
 };
 
 struct mqttpub {
-    struct mqttpub_opts o;         /* Copy; uri points at uri[]. */
-    char uri[256];                 /* Broker URI. */
-    unsigned n;                    /* Connections. */
+    struct mqttpub_opts o; /* Copy; uri points at uri[]. */
+    char uri[256];         /* Broker URI. */
+    unsigned n;            /* Connections. */
     struct conn conn[MQTTPUB_MAX_CONNS];
 };
 
@@ -178,8 +178,8 @@ static int wait_state(struct conn *c, int from, int ms)
     return st;
 }
 
-static int conn_start(struct mqttpub *p, struct conn *c, unsigned i,
-                      char *err, size_t errlen)
+static int conn_start(struct mqttpub *p, struct conn *c, unsigned i, char *err,
+                      size_t errlen)
 {
     MQTTAsync_createOptions co = MQTTAsync_createOptions_initializer;
     MQTTAsync_connectOptions cn = MQTTAsync_connectOptions_initializer;
@@ -200,8 +200,8 @@ static int conn_start(struct mqttpub *p, struct conn *c, unsigned i,
     MQTTAsync_setCallbacks(c->c, c, on_lost, on_message, NULL);
     cn.keepAliveInterval = p->o.keepalive_s;
     cn.cleansession = 1;
-    cn.maxInflight = (int)(p->o.max_inflight < 65535 ? p->o.max_inflight
-                                                     : 65535);
+    cn.maxInflight =
+        (int)(p->o.max_inflight < 65535 ? p->o.max_inflight : 65535);
     cn.connectTimeout = (p->o.connect_timeout_ms + 999) / 1000;
     cn.automaticReconnect = p->o.reconnect;
     cn.minRetryInterval = 1;
@@ -229,8 +229,10 @@ static int conn_wait(struct mqttpub *p, struct conn *c, char *err,
                  p->uri, p->o.connect_timeout_ms);
         return -ETIMEDOUT;
     }
-    snprintf(err, errlen, "cannot connect to %s: connection refused or "
-             "unreachable (Paho code %d)", p->uri, c->code);
+    snprintf(err, errlen,
+             "cannot connect to %s: connection refused or "
+             "unreachable (Paho code %d)",
+             p->uri, c->code);
     return -ECONNREFUSED;
 }
 
@@ -245,8 +247,10 @@ int mqttpub_new(struct mqttpub **out, const struct mqttpub_opts *opts,
     if (opts->uri == NULL || opts->conns < 1 ||
         opts->conns > MQTTPUB_MAX_CONNS || opts->max_inflight < 1 ||
         strlen(opts->uri) >= sizeof(p->uri)) {
-        snprintf(err, errlen, "bad publisher options (connections 1..%d, "
-                 "in-flight >= 1)", MQTTPUB_MAX_CONNS);
+        snprintf(err, errlen,
+                 "bad publisher options (connections 1..%d, "
+                 "in-flight >= 1)",
+                 MQTTPUB_MAX_CONNS);
         return -EINVAL;
     }
     if ((p = calloc(1, sizeof(*p))) == NULL)

@@ -26,21 +26,21 @@
 #define MQTTPUB_MAX_CONNS 64
 
 struct mqttpub_opts {
-    const char *uri;          /* "tcp://host:port" (borrowed). */
-    const char *client_id;    /* Prefix; "-N" is appended per connection. */
-    unsigned conns;           /* 1..MQTTPUB_MAX_CONNS. */
-    unsigned max_inflight;    /* Per connection, >= 1. */
-    int connect_timeout_ms;   /* For the first connect of each. */
-    int keepalive_s;          /* MQTT keep-alive. */
-    bool reconnect;           /* Reconnect and buffer after a loss. */
+    const char *uri;        /* "tcp://host:port" (borrowed). */
+    const char *client_id;  /* Prefix; "-N" is appended per connection. */
+    unsigned conns;         /* 1..MQTTPUB_MAX_CONNS. */
+    unsigned max_inflight;  /* Per connection, >= 1. */
+    int connect_timeout_ms; /* For the first connect of each. */
+    int keepalive_s;        /* MQTT keep-alive. */
+    bool reconnect;         /* Reconnect and buffer after a loss. */
 };
 
 struct mqttpub_stats {
-    uint64_t published;       /* Handed to Paho successfully. */
-    uint64_t completed;       /* Reported done by Paho. */
-    uint64_t failed;          /* Refused by Paho or reported failed. */
-    uint64_t bytes;           /* Payload bytes of published. */
-    uint64_t disconnects;     /* Connection losses seen. */
+    uint64_t published;   /* Handed to Paho successfully. */
+    uint64_t completed;   /* Reported done by Paho. */
+    uint64_t failed;      /* Refused by Paho or reported failed. */
+    uint64_t bytes;       /* Payload bytes of published. */
+    uint64_t disconnects; /* Connection losses seen. */
 };
 
 struct mqttpub;

@@ -19,8 +19,7 @@ void pace_sleep_until(int64_t t_ns)
 
     if (t_ns <= pace_now_ns())
         return;
-    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) ==
-           EINTR)
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
         ;
 }
 

@@ -64,16 +64,16 @@ void progress_update(struct progress *p, uint64_t units, uint64_t msgs,
     clock_str(e, sizeof(e), el);
     if (p->total > 0 && units > 0 && units < p->total) {
         char t[24];
-        clock_str(t, sizeof(t), el * (double)(p->total - units) /
-                                    (double)units);
+        clock_str(t, sizeof(t),
+                  el * (double)(p->total - units) / (double)units);
         snprintf(eta, sizeof(eta), "  ETA %s", t);
     } else if (p->total_s > 0 && el < p->total_s) {
         char t[24];
         clock_str(t, sizeof(t), p->total_s - el);
         snprintf(eta, sizeof(eta), "  ETA %s", t);
     }
-    fprintf(stderr, "\r\033[Kweir-sim: %s %s  %s/s  %s msgs  %s%s", u,
-            p->unit, r, m, e, eta);
+    fprintf(stderr, "\r\033[Kweir-sim: %s %s  %s/s  %s msgs  %s%s", u, p->unit,
+            r, m, e, eta);
     fflush(stderr);
     p->drawn = true;
 }

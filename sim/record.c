@@ -39,28 +39,28 @@
 #define MAX_FILTERS 16
 
 struct rec {
-    const char *uri;                 /* Broker. */
-    const char *out;                 /* Capture path. */
-    const char *filters[MAX_FILTERS];/* Topic filters. */
-    int nfilters;                    /* Entries used. */
-    int qos;                         /* Subscription QoS. */
-    uint64_t limit;                  /* Messages to record; 0 = no limit. */
-    double duration_s;               /* 0 = no limit. */
-    unsigned flush_every;            /* Records per write(2). */
-    double fsync_s;                  /* fsync interval; 0 = only at exit. */
-    bool quiet;                      /* No progress, no summary. */
-    const char *client_id;           /* Or NULL. */
-    MQTTAsync client;                /* Paho client. */
-    pthread_mutex_t mu;              /* Guards the fields below. */
-    pthread_cond_t cv;               /* Connect / subscribe events. */
-    struct capfile_writer *w;        /* The file. */
-    uint64_t count;                  /* Records written. */
-    uint64_t bytes;                  /* Payload bytes written. */
-    int write_error;                 /* Sticky -errno. */
-    int state;                       /* 0 connecting, 1 up, -1 failed. */
-    int code;                        /* Paho code of a failure. */
-    bool subscribed;                 /* First SUBACK seen. */
-    uint64_t lost;                   /* Connection losses. */
+    const char *uri;                  /* Broker. */
+    const char *out;                  /* Capture path. */
+    const char *filters[MAX_FILTERS]; /* Topic filters. */
+    int nfilters;                     /* Entries used. */
+    int qos;                          /* Subscription QoS. */
+    uint64_t limit;                   /* Messages to record; 0 = no limit. */
+    double duration_s;                /* 0 = no limit. */
+    unsigned flush_every;             /* Records per write(2). */
+    double fsync_s;                   /* fsync interval; 0 = only at exit. */
+    bool quiet;                       /* No progress, no summary. */
+    const char *client_id;            /* Or NULL. */
+    MQTTAsync client;                 /* Paho client. */
+    pthread_mutex_t mu;               /* Guards the fields below. */
+    pthread_cond_t cv;                /* Connect / subscribe events. */
+    struct capfile_writer *w;         /* The file. */
+    uint64_t count;                   /* Records written. */
+    uint64_t bytes;                   /* Payload bytes written. */
+    int write_error;                  /* Sticky -errno. */
+    int state;                        /* 0 connecting, 1 up, -1 failed. */
+    int code;                         /* Paho code of a failure. */
+    bool subscribed;                  /* First SUBACK seen. */
+    uint64_t lost;                    /* Connection losses. */
 };
 
 /* Called on: a Paho thread. */
@@ -217,8 +217,7 @@ static int parse_args(struct rec *r, int argc, char **argv)
             r->out = optarg;
             break;
         case 'c':
-            rc = cli_u64(CMD, "--count", optarg, 1, UINT64_MAX / 2,
-                         &r->limit);
+            rc = cli_u64(CMD, "--count", optarg, 1, UINT64_MAX / 2, &r->limit);
             break;
         case 'D':
             rc = cli_seconds(CMD, "--duration", optarg, &r->duration_s);
@@ -237,8 +236,10 @@ static int parse_args(struct rec *r, int argc, char **argv)
             r->quiet = true;
             break;
         default:
-            cli_error(CMD, "unknown or incomplete option '%s' (see weir-sim "
-                      "record --help)", argv[optind - 1]);
+            cli_error(CMD,
+                      "unknown or incomplete option '%s' (see weir-sim "
+                      "record --help)",
+                      argv[optind - 1]);
             return -EINVAL;
         }
         if (rc < 0)
@@ -354,9 +355,11 @@ int record_main(int argc, char **argv)
     rc = connect_and_wait(&r);
     if (rc == 0) {
         if (!r.quiet)
-            fprintf(stderr, "weir-sim: record: subscribed to %s%s on %s, "
-                    "writing %s\n", r.filters[0],
-                    r.nfilters > 1 ? " (and more)" : "", r.uri, r.out);
+            fprintf(stderr,
+                    "weir-sim: record: subscribed to %s%s on %s, "
+                    "writing %s\n",
+                    r.filters[0], r.nfilters > 1 ? " (and more)" : "", r.uri,
+                    r.out);
         wait_loop(&r);
     }
     if (r.client) {
@@ -367,8 +370,7 @@ int record_main(int argc, char **argv)
         MQTTAsync_destroy(&r.client); /* no callbacks after this */
     }
     if (r.write_error != 0) {
-        cli_error(CMD, "%s: write failed: %s", r.out,
-                  strerror(-r.write_error));
+        cli_error(CMD, "%s: write failed: %s", r.out, strerror(-r.write_error));
         rc = r.write_error;
     }
     if (capfile_close(r.w) < 0 && rc == 0) {
@@ -376,10 +378,11 @@ int record_main(int argc, char **argv)
         rc = -EIO;
     }
     if (rc == 0 && !r.quiet)
-        fprintf(stderr, "weir-sim: record: %llu messages (%llu payload "
+        fprintf(stderr,
+                "weir-sim: record: %llu messages (%llu payload "
                 "bytes) to %s; connection losses=%llu\n",
-                (unsigned long long)r.count, (unsigned long long)r.bytes,
-                r.out, (unsigned long long)r.lost);
+                (unsigned long long)r.count, (unsigned long long)r.bytes, r.out,
+                (unsigned long long)r.lost);
     pthread_mutex_destroy(&r.mu);
     pthread_cond_destroy(&r.cv);
     return rc < 0 ? CLI_FAIL : CLI_OK;
@@ -388,20 +391,24 @@ int record_main(int argc, char **argv)
 void record_usage(FILE *f)
 {
     fputs(
-"usage: weir-sim record [options] [--out] FILE\n"
-"Subscribe to topic filters and write every message to a capture file\n"
-"(length-delimited weir.Capture records: topic, payload, receive time,\n"
-"qos, retained).\n"
-"  --broker URI           [" CLI_DEFAULT_BROKER "]\n"
-"  --topic FILTER         repeatable [sensors/#]\n"
-"  --qos 0|1|2            subscription QoS [1]\n"
-"  --count N              stop after N messages\n"
-"  --duration S           stop after S seconds (10, 500ms, 2m)\n"
-"  --flush N              records per write(2) [1: each as it arrives]\n"
-"  --fsync S              fsync(2) interval [1s; 0 = only at exit]\n"
-"  --client-id ID  --quiet\n"
-"Records are written whole, so a recorder killed at any point leaves a\n"
-"readable file; SIGINT/SIGTERM stop it cleanly. Once subscribed it prints\n"
-"\"weir-sim: record: subscribed ...\" on stderr.\n",
+        "usage: weir-sim record [options] [--out] FILE\n"
+        "Subscribe to topic filters and write every message to a capture file\n"
+        "(length-delimited weir.Capture records: topic, payload, receive "
+        "time,\n"
+        "qos, retained).\n"
+        "  --broker URI           [" CLI_DEFAULT_BROKER "]\n"
+        "  --topic FILTER         repeatable [sensors/#]\n"
+        "  --qos 0|1|2            subscription QoS [1]\n"
+        "  --count N              stop after N messages\n"
+        "  --duration S           stop after S seconds (10, 500ms, 2m)\n"
+        "  --flush N              records per write(2) [1: each as it "
+        "arrives]\n"
+        "  --fsync S              fsync(2) interval [1s; 0 = only at exit]\n"
+        "  --client-id ID  --quiet\n"
+        "Records are written whole, so a recorder killed at any point leaves "
+        "a\n"
+        "readable file; SIGINT/SIGTERM stop it cleanly. Once subscribed it "
+        "prints\n"
+        "\"weir-sim: record: subscribed ...\" on stderr.\n",
         f);
 }

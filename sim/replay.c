@@ -30,17 +30,17 @@
 #define CMD "replay"
 
 struct replay_args {
-    const char *file;          /* Capture to replay. */
-    struct mqttpub_opts pub;   /* Broker options. */
-    double speed;              /* Time scale; 0 = --max. */
-    int qos;                   /* -1 = as recorded. */
-    uint64_t loops;            /* Passes; 0 = forever. */
-    uint64_t limit;            /* Messages; 0 = all. */
-    double duration_s;         /* 0 = none. */
-    const char *prefix;        /* Prepended as "P/", or NULL. */
-    char from[256];            /* s/from/to/: first occurrence. */
+    const char *file;        /* Capture to replay. */
+    struct mqttpub_opts pub; /* Broker options. */
+    double speed;            /* Time scale; 0 = --max. */
+    int qos;                 /* -1 = as recorded. */
+    uint64_t loops;          /* Passes; 0 = forever. */
+    uint64_t limit;          /* Messages; 0 = all. */
+    double duration_s;       /* 0 = none. */
+    const char *prefix;      /* Prepended as "P/", or NULL. */
+    char from[256];          /* s/from/to/: first occurrence. */
     char to[256];
-    bool rewrite;              /* from/to set. */
+    bool rewrite; /* from/to set. */
     bool quiet;
 };
 
@@ -104,8 +104,7 @@ static int parse_one(struct replay_args *a, int c, const char *v)
         return 0;
     case 'l':
         a->loops = 0;
-        return v ? cli_u64(CMD, "--loop", v, 1, UINT64_MAX / 2, &a->loops)
-                 : 0;
+        return v ? cli_u64(CMD, "--loop", v, 1, UINT64_MAX / 2, &a->loops) : 0;
     case 'c':
         return cli_u64(CMD, "--count", v, 1, UINT64_MAX / 2, &a->limit);
     case 'D':
@@ -157,8 +156,10 @@ static int parse_args(struct replay_args *a, int argc, char **argv)
         if (c == 'h')
             return 1;
         if (c == '?' || c == ':') {
-            cli_error(CMD, "unknown or incomplete option '%s' (see weir-sim "
-                      "replay --help)", argv[optind - 1]);
+            cli_error(CMD,
+                      "unknown or incomplete option '%s' (see weir-sim "
+                      "replay --help)",
+                      argv[optind - 1]);
             return -EINVAL;
         }
         if (parse_one(a, c, optarg) < 0)
@@ -208,12 +209,12 @@ static unsigned topic_key(const char *t)
 }
 
 struct timeline {
-    int64_t start_ns;   /* Monotonic time of the first message. */
-    int64_t first_rec;  /* recv_ns of this pass's first record. */
-    int64_t last_rec;   /* recv_ns of the previous record. */
-    int64_t offset_ns;  /* Added for later passes. */
-    int64_t span_ns;    /* last - first of the finished pass. */
-    uint64_t in_pass;   /* Records in this pass so far. */
+    int64_t start_ns;  /* Monotonic time of the first message. */
+    int64_t first_rec; /* recv_ns of this pass's first record. */
+    int64_t last_rec;  /* recv_ns of the previous record. */
+    int64_t offset_ns; /* Added for later passes. */
+    int64_t span_ns;   /* last - first of the finished pass. */
+    uint64_t in_pass;  /* Records in this pass so far. */
     bool started;
 };
 
@@ -280,8 +281,7 @@ static int replay_loop(const struct replay_args *a, struct capfile_reader *rd,
     for (uint64_t p = 0; a->loops == 0 || p < a->loops; p++) {
         if (p > 0) {
             int64_t span = tl.last_rec - tl.first_rec;
-            int64_t gap = tl.in_pass > 1 ? span / (int64_t)(tl.in_pass - 1)
-                                         : 0;
+            int64_t gap = tl.in_pass > 1 ? span / (int64_t)(tl.in_pass - 1) : 0;
             if (capfile_rewind(rd) < 0) {
                 cli_error(CMD, "%s: cannot rewind for --loop (not a file?)",
                           a->file);
@@ -328,9 +328,10 @@ int replay_main(int argc, char **argv)
     if (!a.quiet) {
         struct mqttpub_stats st;
         mqttpub_stats(pub, &st);
-        fprintf(stderr, "weir-sim: replay: %llu messages in %.2f s; "
-                "completed=%llu failed=%llu\n", (unsigned long long)sent,
-                (double)(pace_now_ns() - t0) * 1e-9,
+        fprintf(stderr,
+                "weir-sim: replay: %llu messages in %.2f s; "
+                "completed=%llu failed=%llu\n",
+                (unsigned long long)sent, (double)(pace_now_ns() - t0) * 1e-9,
                 (unsigned long long)st.completed,
                 (unsigned long long)st.failed);
     }
@@ -346,22 +347,25 @@ int replay_main(int argc, char **argv)
 
 void replay_usage(FILE *f)
 {
-    fputs(
-"usage: weir-sim replay [options] FILE\n"
-"Publish a capture file (weir-sim record, or run --out) again.\n"
-"  --speed X              time scale: 10 = ten times faster [1]\n"
-"  --max                  as fast as possible\n"
-"  --loop[=N]             N passes (forever without N), timeline continues\n"
-"  --count N              stop after N messages\n"
-"  --duration S           stop after S seconds\n"
-"  --qos 0|1|2            override the recorded QoS\n"
-"  --topic-prefix P       publish on P/<topic>\n"
-"  --rewrite s/FROM/TO/   replace the first FROM in each topic (plain text;\n"
-"                         any delimiter: s|a/b|c/d|)\n"
-"  --broker URI [" CLI_DEFAULT_BROKER "]  --conns N  --inflight N\n"
-"  --client-id ID  --quiet\n"
-"Messages on one topic keep their order (one connection per topic hash).\n"
-"A truncated or corrupt capture is replayed up to the bad record, which is\n"
-"reported; the exit code is then 3.\n",
-        f);
+    fputs("usage: weir-sim replay [options] FILE\n"
+          "Publish a capture file (weir-sim record, or run --out) again.\n"
+          "  --speed X              time scale: 10 = ten times faster [1]\n"
+          "  --max                  as fast as possible\n"
+          "  --loop[=N]             N passes (forever without N), timeline "
+          "continues\n"
+          "  --count N              stop after N messages\n"
+          "  --duration S           stop after S seconds\n"
+          "  --qos 0|1|2            override the recorded QoS\n"
+          "  --topic-prefix P       publish on P/<topic>\n"
+          "  --rewrite s/FROM/TO/   replace the first FROM in each topic "
+          "(plain text;\n"
+          "                         any delimiter: s|a/b|c/d|)\n"
+          "  --broker URI [" CLI_DEFAULT_BROKER "]  --conns N  --inflight N\n"
+          "  --client-id ID  --quiet\n"
+          "Messages on one topic keep their order (one connection per topic "
+          "hash).\n"
+          "A truncated or corrupt capture is replayed up to the bad record, "
+          "which is\n"
+          "reported; the exit code is then 3.\n",
+          f);
 }

@@ -34,16 +34,16 @@
 #define CMD "run"
 
 struct run_args {
-    struct simgen_opts g;        /* Generator options. */
-    struct mqttpub_opts pub;     /* Broker options. */
-    int qos;                     /* 0..2. */
-    double rate;                 /* Readings/s; 0 with --max. */
-    double duration_s;           /* Wall-clock limit; 0 = none. */
-    const char *out;             /* Capture file, or NULL. */
-    bool dry;                    /* No broker, no file. */
-    bool quiet;                  /* No progress, no summary. */
-    const char *drift;           /* --drift-at text, resolved later. */
-    bool period_set;             /* --period-ms given. */
+    struct simgen_opts g;    /* Generator options. */
+    struct mqttpub_opts pub; /* Broker options. */
+    int qos;                 /* 0..2. */
+    double rate;             /* Readings/s; 0 with --max. */
+    double duration_s;       /* Wall-clock limit; 0 = none. */
+    const char *out;         /* Capture file, or NULL. */
+    bool dry;                /* No broker, no file. */
+    bool quiet;              /* No progress, no summary. */
+    const char *drift;       /* --drift-at text, resolved later. */
+    bool period_set;         /* --period-ms given. */
 };
 
 /* FNV-1a 64 over topic, NUL, payload. */
@@ -122,8 +122,7 @@ static int parse_one(struct run_args *a, int c, const char *v)
     case 'D':
         return cli_seconds(CMD, "--duration", v, &a->duration_s);
     case 'S':
-        return cli_u64(CMD, "--seed", v, 0, UINT64_MAX,
-                       &a->g.scenario.seed);
+        return cli_u64(CMD, "--seed", v, 0, UINT64_MAX, &a->g.scenario.seed);
     case 'T':
         return cli_time_ms(CMD, "--start", v, &a->g.scenario.start_ms);
     case 'p':
@@ -143,8 +142,10 @@ static int parse_one(struct run_args *a, int c, const char *v)
     case 'F':
         if (encode_format_parse(v, &a->g.format) == 0)
             return 0;
-        cli_error(CMD, "--format: '%s' is not pb, batch, json, json-batch "
-                  "or senml", v);
+        cli_error(CMD,
+                  "--format: '%s' is not pb, batch, json, json-batch "
+                  "or senml",
+                  v);
         return -EINVAL;
     case 'P':
         a->g.topic_prefix = v;
@@ -209,10 +210,10 @@ static int resolve_drift(struct run_args *a)
             cli_error(CMD, "--drift-at %s needs --count", a->drift);
             return -EINVAL;
         }
-        double ticks = ceil((double)a->g.max_readings /
-                            (double)(per * s->devices));
-        s->drift_at_ms = s->start_ms +
-                         (int64_t)(ticks * v / 100.0) * s->period_ms;
+        double ticks =
+            ceil((double)a->g.max_readings / (double)(per * s->devices));
+        s->drift_at_ms =
+            s->start_ms + (int64_t)(ticks * v / 100.0) * s->period_ms;
         return 0;
     }
     if (cli_seconds(CMD, "--drift-at", a->drift, &v) < 0)
@@ -241,8 +242,10 @@ static int parse_args(struct run_args *a, int argc, char **argv)
         if (c == 'h')
             return 1;
         if (c == '?' || c == ':') {
-            cli_error(CMD, "unknown or incomplete option '%s' (see weir-sim "
-                      "run --help)", argv[optind - 1]);
+            cli_error(CMD,
+                      "unknown or incomplete option '%s' (see weir-sim "
+                      "run --help)",
+                      argv[optind - 1]);
             return -EINVAL;
         }
         if (parse_one(a, c, optarg) < 0)
@@ -285,10 +288,10 @@ static int emit(struct sink *s, const struct simgen_msg *m,
             .payload_len = m->len,
             .qos = s->qos,
         };
-        c.recv_ns = s->rate > 0
-                        ? s->t0_ns + (int64_t)((double)readings_before /
-                                               s->rate * 1e9)
-                        : m->sim_ms * 1000000;
+        c.recv_ns =
+            s->rate > 0
+                ? s->t0_ns + (int64_t)((double)readings_before / s->rate * 1e9)
+                : m->sim_ms * 1000000;
         return capfile_write(s->cap, &c);
     }
     return 0;
@@ -320,14 +323,13 @@ static void summary(const struct run_args *a, struct simgen *g,
             (unsigned long long)st.messages, (unsigned long long)st.bytes, el,
             el > 0 ? (double)st.readings_out / el : 0.0,
             pub ? "" : (a->out ? " to capture" : " (dry run)"),
-            (unsigned long long)st.gap_samples, faults,
-            pub ? "" : "", hash);
+            (unsigned long long)st.gap_samples, faults, pub ? "" : "", hash);
     if (pub)
-        fprintf(stderr, "weir-sim: run: published=%llu completed=%llu "
+        fprintf(stderr,
+                "weir-sim: run: published=%llu completed=%llu "
                 "failed=%llu disconnects=%llu\n",
                 (unsigned long long)ps.published,
-                (unsigned long long)ps.completed,
-                (unsigned long long)ps.failed,
+                (unsigned long long)ps.completed, (unsigned long long)ps.failed,
                 (unsigned long long)ps.disconnects);
 }
 
@@ -340,9 +342,8 @@ static int loop(struct run_args *a, struct simgen *g, struct sink *s,
     uint64_t readings = 0;
     uint64_t n = 0;
     int64_t t0 = pace_now_ns();
-    int64_t until = a->duration_s > 0
-                        ? t0 + (int64_t)(a->duration_s * 1e9)
-                        : INT64_MAX;
+    int64_t until =
+        a->duration_s > 0 ? t0 + (int64_t)(a->duration_s * 1e9) : INT64_MAX;
     int rc;
 
     pace_init(&pace, s->pub ? a->rate : 0);
@@ -389,8 +390,7 @@ int run_main(int argc, char **argv)
         simgen_free(g);
         return CLI_FAIL;
     }
-    if (!a.out && !a.dry &&
-        mqttpub_new(&s.pub, &a.pub, err, sizeof(err)) < 0) {
+    if (!a.out && !a.dry && mqttpub_new(&s.pub, &a.pub, err, sizeof(err)) < 0) {
         cli_error(CMD, "%s", err);
         simgen_free(g);
         return CLI_FAIL;
@@ -398,8 +398,8 @@ int run_main(int argc, char **argv)
     t0 = pace_now_ns();
     rc = loop(&a, g, &s, &hash);
     if (rc < 0)
-        cli_error(CMD, "%s", a.out ? "cannot write the capture file"
-                                   : "generator failed");
+        cli_error(CMD, "%s",
+                  a.out ? "cannot write the capture file" : "generator failed");
     if (s.pub && mqttpub_drain(s.pub, 30000) < 0) {
         cli_error(CMD, "%llu messages still in flight after 30 s",
                   (unsigned long long)mqttpub_inflight(s.pub));
@@ -421,49 +421,61 @@ int run_main(int argc, char **argv)
 void run_usage(FILE *f)
 {
     fputs(
-"usage: weir-sim run [options]\n"
-"Generate a synthetic sensor stream with faults and publish it.\n"
-"\n"
-"World\n"
-"  --scenario building|machine  rooms (temperature, humidity, light, co2;\n"
-"                         label occupancy) or machines (vibration,\n"
-"                         temperature, current; label failure) [building]\n"
-"  --devices N            devices [10]\n"
-"  --sensors N            sensors per device (extra ones are aux1.. noise)\n"
-"  --seed N               everything follows from it [1]\n"
-"  --start TIME           simulated time of the first sample: ISO-8601,\n"
-"                         epoch s/ms, or now [2024-01-01T00:00:00Z]\n"
-"  --period-ms N          simulated ms between a device's samples\n"
-"                         [60000 building, 1000 machine]\n"
-"  --drift-at SEC|N%      the hidden rule changes SEC simulated seconds\n"
-"                         after the start, or N% into a --count run\n"
-"Amount and pace\n"
-"  --count N              stop after N readings sampled\n"
-"  --duration S           stop after S wall-clock seconds (10, 500ms, 2m)\n"
-"  --rate R               readings per second, token bucket [1000]\n"
-"  --max                  as fast as the broker takes them\n"
-"Faults (repeatable): --fault NAME=RATE[:k=v] or NAME@SEC[+DUR][:k=v]\n"
-"  dup reorder(window=8) corrupt(kind=trunc|bytes|type) drop   per message\n"
-"  nan(kind=nan|inf) spike(mag=10)                             per reading\n"
-"  stuck(len=60) gap(len=30) skew(ms=600000,len=600) restart   per device\n"
-"  any: dev=NAME (one device); schedules: p=RATE inside the window\n"
-"  e.g. --fault dup=0.01 --fault corrupt=0.001:kind=trunc\n"
-"       --fault restart@3600:dev=room-002 --fault gap@7200+600\n"
-"Output\n"
-"  --format pb|batch|json|json-batch|senml   payloads [pb]\n"
-"         pb, json: one reading per message on PREFIX/DEVICE/SENSOR;\n"
-"         batch, json-batch, senml: one message per sample on PREFIX/DEVICE\n"
-"  --topic-prefix P       [sensors]\n"
-"  --ledger FILE          CSV of every reading sent: msg,sent,device,seq,\n"
-"                         ts_ms,sensor,label,value,fault,expect\n"
-"  --out FILE             write a capture file instead of publishing\n"
-"  --dry-run              generate only (summary and stream hash)\n"
-"Broker\n"
-"  --broker URI [" CLI_DEFAULT_BROKER "]  --qos 0|1|2 [0]\n"
-"  --conns N [1]  --inflight N per connection [1024]  --client-id ID\n"
-"  --quiet                no progress line, no summary\n"
-"\n"
-"Same seed and options give the same messages byte for byte (the summary's\n"
-"hash= shows it); pacing decides only when they are published.\n",
+        "usage: weir-sim run [options]\n"
+        "Generate a synthetic sensor stream with faults and publish it.\n"
+        "\n"
+        "World\n"
+        "  --scenario building|machine  rooms (temperature, humidity, light, "
+        "co2;\n"
+        "                         label occupancy) or machines (vibration,\n"
+        "                         temperature, current; label failure) "
+        "[building]\n"
+        "  --devices N            devices [10]\n"
+        "  --sensors N            sensors per device (extra ones are aux1.. "
+        "noise)\n"
+        "  --seed N               everything follows from it [1]\n"
+        "  --start TIME           simulated time of the first sample: "
+        "ISO-8601,\n"
+        "                         epoch s/ms, or now [2024-01-01T00:00:00Z]\n"
+        "  --period-ms N          simulated ms between a device's samples\n"
+        "                         [60000 building, 1000 machine]\n"
+        "  --drift-at SEC|N%      the hidden rule changes SEC simulated "
+        "seconds\n"
+        "                         after the start, or N% into a --count run\n"
+        "Amount and pace\n"
+        "  --count N              stop after N readings sampled\n"
+        "  --duration S           stop after S wall-clock seconds (10, 500ms, "
+        "2m)\n"
+        "  --rate R               readings per second, token bucket [1000]\n"
+        "  --max                  as fast as the broker takes them\n"
+        "Faults (repeatable): --fault NAME=RATE[:k=v] or NAME@SEC[+DUR][:k=v]\n"
+        "  dup reorder(window=8) corrupt(kind=trunc|bytes|type) drop   per "
+        "message\n"
+        "  nan(kind=nan|inf) spike(mag=10)                             per "
+        "reading\n"
+        "  stuck(len=60) gap(len=30) skew(ms=600000,len=600) restart   per "
+        "device\n"
+        "  any: dev=NAME (one device); schedules: p=RATE inside the window\n"
+        "  e.g. --fault dup=0.01 --fault corrupt=0.001:kind=trunc\n"
+        "       --fault restart@3600:dev=room-002 --fault gap@7200+600\n"
+        "Output\n"
+        "  --format pb|batch|json|json-batch|senml   payloads [pb]\n"
+        "         pb, json: one reading per message on PREFIX/DEVICE/SENSOR;\n"
+        "         batch, json-batch, senml: one message per sample on "
+        "PREFIX/DEVICE\n"
+        "  --topic-prefix P       [sensors]\n"
+        "  --ledger FILE          CSV of every reading sent: "
+        "msg,sent,device,seq,\n"
+        "                         ts_ms,sensor,label,value,fault,expect\n"
+        "  --out FILE             write a capture file instead of publishing\n"
+        "  --dry-run              generate only (summary and stream hash)\n"
+        "Broker\n"
+        "  --broker URI [" CLI_DEFAULT_BROKER "]  --qos 0|1|2 [0]\n"
+        "  --conns N [1]  --inflight N per connection [1024]  --client-id ID\n"
+        "  --quiet                no progress line, no summary\n"
+        "\n"
+        "Same seed and options give the same messages byte for byte (the "
+        "summary's\n"
+        "hash= shows it); pacing decides only when they are published.\n",
         f);
 }

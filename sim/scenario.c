@@ -22,28 +22,28 @@
 #define DAY_MS 86400000.0
 
 struct room {
-    double start_h;  /* Working hours begin (UTC hour). */
-    double end_h;    /* Working hours end. */
-    int capacity;    /* People when occupied. */
-    bool occupied;   /* Latent state. */
-    double co2;      /* ppm, filtered. */
-    double heat;     /* C above base, filtered. */
-    double moist;    /* % above base, filtered. */
-    double t_off;    /* Per-room temperature offset. */
+    double start_h; /* Working hours begin (UTC hour). */
+    double end_h;   /* Working hours end. */
+    int capacity;   /* People when occupied. */
+    bool occupied;  /* Latent state. */
+    double co2;     /* ppm, filtered. */
+    double heat;    /* C above base, filtered. */
+    double moist;   /* % above base, filtered. */
+    double t_off;   /* Per-room temperature offset. */
 };
 
 struct machine {
-    double wear;      /* 0..1. */
-    double life_ms;   /* Time from repair to wear 1. */
-    double threshold; /* Wear at which the next failure starts. */
+    double wear;       /* 0..1. */
+    double life_ms;    /* Time from repair to wear 1. */
+    double threshold;  /* Wear at which the next failure starts. */
     int64_t fail_left; /* Samples left in a failure episode, 0 = none. */
-    double temp;      /* C, filtered. */
-    double fail_temp; /* Extra C during a failure. */
+    double temp;       /* C, filtered. */
+    double fail_temp;  /* Extra C during a failure. */
 };
 
 struct device {
-    struct simrand rng;    /* Its own stream. */
-    uint64_t tick;         /* Samples so far. */
+    struct simrand rng;               /* Its own stream. */
+    uint64_t tick;                    /* Samples so far. */
     double aux[SCENARIO_MAX_SENSORS]; /* Random-walk states. */
     union {
         struct room room;
@@ -52,18 +52,18 @@ struct device {
 };
 
 struct scenario {
-    struct scenario_opts o;   /* Copy; prefix points at prefix[]. */
+    struct scenario_opts o; /* Copy; prefix points at prefix[]. */
     char prefix[SCENARIO_NAME_MAX];
-    size_t base;              /* The kind's own sensors. */
-    size_t next_dev;          /* Device of the next sample. */
-    struct device *dev;       /* o.devices entries. */
+    size_t base;        /* The kind's own sensors. */
+    size_t next_dev;    /* Device of the next sample. */
+    struct device *dev; /* o.devices entries. */
     char (*dev_name)[SCENARIO_NAME_MAX];
     char vname[SCENARIO_MAX_SENSORS + SCENARIO_MAX_LABELS][SCENARIO_NAME_MAX];
     double scale[SCENARIO_MAX_SENSORS + SCENARIO_MAX_LABELS];
 };
 
-static const char *const building_names[] = {"temperature", "humidity",
-                                             "light", "co2"};
+static const char *const building_names[] = {"temperature", "humidity", "light",
+                                             "co2"};
 static const double building_scale[] = {4.0, 10.0, 800.0, 800.0};
 static const char *const machine_names[] = {"vibration", "temperature",
                                             "current"};
@@ -164,8 +164,8 @@ static void room_step(struct scenario *s, struct device *d, int64_t ts,
            0.05 * simrand_normal(g);
     v[1] = 30.0 + 3.0 * sin(TWO_PI * (h - 4.0) / 24.0) + r->moist +
            0.2 * simrand_normal(g);
-    v[2] = fmax(0.0, day + lights + (lights > 0 ? 20.0 : 2.0) *
-                                        simrand_normal(g));
+    v[2] =
+        fmax(0.0, day + lights + (lights > 0 ? 20.0 : 2.0) * simrand_normal(g));
     v[3] = r->co2 + 5.0 * simrand_normal(g);
     *label = r->occupied ? 1.0 : 0.0;
 }
@@ -195,8 +195,7 @@ static void machine_step(struct scenario *s, struct device *d, int64_t ts,
     struct simrand *g = &d->rng;
     double dt = (double)s->o.period_ms;
     double h = hour_of_day(ts);
-    double load = (h >= 6.0 && h < 22.0 ? 0.8 : 0.2) +
-                  0.05 * simrand_normal(g);
+    double load = (h >= 6.0 && h < 22.0 ? 0.8 : 0.2) + 0.05 * simrand_normal(g);
     int64_t episode = (int64_t)(30.0 * 60000.0 / dt);
 
     if (m->fail_left == 0 && m->wear >= m->threshold)
@@ -237,8 +236,7 @@ static void names_init(struct scenario *s)
             snprintf(s->vname[j], SCENARIO_NAME_MAX, "%s", names[j]);
             s->scale[j] = scale[j];
         } else {
-            snprintf(s->vname[j], SCENARIO_NAME_MAX, "aux%zu",
-                     j - s->base + 1);
+            snprintf(s->vname[j], SCENARIO_NAME_MAX, "aux%zu", j - s->base + 1);
             s->scale[j] = 10.0;
         }
     }
@@ -262,9 +260,9 @@ int scenario_new(struct scenario **out, const struct scenario_opts *opts)
     if (s->o.sensors == 0)
         s->o.sensors = s->base;
     snprintf(s->prefix, sizeof(s->prefix), "%s",
-             opts->prefix ? opts->prefix
-                          : (opts->kind == SCENARIO_BUILDING ? "room-"
-                                                             : "machine-"));
+             opts->prefix
+                 ? opts->prefix
+                 : (opts->kind == SCENARIO_BUILDING ? "room-" : "machine-"));
     s->o.prefix = s->prefix;
     s->dev = calloc(opts->devices, sizeof(*s->dev));
     s->dev_name = calloc(opts->devices, sizeof(*s->dev_name));
@@ -278,7 +276,7 @@ int scenario_new(struct scenario **out, const struct scenario_opts *opts)
         char tmp[SCENARIO_NAME_MAX + 32];
         snprintf(tmp, sizeof(tmp), "%s%03zu", s->prefix, i + 1);
         memcpy(s->dev_name[i], tmp, SCENARIO_NAME_MAX - 1); /* fits: see */
-        s->dev_name[i][SCENARIO_NAME_MAX - 1] = '\0';      /* prefix check */
+        s->dev_name[i][SCENARIO_NAME_MAX - 1] = '\0';       /* prefix check */
         simrand_init_stream(&d->rng, opts->seed, "values", i);
         if (opts->kind == SCENARIO_BUILDING)
             room_init(&d->u.room, &d->rng);

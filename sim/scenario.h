@@ -44,30 +44,30 @@
 #define SCENARIO_MAX_SENSORS 64 /* sensors per device */
 #define SCENARIO_MAX_LABELS 2   /* labels per device */
 #define SCENARIO_MAX_DEVICES 100000
-#define SCENARIO_NAME_MAX 32    /* bytes of a device or sensor name */
+#define SCENARIO_NAME_MAX 32 /* bytes of a device or sensor name */
 
 enum scenario_kind { SCENARIO_BUILDING, SCENARIO_MACHINE };
 
 struct scenario_opts {
-    enum scenario_kind kind;  /* building or machine. */
-    size_t devices;           /* 1..SCENARIO_MAX_DEVICES. */
-    size_t sensors;           /* 1..SCENARIO_MAX_SENSORS; 0 = the kind's. */
-    uint64_t seed;            /* Everything follows from it. */
-    int64_t start_ms;         /* Simulated time of tick 0, ms (UTC). */
-    int64_t period_ms;        /* Simulated time between samples, > 0. */
-    int64_t drift_at_ms;      /* Rule change at this simulated time, or -1. */
-    const char *prefix;       /* Device name prefix (borrowed), NULL = kind's
-                                 ("room-" / "machine-"). */
+    enum scenario_kind kind; /* building or machine. */
+    size_t devices;          /* 1..SCENARIO_MAX_DEVICES. */
+    size_t sensors;          /* 1..SCENARIO_MAX_SENSORS; 0 = the kind's. */
+    uint64_t seed;           /* Everything follows from it. */
+    int64_t start_ms;        /* Simulated time of tick 0, ms (UTC). */
+    int64_t period_ms;       /* Simulated time between samples, > 0. */
+    int64_t drift_at_ms;     /* Rule change at this simulated time, or -1. */
+    const char *prefix;      /* Device name prefix (borrowed), NULL = kind's
+                                ("room-" / "machine-"). */
 };
 
 /* One device's sample: sensors, then labels. */
 struct scenario_sample {
-    size_t device;                         /* 0..devices-1. */
-    uint64_t tick;                         /* Sample number of the device. */
-    int64_t ts_ms;                         /* Simulated sample time. */
-    bool drifted;                          /* After the rule change. */
-    size_t n_sensors;                      /* Entries in value[] first. */
-    size_t n_labels;                       /* Then this many labels. */
+    size_t device;    /* 0..devices-1. */
+    uint64_t tick;    /* Sample number of the device. */
+    int64_t ts_ms;    /* Simulated sample time. */
+    bool drifted;     /* After the rule change. */
+    size_t n_sensors; /* Entries in value[] first. */
+    size_t n_labels;  /* Then this many labels. */
     double value[SCENARIO_MAX_SENSORS + SCENARIO_MAX_LABELS];
 };
 

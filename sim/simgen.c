@@ -30,27 +30,27 @@ struct held {
 };
 
 struct simgen {
-    struct simgen_opts o;            /* Copy; strings re-pointed below. */
-    char prefix[SIMGEN_TOPIC_MAX];   /* Topic prefix. */
-    struct scenario *sc;             /* The world. */
-    struct faults *f;                /* Fault state. */
-    struct ledger *ledger;           /* Or NULL. */
-    bool ledger_failed;              /* A ledger write failed. */
-    uint64_t *seq;                   /* Next seq, per device. */
-    struct simgen_msg *pool;         /* SIMGEN_POOL slots. */
+    struct simgen_opts o;                  /* Copy; strings re-pointed below. */
+    char prefix[SIMGEN_TOPIC_MAX];         /* Topic prefix. */
+    struct scenario *sc;                   /* The world. */
+    struct faults *f;                      /* Fault state. */
+    struct ledger *ledger;                 /* Or NULL. */
+    bool ledger_failed;                    /* A ledger write failed. */
+    uint64_t *seq;                         /* Next seq, per device. */
+    struct simgen_msg *pool;               /* SIMGEN_POOL slots. */
     struct simgen_msg *free_[SIMGEN_POOL]; /* Free slots (a stack). */
-    size_t nfree;                    /* Entries in free_. */
+    size_t nfree;                          /* Entries in free_. */
     struct simgen_msg *fifo[SIMGEN_POOL];  /* Output queue (ring). */
-    size_t fhead;                    /* Index of the oldest. */
-    size_t flen;                     /* Entries queued. */
-    struct held held[SIMGEN_POOL];   /* Held back, in arrival order. */
-    size_t nheld;                    /* Entries in held. */
-    struct simgen_msg *current;      /* Last returned, freed next call. */
-    bool finished;                   /* No more sampling. */
-    uint64_t out_index;              /* Index of the next sent message. */
-    struct simgen_stats st;          /* Counters. */
-    struct scenario_sample smp;      /* Scratch. */
-    struct faults_sample_out fo;     /* Scratch. */
+    size_t fhead;                          /* Index of the oldest. */
+    size_t flen;                           /* Entries queued. */
+    struct held held[SIMGEN_POOL];         /* Held back, in arrival order. */
+    size_t nheld;                          /* Entries in held. */
+    struct simgen_msg *current;            /* Last returned, freed next call. */
+    bool finished;                         /* No more sampling. */
+    uint64_t out_index;                    /* Index of the next sent message. */
+    struct simgen_stats st;                /* Counters. */
+    struct scenario_sample smp;            /* Scratch. */
+    struct faults_sample_out fo;           /* Scratch. */
 };
 
 /* ---- Slots and queues -------------------------------------------------- */
@@ -318,9 +318,10 @@ int simgen_new(struct simgen **out, const struct simgen_opts *opts, char *err,
     g->o.topic_prefix = g->prefix;
     g->o.ledger_path = NULL;
     if ((rc = scenario_new(&g->sc, &opts->scenario)) < 0) {
-        snprintf(err, errlen, "bad scenario options (devices 1..%d, sensors "
-                 "0..%d, period > 0)", SCENARIO_MAX_DEVICES,
-                 SCENARIO_MAX_SENSORS);
+        snprintf(err, errlen,
+                 "bad scenario options (devices 1..%d, sensors "
+                 "0..%d, period > 0)",
+                 SCENARIO_MAX_DEVICES, SCENARIO_MAX_SENSORS);
         goto fail;
     }
     if ((rc = faults_new(&g->f, &opts->faults, opts->scenario.seed,

@@ -67,23 +67,23 @@ struct simgen_msg {
 };
 
 struct simgen_opts {
-    struct scenario_opts scenario;  /* World, devices, seed, time. */
-    struct faults_config faults;    /* Faults to inject. */
-    enum encode_format format;      /* Payload format. */
-    const char *topic_prefix;       /* Borrowed; NULL = "sensors". */
-    uint64_t max_readings;          /* Stop after this many readings
-                                       sampled; 0 = no limit. */
-    const char *ledger_path;        /* Borrowed; NULL = no ledger. */
+    struct scenario_opts scenario; /* World, devices, seed, time. */
+    struct faults_config faults;   /* Faults to inject. */
+    enum encode_format format;     /* Payload format. */
+    const char *topic_prefix;      /* Borrowed; NULL = "sensors". */
+    uint64_t max_readings;         /* Stop after this many readings
+                                      sampled; 0 = no limit. */
+    const char *ledger_path;       /* Borrowed; NULL = no ledger. */
 };
 
 /* Counters, cumulative. */
 struct simgen_stats {
-    uint64_t samples;        /* Device samples taken (incl. gaps). */
-    uint64_t readings;       /* Readings sampled (values of those samples). */
-    uint64_t messages;       /* Messages handed out by simgen_next(). */
-    uint64_t readings_out;   /* Readings in those messages. */
-    uint64_t bytes;          /* Payload bytes handed out. */
-    uint64_t gap_samples;    /* Samples not sent: device in a gap. */
+    uint64_t samples;      /* Device samples taken (incl. gaps). */
+    uint64_t readings;     /* Readings sampled (values of those samples). */
+    uint64_t messages;     /* Messages handed out by simgen_next(). */
+    uint64_t readings_out; /* Readings in those messages. */
+    uint64_t bytes;        /* Payload bytes handed out. */
+    uint64_t gap_samples;  /* Samples not sent: device in a gap. */
     uint64_t per_bit[FAULT__BITS]; /* Readings affected, per fault bit. */
 };
 

@@ -206,8 +206,10 @@ static int launch(struct broker *b, bool new_port)
         }
         sleep_ms(new_port ? 10 : 200);
     }
-    fprintf(stderr, "broker: mosquitto did not start on 127.0.0.1:%u (%s); "
-            "log follows\n", b->port, strerror(-rc));
+    fprintf(stderr,
+            "broker: mosquitto did not start on 127.0.0.1:%u (%s); "
+            "log follows\n",
+            b->port, strerror(-rc));
     dump_log(b);
     return rc;
 }

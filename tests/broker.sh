@@ -57,7 +57,8 @@ _broker_alive() {
 
 _broker_spawn() {
     if command -v setpriv >/dev/null 2>&1; then
-        setpriv --pdeathsig KILL "$(_broker_bin)" -c "$BROKER_DIR/mosquitto.conf" \
+        setpriv --pdeathsig KILL "$(_broker_bin)" \
+            -c "$BROKER_DIR/mosquitto.conf" \
             >>"$BROKER_DIR/mosquitto.log" 2>&1 </dev/null &
     else
         "$(_broker_bin)" -c "$BROKER_DIR/mosquitto.conf" \

@@ -188,8 +188,8 @@ static void elec2_classes_and_rows(void)
             ASSERT_NEAR(ra.v[2 + k].value, rb.v[k].value, 1e-12);
         /* First-appearance codes: the first row is UP, so UP->0. */
         ASSERT(rc_.v[8].value == 1.0 - ra.v[8].value);
-        ASSERT_EQ(ra.ts_ms, utc_ms(1996, 5, 7, 0, 0, 0) +
-                                (int64_t)ra.index * 1800000);
+        ASSERT_EQ(ra.ts_ms,
+                  utc_ms(1996, 5, 7, 0, 0, 0) + (int64_t)ra.index * 1800000);
         up += ra.v[8].value == 1.0;
     }
     ASSERT_EQ(x, 0);
@@ -253,7 +253,8 @@ static void nab_default_device_and_ts(void)
 static void quoting_crlf_bom_and_missing(void)
 {
     const char *p = write_str(
-        "q.csv", "\xef\xbb\xbf" "time,\"a,b\",c,note\r\n"
+        "q.csv", "\xef\xbb\xbf"
+                 "time,\"a,b\",c,note\r\n"
                  "1700000000,\"1.5\",2,\"x, \"\"quoted\"\"\nacross lines\"\r\n"
                  "1700000001,,3,plain\r\n"
                  "\r\n"
@@ -402,8 +403,7 @@ static void map_errors_are_one_line(void)
     ASSERT_EQ(csvsrc_map_parse(&map, "labels", err, sizeof(err)), -EINVAL);
     ASSERT_EQ(csvsrc_map_parse(&map, "header=maybe", err, sizeof(err)),
               -EINVAL);
-    ASSERT_EQ(csvsrc_map_parse(&map, "ts_step=0", err, sizeof(err)),
-              -EINVAL);
+    ASSERT_EQ(csvsrc_map_parse(&map, "ts_step=0", err, sizeof(err)), -EINVAL);
     ASSERT_EQ(csvsrc_map_parse(&map, "delim=ab", err, sizeof(err)), -EINVAL);
 
     csvsrc_map_init(&map);
@@ -431,8 +431,7 @@ static void map_errors_are_one_line(void)
     ASSERT_EQ(csvsrc_open(&s, "/nonexistent/x.csv", &map, err, sizeof(err)),
               -ENOENT);
     ASSERT(strstr(err, "/nonexistent/x.csv") != NULL);
-    ASSERT_EQ(csvsrc_open(&s, test_tmpdir(), &map, err, sizeof(err)),
-              -EISDIR);
+    ASSERT_EQ(csvsrc_open(&s, test_tmpdir(), &map, err, sizeof(err)), -EISDIR);
     p = write_str("empty.csv", "");
     ASSERT_EQ(csvsrc_open(&s, p, &map, err, sizeof(err)), -ENODATA);
     ASSERT(s == NULL);

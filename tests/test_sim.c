@@ -198,11 +198,13 @@ static void run_out_capture_is_deterministic(void)
     snprintf(p2, sizeof(p2), "%s/b.cap", test_tmpdir());
     char cmd[1024];
 
-    snprintf(cmd, sizeof(cmd), "run --count 20000 --seed 9 --fault dup=0.05 "
+    snprintf(cmd, sizeof(cmd),
+             "run --count 20000 --seed 9 --fault dup=0.05 "
              "--fault reorder=0.05 --format batch --rate 500 --quiet --out %s",
              p1);
     ASSERT_EQ(run_words(cmd), 0);
-    snprintf(cmd, sizeof(cmd), "run --count 20000 --seed 9 --fault dup=0.05 "
+    snprintf(cmd, sizeof(cmd),
+             "run --count 20000 --seed 9 --fault dup=0.05 "
              "--fault reorder=0.05 --format batch --rate 500 --quiet --out %s",
              p2);
     ASSERT_EQ(run_words(cmd), 0);
@@ -382,8 +384,8 @@ static void seqs_are_consecutive_per_device(void)
         unsigned long long msg, seq;
         int sent;
         char dev[64];
-        ASSERT_EQ(sscanf(line, "%llu,%d,%63[^,],%llu", &msg, &sent, dev,
-                         &seq), 4);
+        ASSERT_EQ(sscanf(line, "%llu,%d,%63[^,],%llu", &msg, &sent, dev, &seq),
+                  4);
         lines++;
         sent_lines += sent;
         if (!sent) {
@@ -667,13 +669,13 @@ static void fault_specs(void)
     char err[256];
 
     ASSERT_EQ(faults_parse(&c, "dup=0.5", err, sizeof(err)), 0);
-    ASSERT_EQ(faults_parse(&c, "skew@10+5:ms=-3000:dev=room-001", err,
-                           sizeof(err)), 0);
+    ASSERT_EQ(
+        faults_parse(&c, "skew@10+5:ms=-3000:dev=room-001", err, sizeof(err)),
+        0);
     ASSERT(c.spec[1].scheduled && c.spec[1].at_ms == 10000 &&
            c.spec[1].dur_ms == 5000 && c.spec[1].skew_ms == -3000);
     ASSERT_STREQ(c.spec[1].dev, "room-001");
-    ASSERT_EQ(faults_parse(&c, "corrupt=0.1:kind=trunc", err, sizeof(err)),
-              0);
+    ASSERT_EQ(faults_parse(&c, "corrupt=0.1:kind=trunc", err, sizeof(err)), 0);
     ASSERT_EQ(c.spec[2].sub, FAULT_CORRUPT_TRUNC);
     ASSERT_EQ(faults_parse(&c, "dup=1.5", err, sizeof(err)), -EINVAL);
     ASSERT(strstr(err, "[0, 1]") != NULL);
@@ -685,8 +687,7 @@ static void fault_specs(void)
               -EINVAL);
     ASSERT_EQ(faults_parse(&c, "reorder=0.1:window=0", err, sizeof(err)),
               -EINVAL);
-    ASSERT_EQ(faults_parse(&c, "spike=0.1:bogus=1", err, sizeof(err)),
-              -EINVAL);
+    ASSERT_EQ(faults_parse(&c, "spike=0.1:bogus=1", err, sizeof(err)), -EINVAL);
     ASSERT_EQ(c.n, 3);
 }
 
@@ -713,9 +714,11 @@ static void write_records(const char *path, int n, unsigned every)
 
     ASSERT_EQ(capfile_create(&w, path, every, err, sizeof(err)), 0);
     for (int i = 0; i < n; i++) {
-        struct codec_capture c = {.topic = topic, .payload = payload,
+        struct codec_capture c = {.topic = topic,
+                                  .payload = payload,
                                   .payload_len = (size_t)(i % 300),
-                                  .recv_ns = 1000 + i, .qos = i % 3,
+                                  .recv_ns = 1000 + i,
+                                  .qos = i % 3,
                                   .retained = i % 7 == 0};
         snprintf(topic, sizeof(topic), "t/%d", i);
         memset(payload, i & 0xff, sizeof(payload));
@@ -886,8 +889,7 @@ static const struct test tests[] = {
     {"unknown_fault_device_is_refused", unknown_fault_device_is_refused},
     {"capture_round_trip_and_truncation", capture_round_trip_and_truncation},
     {"garbage_capture_is_corrupt", garbage_capture_is_corrupt},
-    {"killed_writer_leaves_whole_records",
-     killed_writer_leaves_whole_records},
+    {"killed_writer_leaves_whole_records", killed_writer_leaves_whole_records},
     {"simrand_is_uniform_and_normal", simrand_is_uniform_and_normal},
     {NULL, NULL}};
 

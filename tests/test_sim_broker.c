@@ -139,16 +139,19 @@ static void persistent_restart_keeps_retained(void)
     fclose(f);
     ASSERT(found);
     ASSERT_EQ(sh("mosquitto_pub -h 127.0.0.1 -p ", broker_port(b),
-                 " -t weir/t -m kept -r -q 1"), 0);
+                 " -t weir/t -m kept -r -q 1"),
+              0);
     ASSERT_EQ(broker_restart(b), 0);
     ASSERT_EQ(sh("test \"$(mosquitto_sub -h 127.0.0.1 -p ", broker_port(b),
-                 " -t weir/t -C 1 -W 5)\" = kept"), 0);
+                 " -t weir/t -C 1 -W 5)\" = kept"),
+              0);
     broker_free(b);
 
     /* Without persistence the retained message is gone after a restart. */
     ASSERT_EQ(broker_start(&b, NULL), 0);
     ASSERT_EQ(sh("mosquitto_pub -h 127.0.0.1 -p ", broker_port(b),
-                 " -t weir/t -m kept -r -q 1"), 0);
+                 " -t weir/t -m kept -r -q 1"),
+              0);
     ASSERT_EQ(broker_restart(b), 0);
     ASSERT(sh("test \"$(mosquitto_sub -h 127.0.0.1 -p ", broker_port(b),
               " -t weir/t -C 1 -W 1)\" = kept") != 0);
@@ -197,14 +200,16 @@ static void missing_binary_is_an_error(void)
 static void shell_helpers_work(void)
 {
     /* tests/broker.sh: start, restart on the same port, clean up. */
-    ASSERT_EQ(system(
-        "sh -c '. tests/broker.sh && broker_start true && "
-        "p=$BROKER_PORT && d=$BROKER_DIR && "
-        "mosquitto_pub -p $p -t weir/s -m x -r -q 1 && broker_restart && "
-        "[ $BROKER_PORT = $p ] && "
-        "[ \"$(mosquitto_sub -p $p -t weir/s -C 1 -W 5)\" = x ] && "
-        "pid=$BROKER_PID && broker_cleanup && [ ! -d $d ] && "
-        "! kill -0 $pid 2>/dev/null'"), 0);
+    ASSERT_EQ(
+        system(
+            "sh -c '. tests/broker.sh && broker_start true && "
+            "p=$BROKER_PORT && d=$BROKER_DIR && "
+            "mosquitto_pub -p $p -t weir/s -m x -r -q 1 && broker_restart && "
+            "[ $BROKER_PORT = $p ] && "
+            "[ \"$(mosquitto_sub -p $p -t weir/s -C 1 -W 5)\" = x ] && "
+            "pid=$BROKER_PID && broker_cleanup && [ ! -d $d ] && "
+            "! kill -0 $pid 2>/dev/null'"),
+        0);
 }
 
 static const struct test tests[] = {
