@@ -68,6 +68,9 @@ struct csvpub {
     size_t dev_cap;
     size_t ndev;
     bool have_origin;
+    bool file_first;  /* The next row is a file's first. */
+    const char *file; /* File being sent (borrowed). */
+    int64_t last_ts;  /* Shifted time of the previous row. */
     int64_t shift_ms; /* Added to every timestamp. */
     int64_t first_ts; /* Shifted time of the very first row. */
     int64_t t0_ns;    /* Monotonic start. */
@@ -356,6 +359,13 @@ static int send_row(struct csvpub *p, const struct csvsrc_row *row)
         p->have_origin = true;
     }
     ts = row->ts_ms + p->shift_ms;
+    if (p->file_first && p->rows > 0 && ts < p->last_ts && !p->quiet)
+        fprintf(stderr,
+                "weir-sim: csv: warning: %s starts %.0f s before "
+                "the previous file ended; give files in time order\n",
+                p->file, (double)(p->last_ts - ts) / 1000.0);
+    p->file_first = false;
+    p->last_ts = ts;
     for (size_t i = 0; i < row->n && n < CODEC_MAX_METRICS; i++) {
         if (!row->v[i].present)
             continue;
@@ -436,6 +446,8 @@ static int one_file(struct csvpub *p, const char *file)
         csvsrc_free(s);
         return CLI_USAGE;
     }
+    p->file = file;
+    p->file_first = true;
     while (!p->stop && (rc = csvsrc_next(s, &row)) == 1) {
         if ((rc = send_row(p, &row)) < 0) {
             cli_error(CMD, "%s:%llu: cannot send the row: %s", file,

@@ -159,6 +159,15 @@ else
     not_ok "csv: Occupancy" "$(cat "$TMP/err")"
 fi
 
+# Files out of time order: sent, with one warning naming the file.
+"$SIM" csv --dry-run --map 'ts=date;labels=Occupancy' "$OCC/datatest2.txt" \
+    "$OCC/datatest.txt" 2>"$TMP/err"
+if [ "$(grep -c "warning: $OCC/datatest.txt starts" "$TMP/err")" = 1 ]; then
+    ok "csv: files out of time order are flagged"
+else
+    not_ok "csv: files out of time order" "$(cat "$TMP/err")"
+fi
+
 E2=$DATA/elec2/elecNormNew.csv
 if "$SIM" csv --dry-run --map 'ts=none;ts_start=1996-05-07;ts_step=1800000;labels=class;classes=DOWN,UP;device=nsw' \
     "$E2" 2>"$TMP/err" && [ "$(rows "$E2")" = 45312 ]; then
@@ -194,6 +203,25 @@ if "$SIM" csv --quiet --out "$TMP/occ1.cap" --format pb \
     ok "csv --format pb: one message per value"
 else
     not_ok "csv --format pb"
+fi
+
+# ---- progress line: only on a terminal, never with --quiet -----------------
+if command -v script >/dev/null 2>&1; then
+    script -qec "$SIM run --dry-run --count 2000000" /dev/null \
+        >"$TMP/tty.txt" 2>&1
+    script -qec "$SIM run --dry-run --count 2000000 --quiet" /dev/null \
+        >"$TMP/ttyq.txt" 2>&1
+    "$SIM" run --dry-run --count 2000000 2>"$TMP/notty.txt"
+    esc=$(printf '\033')
+    if grep -q "readings .*/s .*ETA" "$TMP/tty.txt" &&
+        grep -q "$esc\\[K" "$TMP/tty.txt" &&
+        ! grep -q "$esc" "$TMP/ttyq.txt" && [ ! -s "$TMP/ttyq.txt" ] &&
+        ! grep -q "$esc" "$TMP/notty.txt" &&
+        [ "$(wc -l <"$TMP/notty.txt")" -eq 1 ]; then
+        ok "progress line on a terminal only, not with --quiet"
+    else
+        not_ok "progress line" "$(od -c "$TMP/tty.txt" | head -3)"
+    fi
 fi
 
 # ---- help -----------------------------------------------------------------

@@ -107,6 +107,21 @@ else
     not_ok "recorder did not subscribe" "$(cat "$TMP/a.cap.log")"
 fi
 
+# ---- --loop, --topic-prefix, --rewrite -------------------------------------
+start_recorder "$TMP/l.cap" --qos 1 --topic 'x/#' --count $((2 * na))
+"$SIM" replay --broker "$BROKER_URI" --max --quiet --loop=2 \
+    --topic-prefix x --rewrite 's|/room-|/r-|' "$TMP/a.cap"
+stop_recorder
+"$SIM" cat --no-time --no-payload "$TMP/l.cap" 2>/dev/null >"$TMP/l.txt"
+sed 's|\tsensors/room-|\tx/sensors/r-|' "$TMP/a.txt" | cut -f1-3 \
+    >"$TMP/want1.txt"
+cat "$TMP/want1.txt" "$TMP/want1.txt" >"$TMP/want.txt"
+if cmp -s "$TMP/l.txt" "$TMP/want.txt"; then
+    ok "replay --loop=2 --topic-prefix --rewrite: $((2 * na)) messages"
+else
+    not_ok "replay --loop/--rewrite" "$(wc -l <"$TMP/l.txt") lines"
+fi
+
 # ---- replay timing at --speed 10 -----------------------------------------
 "$SIM" run --count 300 --rate 100 --out "$TMP/slow.cap" --quiet
 s0=$(span "$TMP/slow.cap")
