@@ -140,10 +140,11 @@ struct learner {
     size_t nc;          /* Candidates. */
     struct cand *c;     /* [nc]. */
     struct base bl[LEARNER_BASELINES]; /* no-change, mean/majority. */
-    struct shadow sh;      /* What checkpoints need of the baselines. */
-    struct metrics served; /* Champion of each closed window. */
-    double *z;             /* [width] scratch of the row path. */
-    double *proba;         /* [max(k, 2)] scratch. */
+    struct shadow sh;           /* What checkpoints need of the baselines. */
+    struct metrics served;      /* Champion of each closed window. */
+    struct metrics served_test; /* Test rows, by the champion of the day. */
+    double *z;                  /* [width] scratch of the row path. */
+    double *proba;              /* [max(k, 2)] scratch. */
 
     size_t champion;    /* Index into c. */
     bool provisional;   /* No window has ranked yet. */
@@ -540,6 +541,8 @@ static int make_baselines(struct learner *l, const struct learner_config *c)
     l->sh.count = calloc(l->k + 1, sizeof(*l->sh.count));
     if (l->sh.seen == NULL || l->sh.count == NULL)
         return -ENOMEM;
+    if (metrics_init(&l->served_test, l->mkind, l->k) < 0)
+        return -EINVAL;
     return metrics_init(&l->served, l->mkind, l->k);
 }
 
@@ -908,8 +911,15 @@ static void score_baselines_class(struct learner *l, uint32_t series, size_t y,
     /* No-change makes hard predictions: no probability, no log loss. */
     if (y_nc >= 0)
         metrics_add_class(acc0, y, (size_t)y_nc, NAN, y_nc);
-    k = baseline_predict_proba(l->bl[1].b, series, l->proba);
-    metrics_add_class(acc1, y, k, l->proba[y], y_nc);
+    /* Majority: its class, and only the probability of the true class,
+     * (c_y + 1) / (rows + K) as learn/baseline.h defines it, from the
+     * shadow counts (the same numbers, so the same bits) instead of all K
+     * probabilities. */
+    k = (size_t)baseline_predict(l->bl[1].b, series);
+    metrics_add_class(acc1, y, k,
+                      ((double)l->sh.count[y] + 1.0) /
+                          ((double)l->sh.rows + (double)l->k),
+                      y_nc);
 }
 
 static void set_out(struct learner_out *out, double y_hat, double p_hat)
@@ -987,8 +997,10 @@ static void test_class(struct learner *l, const struct learner_row *r, size_t y,
         double p_hat;
         size_t k = predict_class(l, c, l->z, y, &p_true, &p_hat);
         metrics_add_class(&c->a.trec[l->trec_cur], y, k, p_true, y_nc);
-        if (i == l->champion)
+        if (i == l->champion) {
             set_out(out, (double)k, p_hat);
+            metrics_add_class(&l->served_test, y, k, p_true, y_nc);
+        }
     }
 }
 
@@ -1055,8 +1067,10 @@ static void test_reg(struct learner *l, const struct learner_row *r,
     for (size_t i = 0; i < l->nc; i++) {
         double y_hat = predict_reg(l, &l->c[i], l->z);
         metrics_add_reg(&l->c[i].a.trec[l->trec_cur], r->y, y_hat);
-        if (i == l->champion)
+        if (i == l->champion) {
             set_out(out, y_hat, NAN);
+            metrics_add_reg(&l->served_test, r->y, y_hat);
+        }
     }
 }
 
@@ -1114,11 +1128,18 @@ static void feed_drift(struct learner *l, double loss,
     shorten_window(l);
 }
 
-static void out_clear(struct learner_out *out)
+/* Field by field: a memset of the whole struct (drift_event included,
+ * which is only read when drift is set) costs more than the rest of the
+ * bookkeeping of a row. */
+static inline void out_clear(struct learner_out *out)
 {
-    memset(out, 0, sizeof(*out));
+    out->test = false;
     out->y_hat = NAN;
     out->p_hat = NAN;
+    out->rotated = false;
+    out->publish = false;
+    out->champion_changed = false;
+    out->drift = false;
 }
 
 /* Note the row's time; in TIME mode close the window first if needed. */
@@ -1380,6 +1401,11 @@ int learner_metrics(const struct learner *l, size_t i, enum learner_scope scope,
     }
     metrics_result(&sum, out);
     return 0;
+}
+
+void learner_served_test(const struct learner *l, struct metrics_result *out)
+{
+    metrics_result(&l->served_test, out);
 }
 
 void learner_served(const struct learner *l, struct metrics_result *out)
@@ -2118,6 +2144,7 @@ static void put_baselines(struct wr *w, const struct learner *l)
         put_accs(w, &l->bl[b].a);
     }
     put_metrics(w, &l->served);
+    put_metrics(w, &l->served_test);
 }
 
 static void put_history(struct wr *w, const struct learner *l)
@@ -2269,6 +2296,7 @@ static int get_baselines(struct rd *r, struct learner *l)
         get_accs(r, &l->bl[b].a);
     }
     get_metrics(r, &l->served);
+    get_metrics(r, &l->served_test);
 out:
     free(slot);
     free(val);
@@ -2461,6 +2489,7 @@ int learner_merge(struct learner *dst, const struct learner *src)
         merge_accs(&dst->bl[b].a, &src->bl[b].a);
     }
     metrics_merge(&dst->served, &src->served);
+    metrics_merge(&dst->served_test, &src->served_test);
     merge_shadow(dst, src);
     merge_stats(&dst->st, &src->st);
     return 0;

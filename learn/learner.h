@@ -357,6 +357,10 @@ int learner_metrics(const struct learner *l, size_t i, enum learner_scope scope,
  * each window), since the start, open window included. */
 void learner_served(const struct learner *l, struct metrics_result *out);
 
+/* The same over the test stream: each test row scored by the champion of
+ * its time (an unbiased estimate of what the learner served). */
+void learner_served_test(const struct learner *l, struct metrics_result *out);
+
 /* Name of baseline b (0 or 1): "no_change", "mean" or "majority". */
 const char *learner_baseline_name(const struct learner *l, size_t b);
 

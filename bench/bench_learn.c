@@ -1,0 +1,363 @@
+/* bench_learn.c -- the online learner on real data and its speed.
+ *
+ *   bench_learn [all|elec2|occupancy|speed]     (default: all)
+ *
+ * Data sets are read from $WEIR_DATA (default ../shared/data, relative to
+ * the repository root, where `make bench-learn` runs):
+ *
+ * elec2      Elec2 (elecNormNew.csv, 45,312 rows, target class UP/DOWN) in
+ *            stream order through learn/evaluate.h (CSV -> stream/rows.h ->
+ *            learner), test stream off so that every row is predicted and
+ *            then learned, exactly River's progressive validation: the
+ *            first row is predicted too (a model with no data predicts),
+ *            while the no-change baseline abstains until it has seen a
+ *            label (River's NoChangeClassifier: 45,311 predictions).
+ *            Three runs: River's LogisticRegression setup (standard scaler,
+ *            SGD 0.01, the 8 columns as River reads them), the default
+ *            candidate grid on the same 8 columns, and the grid with the
+ *            previous label (class@-1) as a ninth feature. River's
+ *            published figures are printed beside ours as references (not
+ *            measured here: River is not installed).
+ * occupancy  UCI Occupancy, the three files in time order (datatest,
+ *            datatraining, datatest2), one device, target Occupancy, the
+ *            default grid with the default 5 % test stream: prequential
+ *            accuracy of the served predictions and test-stream accuracy,
+ *            beside the paper's offline LDA figures (references).
+ * speed      Rows in memory (8 standard-normal features, a linear concept
+ *            with 10 % label noise), full learner_update() per row: the
+ *            scaler, every candidate, both baselines, metrics, windows,
+ *            test stream and ADWIN included, with the default config. One
+ *            candidate (logistic, SGD) and the default grid. Throughput is
+ *            rows per CPU-second of this thread (best of 3; the build host
+ *            is shared, CPU time discounts other tenants) and per wall
+ *            second. bench/learn.sh compares with scikit-learn.
+ *
+ * Every headline is a RESULT line. Threads: single-threaded. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "learn/evaluate.h"
+#include "learn/learner.h"
+
+/* River's published progressive-validation accuracies on Elec2
+ * (riverml.xyz benchmarks, binary classification). */
+#define RIVER_LAST_CLASS 0.8533
+#define RIVER_LOGREG 0.8221
+#define RIVER_HOEFFDING 0.7956
+#define RIVER_ARF 0.8766
+/* Candanedo & Feldheim 2016, LDA on all sensors, trained offline. */
+#define PAPER_LDA_TEST1 0.979
+#define PAPER_LDA_TEST2 0.988
+
+static const char *data_dir(void)
+{
+    const char *d = getenv("WEIR_DATA");
+
+    return d ? d : "../shared/data";
+}
+
+static void print_ref(const char *name, double ours, double ref)
+{
+    printf(" %s=%.4f ratio_%s=%.4f", name, ref, name, ours / ref);
+    (void)ours;
+}
+
+/* ---- Elec2 ----------------------------------------------------------------
+ */
+
+static int run_elec2(const char *label, const char *const *features,
+                     size_t n_features, const struct learner_candidate *c,
+                     size_t nc)
+{
+    char path[1024];
+    const char *paths[1] = {path};
+    struct evaluate_spec sp = {
+        paths,   1,        "ts=none;labels=class;classes=DOWN,UP",
+        "class", features, n_features,
+        0};
+    struct learner_config cfg;
+    struct learner *l;
+    struct evaluate_result res;
+    struct metrics_result served;
+    struct metrics_result last;
+    struct metrics_result maj;
+    char err[256];
+    int rc;
+
+    snprintf(path, sizeof(path), "%s/elec2/elecNormNew.csv", data_dir());
+    learner_config_default(&cfg, LEARNER_BINARY, n_features, 2);
+    cfg.task = "elec2";
+    cfg.target = "class";
+    cfg.candidates = c;
+    cfg.n_candidates = nc;
+    cfg.test_fraction = 0; /* River's protocol: every row learned */
+    if ((rc = evaluate_csv(&sp, &cfg, &l, &res, err, sizeof(err))) < 0) {
+        fprintf(stderr, "elec2: %s (%s)\n", err, strerror(-rc));
+        return rc;
+    }
+    learner_served(l, &served);
+    learner_metrics(l, LEARNER_BASELINE_BASE + 0, LEARNER_SCOPE_ALL, &last);
+    learner_metrics(l, LEARNER_BASELINE_BASE + 1, LEARNER_SCOPE_ALL, &maj);
+    printf("RESULT elec2 model=%s accuracy=%.4f rows=%llu kappa=%.4f "
+           "kappa_t=%.4f baseline_last=%.6f baseline_last_predictions=%llu "
+           "baseline_majority=%.4f",
+           label, served.accuracy, (unsigned long long)served.rows,
+           served.kappa, served.kappa_temporal, last.accuracy,
+           (unsigned long long)last.rows, maj.accuracy);
+    print_ref("river_last_class", last.accuracy, RIVER_LAST_CLASS);
+    if (nc == 1)
+        print_ref("river_logreg", served.accuracy, RIVER_LOGREG);
+    else
+        print_ref("river_arf", served.accuracy, RIVER_ARF);
+    printf(" champion=%s csv_rows=%llu seconds=%.2f\n",
+           learner_candidate_name(l, learner_champion(l)),
+           (unsigned long long)res.csv_rows, res.seconds);
+    for (size_t i = 0; i < learner_candidates(l) && nc != 1; i++) {
+        struct metrics_result m;
+        learner_metrics(l, i, LEARNER_SCOPE_ALL, &m);
+        printf("  candidate %-34s accuracy=%.4f log_loss=%.4f\n",
+               learner_candidate_name(l, i), m.accuracy, m.log_loss);
+    }
+    learner_free(l);
+    return 0;
+}
+
+static int bench_elec2(void)
+{
+    static const char *const river[8] = {"date",      "day",       "period",
+                                         "nswprice",  "nswdemand", "vicprice",
+                                         "vicdemand", "transfer"};
+    static const char *const lagged[9] = {"date",      "day",       "period",
+                                          "nswprice",  "nswdemand", "vicprice",
+                                          "vicdemand", "transfer",  "class@-1"};
+    struct learner_candidate logreg;
+    int rc;
+
+    /* River: StandardScaler | LogisticRegression(optimizer=SGD(0.01)). */
+    memset(&logreg, 0, sizeof(logreg));
+    snprintf(logreg.name, sizeof(logreg.name), "logreg_sgd_0.01");
+    model_params_default(&logreg.params, MODEL_LOGISTIC, MODEL_SGD);
+    logreg.params.learning_rate = 0.01;
+    printf("# elec2: River's Hoeffding tree %.4f, ARF %.4f (published)\n",
+           RIVER_HOEFFDING, RIVER_ARF);
+    if ((rc = run_elec2("logreg_river_features", river, 8, &logreg, 1)) < 0 ||
+        (rc = run_elec2("champion_river_features", river, 8, NULL, 0)) < 0 ||
+        (rc = run_elec2("champion_lagged_label", lagged, 9, NULL, 0)) < 0)
+        return rc;
+    return 0;
+}
+
+/* ---- Occupancy ------------------------------------------------------------
+ */
+
+static int run_occupancy(const char *label, const char *const *features,
+                         size_t n_features)
+{
+    char p[3][1024];
+    const char *paths[3] = {p[0], p[1], p[2]};
+    static const char *const files[3] = {"datatest.txt", "datatraining.txt",
+                                         "datatest2.txt"};
+    struct evaluate_spec sp = {paths,
+                               3,
+                               "ts=date;labels=Occupancy;device=room",
+                               "Occupancy",
+                               features,
+                               n_features,
+                               0};
+    struct learner_config cfg;
+    struct learner *l;
+    struct evaluate_result res;
+    struct metrics_result served;
+    struct metrics_result test;
+    struct metrics_result last;
+    struct metrics_result maj;
+    struct learner_stats st;
+    char err[256];
+    int rc;
+
+    for (int i = 0; i < 3; i++)
+        snprintf(p[i], sizeof(p[i]), "%s/occupancy/%s", data_dir(), files[i]);
+    learner_config_default(&cfg, LEARNER_BINARY, n_features, 2);
+    cfg.task = "occupancy";
+    cfg.target = "Occupancy";
+    if ((rc = evaluate_csv(&sp, &cfg, &l, &res, err, sizeof(err))) < 0) {
+        fprintf(stderr, "occupancy: %s (%s)\n", err, strerror(-rc));
+        return rc;
+    }
+    learner_served(l, &served);
+    learner_served_test(l, &test);
+    learner_metrics(l, LEARNER_BASELINE_BASE + 0, LEARNER_SCOPE_ALL, &last);
+    learner_metrics(l, LEARNER_BASELINE_BASE + 1, LEARNER_SCOPE_ALL, &maj);
+    learner_stats(l, &st);
+    printf("RESULT occupancy model=%s accuracy=%.4f rows=%llu "
+           "test_accuracy=%.4f test_rows=%llu kappa=%.4f "
+           "baseline_last=%.4f baseline_majority=%.4f",
+           label, served.accuracy, (unsigned long long)served.rows,
+           test.accuracy, (unsigned long long)test.rows, served.kappa,
+           last.accuracy, maj.accuracy);
+    print_ref("paper_lda_test1", test.accuracy, PAPER_LDA_TEST1);
+    print_ref("paper_lda_test2", test.accuracy, PAPER_LDA_TEST2);
+    printf(" champion=%s windows=%llu drifts=%llu csv_rows=%llu "
+           "csv_bad=%llu\n",
+           learner_candidate_name(l, learner_champion(l)),
+           (unsigned long long)st.windows,
+           (unsigned long long)st.drift_detections,
+           (unsigned long long)res.csv_rows, (unsigned long long)res.csv_bad);
+    learner_free(l);
+    return 0;
+}
+
+/* Every sensor; then the same with the previous label, which is what the
+ * no-change baseline knows. */
+static int bench_occupancy(void)
+{
+    static const char *const lagged[6] = {"Temperature",   "Humidity",
+                                          "Light",         "CO2",
+                                          "HumidityRatio", "Occupancy@-1"};
+    int rc;
+
+    if ((rc = run_occupancy("champion_sensors", NULL, 5)) < 0 ||
+        (rc = run_occupancy("champion_lagged_label", lagged, 6)) < 0)
+        return rc;
+    return 0;
+}
+
+/* ---- Speed ----------------------------------------------------------------
+ */
+
+#define SPEED_FEATURES 8
+#define SPEED_ROWS (1u << 16) /* distinct rows, cycled */
+
+static double now_s(clockid_t clk)
+{
+    struct timespec t;
+
+    clock_gettime(clk, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static uint64_t rnd(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
+
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+static double gauss(uint64_t *s)
+{
+    double u = ((double)(rnd(s) >> 11) + 1.0) * 0x1p-53;
+    double v = (double)(rnd(s) >> 11) * 0x1p-53;
+
+    return sqrt(-2.0 * log(u)) * cos(6.283185307179586 * v);
+}
+
+static void make_rows(double *x, double *y)
+{
+    uint64_t s = 42;
+
+    for (size_t i = 0; i < SPEED_ROWS; i++) {
+        double a = 0;
+        for (size_t j = 0; j < SPEED_FEATURES; j++) {
+            x[i * SPEED_FEATURES + j] = gauss(&s);
+            a += x[i * SPEED_FEATURES + j] * (double)(j + 1);
+        }
+        y[i] = (a > 0) != ((rnd(&s) % 10) == 0) ? 1.0 : 0.0;
+    }
+}
+
+/* One timed run of rows updates; returns rows per CPU second, and per wall
+ * second in *wall. */
+static double time_run(size_t nc, const double *x, const double *y,
+                       uint64_t rows, double *wall, double *acc)
+{
+    struct learner_candidate c[LEARNER_MAX_CANDIDATES];
+    struct learner_config cfg;
+    struct learner *l;
+    struct metrics_result m;
+    double t0;
+    double c0;
+    double cpu;
+
+    learner_config_default(&cfg, LEARNER_BINARY, SPEED_FEATURES, 2);
+    learner_default_grid(LEARNER_BINARY, c, LEARNER_MAX_CANDIDATES);
+    cfg.candidates = c;
+    cfg.n_candidates = nc;
+    if (learner_new(&l, &cfg) < 0)
+        return 0;
+    t0 = now_s(CLOCK_MONOTONIC);
+    c0 = now_s(CLOCK_THREAD_CPUTIME_ID);
+    for (uint64_t i = 0; i < rows; i++) {
+        size_t k = i & (SPEED_ROWS - 1);
+        struct learner_row r = {
+            0, i, (int64_t)i, y[k], x + k * SPEED_FEATURES, NULL};
+        learner_update(l, &r, NULL);
+    }
+    cpu = now_s(CLOCK_THREAD_CPUTIME_ID) - c0;
+    *wall = (double)rows / (now_s(CLOCK_MONOTONIC) - t0);
+    learner_served(l, &m);
+    *acc = m.accuracy;
+    learner_free(l);
+    return (double)rows / cpu;
+}
+
+static void speed_case(const char *label, size_t nc, const double *x,
+                       const double *y, uint64_t rows)
+{
+    double best = 0;
+    double best_wall = 0;
+    double acc = 0;
+
+    for (int rep = 0; rep < 3; rep++) {
+        double wall;
+        double r = time_run(nc, x, y, rows, &wall, &acc);
+        if (r > best)
+            best = r;
+        if (wall > best_wall)
+            best_wall = wall;
+    }
+    printf("RESULT learn_speed case=%s candidates=%zu features=%d "
+           "rows_per_s=%.0f rows_per_s_wall=%.0f candidate_rows_per_s=%.0f "
+           "ns_per_row=%.1f accuracy=%.4f\n",
+           label, nc, SPEED_FEATURES, best, best_wall, best * (double)nc,
+           1e9 / best, acc);
+}
+
+static int bench_speed(void)
+{
+    double *x = calloc((size_t)SPEED_ROWS * SPEED_FEATURES, sizeof(*x));
+    double *y = calloc(SPEED_ROWS, sizeof(*y));
+    size_t grid = learner_default_grid(LEARNER_BINARY, NULL, 0);
+
+    if (x == NULL || y == NULL) {
+        free(x);
+        free(y);
+        return -ENOMEM;
+    }
+    make_rows(x, y);
+    speed_case("one_candidate", 1, x, y, 10000000);
+    speed_case("default_grid", grid, x, y, 2000000);
+    free(x);
+    free(y);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    const char *what = argc > 1 ? argv[1] : "all";
+    bool all = strcmp(what, "all") == 0;
+    int rc = 0;
+
+    if (all || strcmp(what, "elec2") == 0)
+        rc |= bench_elec2();
+    if (all || strcmp(what, "occupancy") == 0)
+        rc |= bench_occupancy();
+    if (all || strcmp(what, "speed") == 0)
+        rc |= bench_speed();
+    return rc == 0 ? 0 : 1;
+}
