@@ -19,8 +19,10 @@
 #   RESULT <name> key=value ...   a headline figure (DESIGN.md). Keys with
 #       non-numeric values (profile=standard) name the row; keys containing
 #       "ratio" are its ratios to references measured in the same run.
-#       Keys ending in _per_s go into the throughput chart, drawn grey when
-#       the key starts with ref_ or names a baseline (a reference).
+#       Keys ending in _per_s go into the throughput chart, drawn grey for
+#       a reference: a key that starts with ref (the convention), or names
+#       a baseline, a reference, a "minimal" implementation, scikit-learn
+#       or River, or any key of a RESULT named ref*/sklearn*/river*.
 #   CURVE <series> window=<n> key=value ...   one point of a learning curve
 #       per validation window: each other numeric key is a line on the
 #       chart of <series> (e.g. champion=0.84 no_change=0.78), drift=1 marks
@@ -169,20 +171,49 @@ plot_note=
 if ! command -v gnuplot >/dev/null 2>&1; then
     plot_note="No charts: gnuplot is not installed (\`make deps\` installs it)."
 else
-    # Throughput: every *_per_s figure.
-    awk '{
-        id = $3
-        for (i = 4; i <= NF; i++) {
-            k = $i; sub(/=.*/, "", k); v = substr($i, length(k) + 2)
-            if (v !~ /^[-+]?[0-9.]+([eE][-+]?[0-9]+)?$/) id = id "_" v
+    # Throughput: every *_per_s figure; references grey (see the top).
+    # Lines of one result that would get the same label (sim_publish at
+    # qos=0 and qos=1) get the first key whose value tells them apart.
+    awk '
+    function kv(line, K, V,    f, nf, i, k) {
+        nf = split(line, f, " ")
+        for (i = 4; i <= nf; i++) {
+            k = f[i]; sub(/=.*/, "", k)
+            K[i - 3] = k; V[i - 3] = substr(f[i], length(k) + 2)
         }
+        return nf - 3
+    }
+    {
+        L[++n] = $0; id[n] = $3
         for (i = 4; i <= NF; i++) {
             k = $i; sub(/=.*/, "", k); v = substr($i, length(k) + 2)
-            if (k !~ /_per_s$/ || v !~ /^[0-9.]+([eE][-+]?[0-9]+)?$/ || v + 0 <= 0)
-                continue
-            kind = (k ~ /^ref/ || k ~ /baseline|reference/) ? "reference" \
-                : "measured"
-            print id ":" k, v, kind
+            if (v !~ /^[-+]?[0-9.]+([eE][-+]?[0-9]+)?$/ && v !~ /\//)
+                id[n] = id[n] "_" v
+        }
+    }
+    END {
+        for (l = 1; l <= n; l++) {
+            extra = ""
+            for (o = 1; o <= n && extra == ""; o++) {
+                if (o == l || id[o] != id[l]) continue
+                delete K; delete V; delete K2; delete V2
+                m = kv(L[l], K, V); m2 = kv(L[o], K2, V2)
+                for (i = 1; i <= m && i <= m2; i++)
+                    if (K[i] == K2[i] && V[i] != V2[i]) {
+                        extra = "_" K[i] V[i]; break
+                    }
+            }
+            delete K; delete V
+            m = kv(L[l], K, V)
+            split(L[l], f, " ")
+            for (i = 1; i <= m; i++) {
+                if (K[i] !~ /_per_s$/ || V[i] !~ /^[0-9.]+([eE][-+]?[0-9]+)?$/ ||
+                    V[i] + 0 <= 0)
+                    continue
+                ref = K[i] ~ /^ref|_ref_|baseline|reference|minimal|sklearn|river/ ||
+                    f[3] ~ /^(ref|sklearn|river)/
+                print id[l] extra ":" K[i], V[i], (ref ? "reference" : "measured")
+            }
         }
     }' "$work/results" >"$work/throughput.dat"
     if [ -s "$work/throughput.dat" ]; then
@@ -343,8 +374,23 @@ END {
             }
             # A throughput is the headline of a line that has one.
             if (rate != "") fig = rate
-            printf "| bench-%s | %s | %s | %s |\n", rb[l], esc(id), esc(fig),
-                (rat == "" ? "-" : esc(rat))
+            hid[l] = id; hfig[l] = fig; hrat[l] = rat
+        }
+        # Lines of one result that read the same so far (sim_publish at
+        # qos=0 and qos=1) get the first key whose value tells them apart.
+        for (l = 1; l <= nl; l++) {
+            extra = ""
+            for (o = 1; o <= nl && extra == ""; o++) {
+                if (o == l || rb[o] != rb[l] || hid[o] != hid[l]) continue
+                delete K; delete V; delete K2; delete V2
+                m = split_kv(rl[l], K, V); m2 = split_kv(rl[o], K2, V2)
+                for (i = 1; i <= m && i <= m2; i++)
+                    if (K[i] == K2[i] && V[i] != V2[i]) {
+                        extra = " " K[i] "=" V[i]; break
+                    }
+            }
+            printf "| bench-%s | %s | %s | %s |\n", rb[l], esc(hid[l] extra),
+                esc(hfig[l]), (hrat[l] == "" ? "-" : esc(hrat[l]))
         }
         print ""
     }

@@ -116,8 +116,9 @@ bars)
         # Bars as boxxyerror: x from the axis minimum to the value. stats
         # runs before any range is set (it honours them).
         echo "\$d << EOD"
-        awk 'NF >= 2 { gsub(/"/, "", $1); printf "%d %s \"%s\" %s\n",
-            NR - 1, $2, $1, ($3 == "reference" ? 1 : 0) }' "$data"
+        # The first line of DATA at the top.
+        awk -v n="$n" 'NF >= 2 { gsub(/"/, "", $1); printf "%d %s \"%s\" %s\n",
+            n - (++i), $2, $1, ($3 == "reference" ? 1 : 0) }' "$data"
         echo "EOD"
         echo 'stats $d using 2 nooutput'
         echo "set terminal ${term%size*}size 900,$h${term#*520}"
@@ -131,7 +132,7 @@ bars)
         echo "set yrange [-0.7:$n - 0.3]"
         echo 'unset key'
         echo 'lo = 10 ** floor(log10(STATS_min)) / 2'
-        echo 'set xrange [lo:STATS_max * 3]'
+        echo 'set xrange [lo:STATS_max * 12]'
         echo 'plot $d using (lo):1:(lo):2:($1 - 0.35):($1 + 0.35):(int($4) ? 0x999999 : 0x2e86c1):ytic(3) with boxxyerror lc rgb variable, \'
         echo '     $d using 2:1:(sprintf("%.3g", $2)) with labels left offset 0.5,0'
     } >"$script"
