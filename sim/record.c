@@ -15,7 +15,9 @@
  *
  * Subscriptions are made in the connected callback, so they are renewed
  * after an automatic reconnect. Once the first SUBACK arrives the line
- * "weir-sim: record: subscribed ..." goes to stderr (scripts wait for it).
+ * "weir-sim: record: subscribed ..." goes to stderr (scripts wait for it),
+ * and "weir-sim: record: resubscribed after a reconnect" after each later
+ * one.
  *
  * Threads: main thread, plus Paho's threads in on_* (each says so); struct
  * rec's fields below `mu` are under it. */
@@ -60,6 +62,7 @@ struct rec {
     int state;                        /* 0 connecting, 1 up, -1 failed. */
     int code;                         /* Paho code of a failure. */
     bool subscribed;                  /* First SUBACK seen. */
+    uint64_t subacks;                 /* SUBACKs seen (1 + resubscribes). */
     uint64_t lost;                    /* Connection losses. */
 };
 
@@ -108,6 +111,7 @@ static void on_subscribed(void *ctx, MQTTAsync_successData *resp)
     (void)resp;
     pthread_mutex_lock(&r->mu);
     r->subscribed = true;
+    r->subacks++;
     pthread_cond_broadcast(&r->cv);
     pthread_mutex_unlock(&r->mu);
 }
@@ -313,22 +317,31 @@ static void wait_loop(struct rec *r)
     int64_t t0 = pace_now_ns();
     int64_t next_sync = t0 + (int64_t)(r->fsync_s * 1e9);
     bool done = false;
+    uint64_t subacks = 1;
 
     progress_init(&prog, r->quiet, "messages", r->limit, r->duration_s);
     while (!done) {
         uint64_t n;
+        uint64_t s;
         int64_t now;
 
         pace_sleep_until(pace_now_ns() + 20000000);
         now = pace_now_ns();
         pthread_mutex_lock(&r->mu);
         n = r->count;
+        s = r->subacks;
         done = r->write_error != 0 || (r->limit > 0 && n >= r->limit);
         if (r->fsync_s > 0 && now >= next_sync) {
             capfile_sync(r->w);
             next_sync = now + (int64_t)(r->fsync_s * 1e9);
         }
         pthread_mutex_unlock(&r->mu);
+        if (s > subacks && !r->quiet)
+            fprintf(stderr,
+                    "%sweir-sim: record: resubscribed after a "
+                    "reconnect\n",
+                    prog.on ? "\n" : "");
+        subacks = s;
         progress_update(&prog, n, n, false);
         if (cli_stop_requested() ||
             (r->duration_s > 0 && now - t0 >= (int64_t)(r->duration_s * 1e9)))

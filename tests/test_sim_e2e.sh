@@ -203,5 +203,20 @@ else
         "rc $rc: $(cat "$TMP/o.err")"
 fi
 
+# ---- a recorder resubscribes after a broker restart ------------------------
+start_recorder "$TMP/re.cap" --qos 1 --count 200
+broker_restart
+i=0 # its automatic reconnect retries every 1 s at first
+while [ $i -lt 200 ] && ! grep -q resubscribed "$TMP/re.cap.log"; do
+    sleep 0.1; i=$((i + 1))
+done
+"$SIM" run --broker "$BROKER_URI" --qos 1 --count 200 --max --quiet
+stop_recorder
+if [ "$(count "$TMP/re.cap")" = 200 ]; then
+    ok "recorder resubscribes after a broker restart"
+else
+    not_ok "recorder after a broker restart" "$(count "$TMP/re.cap") of 200"
+fi
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
