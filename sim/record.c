@@ -422,6 +422,7 @@ void record_usage(FILE *f)
         "a\n"
         "readable file; SIGINT/SIGTERM stop it cleanly. Once subscribed it "
         "prints\n"
-        "\"weir-sim: record: subscribed ...\" on stderr.\n",
+        "\"weir-sim: record: subscribed ...\" on stderr; after a broker "
+        "outage\nit reconnects and resubscribes by itself (and says so).\n",
         f);
 }
