@@ -52,6 +52,7 @@ _Static_assert(ROWS_MAX_LAG + 1 <= UINT8_MAX, "cell counts fit in uint8");
 #define ROWS_NONE UINT32_MAX   /* no pool slot */
 #define ROWS_NO_COL UINT16_MAX /* sensor not named by the task */
 #define ROWS_MAX_HORIZON_MS (365LL * 86400000)
+#define ROWS_SENSOR_IDS (1u << 24) /* sensor ids below INTERN_MAX_CAP */
 
 struct rows_cell {
     double value;  /* A reading's value. */
@@ -226,14 +227,16 @@ static int rows_config_check(const struct rows_config *c)
         c->nfeatures > ROWS_MAX_FEATURES || c->max_devices < 1 ||
         c->max_devices > ROWS_MAX_DEVICES || c->max_age_ms < 0 ||
         c->target.lag != 0 || c->target.horizon_ms < 0 ||
-        c->target.horizon_ms > ROWS_MAX_HORIZON_MS)
+        c->target.horizon_ms > ROWS_MAX_HORIZON_MS ||
+        c->target.sensor_id >= ROWS_SENSOR_IDS)
         return -EINVAL;
     if (c->target.horizon_ms > 0 &&
         (c->label_max_delay_ms < 0 || c->pending_per_device < 1 ||
          c->pending_total < 1 || c->pending_total > ROWS_MAX_PENDING))
         return -EINVAL;
     for (size_t i = 0; i < c->nfeatures; i++) {
-        if (f[i].horizon_ms != 0 || f[i].lag > ROWS_MAX_LAG)
+        if (f[i].horizon_ms != 0 || f[i].lag > ROWS_MAX_LAG ||
+            f[i].sensor_id >= ROWS_SENSOR_IDS)
             return -EINVAL;
         if (c->target.horizon_ms == 0 && f[i].lag == 0 &&
             f[i].sensor_id == c->target.sensor_id)

@@ -140,9 +140,11 @@ struct rows_config rows_config_default(size_t max_devices);
  * afterwards). Returns 0 and *out (returns owned, free with rows_free()),
  * -EINVAL (no emit, no or too many features, a repeated feature, a target
  * with a lag, a feature with a horizon, the nowcast target as a lag-0
- * feature, non-positive times or sizes), -ENOMEM. All memory is allocated
- * here: max_devices x (sensors named) x (deepest lag + 1) x 16 bytes for
- * the values, pending_total x nfeatures x 9 bytes for the pending rows. */
+ * feature, a sensor id >= 2^24, negative times, zero sizes), -ENOMEM. All
+ * memory is allocated here: max_devices x (sensors named) x (deepest lag +
+ * 1) x 16 bytes for the values, pending_total x (nfeatures x 9 + 40) bytes
+ * for the pending rows, and 2 bytes per sensor id up to the largest named.
+ */
 int rows_new(struct rows **out, const struct rows_config *cfg);
 
 /* Free (takes rw); rows_free(NULL) is a no-op. Pending rows are lost. */

@@ -201,6 +201,9 @@ static void rows_rejects_bad_config(void)
     rows_free(rw);
     c.pending_total = 0;
     ASSERT_EQ(rows_new(&rw, &c), -EINVAL);
+    c.pending_total = 16;
+    f[1].sensor_id = 1u << 24; /* not an interned id */
+    ASSERT_EQ(rows_new(&rw, &c), -EINVAL);
     rows_free(NULL);
 }
 
