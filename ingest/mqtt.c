@@ -590,6 +590,15 @@ static void wait_ms(struct mqtt *m, int64_t ms)
     pthread_cond_timedwait(&m->cond, &m->lock, &until);
 }
 
+/* Wait (lock held) until no publish is in flight, or timeout_ms. */
+static void drain_inflight(struct mqtt *m, int64_t timeout_ms)
+{
+    int64_t end = now_ms() + timeout_ms;
+
+    while (atomic_load(&m->n[N_INFLIGHT]) > 0 && now_ms() < end)
+        wait_ms(m, end - now_ms());
+}
+
 /* READY: send queued items while there is room in flight. Called with
  * the lock held; returns with it held. */
 static void pump(struct mqtt *m)
@@ -681,6 +690,11 @@ static void step(struct mqtt *m)
             if (m->stop && m->cfg.status_topic != NULL)
                 send_one(m, m->cfg.status_topic, "offline", 7, 1, true, NULL,
                          NULL);
+            /* Paho completes a disconnect with publishes in flight only
+             * on its 3-second timeout sweep: let them finish first. */
+            pthread_mutex_lock(&m->lock);
+            drain_inflight(m, 1000);
+            pthread_mutex_unlock(&m->lock);
             do_disconnect(m, 1000);
             pthread_mutex_lock(&m->lock);
         } else if (!m->announced) {
