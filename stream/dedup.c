@@ -118,7 +118,8 @@ int dedup_new(struct dedup **out, const struct dedup_config *cfg)
     d->index_mask = pow2_at_least(2 * cfg->hash_capacity) - 1;
     if ((d->dev = calloc(cfg->max_devices, sizeof(*d->dev))) == NULL)
         goto out_free_d;
-    if ((d->bits = calloc(cfg->max_devices * d->blocks, sizeof(uint64_t))) ==
+    /* calloc() checks the product: no overflow on 32-bit targets. */
+    if ((d->bits = calloc(cfg->max_devices, d->blocks * sizeof(uint64_t))) ==
         NULL)
         goto out_free_dev;
     if ((d->fifo = calloc(cfg->hash_capacity, sizeof(*d->fifo))) == NULL)

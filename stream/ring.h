@@ -25,7 +25,7 @@
 /* ---- Limits ------------------------------------------------------------ */
 
 #define RING_MIN_CAP 2u         /* smallest capacity (records) */
-#define RING_MAX_CAP (1u << 26) /* largest capacity: 3 GiB of slots */
+#define RING_MAX_CAP (1u << 24) /* largest capacity: 768 MiB of slots */
 
 /* ---- Types ------------------------------------------------------------- */
 

@@ -294,8 +294,8 @@ static int rows_pool(struct rows *rw)
 
     if ((rw->dev = calloc(rw->cfg.max_devices, sizeof(*rw->dev))) == NULL ||
         (rw->slot = calloc(n, sizeof(*rw->slot))) == NULL ||
-        (rw->slot_x = calloc(n * rw->nfeat, sizeof(double))) == NULL ||
-        (rw->slot_present = calloc(n * rw->nfeat, sizeof(bool))) == NULL)
+        (rw->slot_x = calloc(n, rw->nfeat * sizeof(double))) == NULL ||
+        (rw->slot_present = calloc(n, rw->nfeat * sizeof(bool))) == NULL)
         return -ENOMEM; /* rows_free() releases what was allocated */
     for (size_t i = 0; i < rw->cfg.max_devices; i++)
         rw->dev[i].head = rw->dev[i].tail = ROWS_NONE;
@@ -327,9 +327,10 @@ int rows_new(struct rows **out, const struct rows_config *cfg)
         (rc = rows_layout(rw, cfg)) != 0)
         goto out_free;
     rc = -ENOMEM;
-    if ((rw->cells = calloc(cfg->max_devices * rw->cells_per_dev,
-                            sizeof(*rw->cells))) == NULL ||
-        (rw->filled = calloc(cfg->max_devices * rw->ncols, 1)) == NULL)
+    /* calloc() checks the products: no overflow on 32-bit targets. */
+    if ((rw->cells = calloc(cfg->max_devices,
+                            rw->cells_per_dev * sizeof(*rw->cells))) == NULL ||
+        (rw->filled = calloc(cfg->max_devices, rw->ncols)) == NULL)
         goto out_free;
     if (rows_forecast(rw) && (rc = rows_pool(rw)) != 0)
         goto out_free;
