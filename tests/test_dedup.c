@@ -104,7 +104,14 @@ static void dedup_window_basics(void)
     ASSERT_EQ(check_seq(d, 3, UINT64_MAX, 1), REJECT_NONE);
     ASSERT_EQ(check_seq(d, 3, UINT64_MAX - 1, 1), REJECT_NONE);
     ASSERT_EQ(check_seq(d, 3, UINT64_MAX, 1), REJECT_DUPLICATE);
-    /* Device ids past the table are refused, not indexed. */
+    /* Device ids past the table are refused, not indexed (nor
+     * prefetched). */
+    {
+        struct reading r = msg_seq(4, 1, 1, true);
+        dedup_prefetch(d, &r);
+        r = msg_seq(3, 77, 1, true);
+        dedup_prefetch(d, &r); /* a hint: changes nothing */
+    }
     ASSERT_EQ(check_seq(d, 4, 1, 1), REJECT_TABLE_FULL);
     dedup_stats(d, &st);
     ASSERT_EQ(st.accepted, 10);

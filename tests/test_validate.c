@@ -212,6 +212,7 @@ static void validate_counts_every_outcome(void)
     uint64_t sum = 0;
 
     ASSERT_EQ(validate_set_rule(v, 1, &r), 0);
+    validate_prefetch(v, &x); /* out of range: ignored, not indexed */
     ASSERT_EQ(validate_check(v, &x, NOW), REJECT_TABLE_FULL);
     x = rd(0, 99, NOW, 1); /* sensor 99 >= max_sensors 8 */
     ASSERT_EQ(validate_check(v, &x, NOW), REJECT_TABLE_FULL);
