@@ -26,8 +26,9 @@
 #   CURVE <series> window=<n> key=value ...   one point of a learning curve
 #       per validation window: each other numeric key is a line on the
 #       chart of <series> (e.g. champion=0.84 no_change=0.78), drift=1 marks
-#       a detected drift, metric=<name> labels the y axis; rows=, row= and
-#       ts_ms= are not drawn.
+#       a detected drift, injected=1 a known change point (simulated data),
+#       metric=<name> labels the y axis; rows=, row= and ts_ms= are not
+#       drawn.
 #
 # Time: the benchmarks share BENCH_BUDGET_S seconds (default 540, so that
 # `make bench` stays under 10 minutes with the build), each at most
@@ -251,7 +252,7 @@ else
                 for (c = 1; c <= nc; c++) {
                     k = cols[c]
                     line = line " " (((r, k) in val) ? val[r, k] : \
-                        (k == "drift" ? 0 : "?"))
+                        (k == "drift" || k == "injected" ? 0 : "?"))
                 }
                 print line > dat
             }

@@ -6,9 +6,11 @@
 #   sh bench/plot.sh curve DATA OUT.png TITLE [YLABEL]
 #       Learning curves. DATA's first line names the columns; the first
 #       column is the x axis (window number), every other column is one
-#       line on the chart, except a column named "drift": a row with
-#       drift 1 gets a dashed vertical marker at its x ("drift detected").
-#       A "?" is a missing value (that line has a gap there).
+#       line on the chart, except two marker columns: a row with drift 1
+#       gets a red dashed vertical line at its x ("drift detected"), a row
+#       with injected 1 a grey dotted one ("drift injected", when the data
+#       is simulated and the change point known). A "?" is a missing value
+#       (that line has a gap there).
 #
 #           window champion no_change majority drift
 #           1      0.81     0.77      0.58     0
@@ -66,6 +68,8 @@ curve)
     ncol=$(awk 'NR == 1 { print NF; exit }' "$data")
     dcol=$(awk 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == "drift") {
         print i; exit } }' "$data")
+    icol=$(awk 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == "injected") {
+        print i; exit } }' "$data")
     [ "$ncol" -ge 2 ] || usage
     # gnuplot breaks a line at NaN, not at a "missing" marker.
     awk 'NR > 1 { for (i = 1; i <= NF; i++) if ($i == "?") $i = "NaN" }
@@ -86,18 +90,24 @@ curve)
         [ "$rows" -le 60 ] || style=lines
         echo 'set format x "%.0f"'
         echo 'set grid'
-        # One marker per drift row.
+        # One marker per drift (and injected) row.
         if [ -n "$dcol" ]; then
             awk -v c="$dcol" 'NR > 1 && $c == 1 {
                 printf "set arrow from %s, graph 0 to %s, graph 1 " \
-                    "nohead dt 2 lc rgb \"#c0392b\"\n", $1, $1 }' "$data"
+                    "nohead dt 2 lw 1.5 lc rgb \"#c0392b\"\n", $1, $1 }' "$data"
             echo 'set label "dashed: drift detected" at graph 0.01, graph 0.04 tc rgb "#c0392b"'
+        fi
+        if [ -n "$icol" ]; then
+            awk -v c="$icol" 'NR > 1 && $c == 1 {
+                printf "set arrow from %s, graph 0 to %s, graph 1 " \
+                    "nohead dt 3 lw 2 lc rgb \"#555555\"\n", $1, $1 }' "$data"
+            echo 'set label "dotted: drift injected" at graph 0.01, graph 0.09 tc rgb "#555555"'
         fi
         printf 'plot'
         sep=' '
         i=2
         while [ "$i" -le "$ncol" ]; do
-            if [ "$i" != "$dcol" ]; then
+            if [ "$i" != "$dcol" ] && [ "$i" != "$icol" ]; then
                 # column(i), not i: an undefined value breaks the line.
                 printf '%s"%s" using 1:(column(%d)) with %s title columnheader(%d)' \
                     "$sep" "$script.dat" "$i" "$style" "$i"

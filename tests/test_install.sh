@@ -60,7 +60,7 @@ else
     note "weir/weir-sim not built in $BUILD: installing stand-ins"
 fi
 
-config=examples/building.ini
+config=$root/examples/building.ini
 if [ ! -r "$config" ]; then
     # The configuration helper's example has not landed yet: a stand-in
     # keeps the rules testable (file placement, conffile semantics).
@@ -204,6 +204,21 @@ inst "$d2" /usr/local
 if $real; then
     check "installed weir runs (--help exits 0)" \
         sh -c '"$1" --help >/dev/null 2>&1' sh "$d2/usr/local/bin/weir"
+    check "installed weir-sim runs (--help exits 0)" \
+        sh -c '"$1" --help >/dev/null 2>&1' sh "$d2/usr/local/bin/weir-sim"
+    if [ "$config" = "$root/examples/building.ini" ]; then
+        "$d2/usr/local/bin/weir" check-config "$d2/etc/weir/weir.ini" \
+            >"$tmp/cc" 2>&1
+        rc=$?
+        if [ $rc -eq 0 ]; then
+            ok "weir check-config accepts the installed weir.ini"
+        else
+            not_ok "weir check-config accepts the installed weir.ini (rc $rc)"
+            head -n 5 "$tmp/cc" | sed 's/^/#   /'
+        fi
+        check "installed weir.ini keeps state in the unit's StateDirectory" \
+            grep -qx 'state_dir = /var/lib/weir' "$d2/etc/weir/weir.ini"
+    fi
 else
     note "real programs not built: their --help is not checked"
 fi
