@@ -55,7 +55,7 @@ export BUILD
 work=$BUILD/bench-report
 rm -rf "$work"
 mkdir -p "$work" || exit 2
-tmp_out=$BENCH_OUT.tmp
+tmp_out=${BENCH_OUT%.md}.tmp
 cur=
 
 cleanup() {
