@@ -221,7 +221,8 @@ bool log_ratelimit_allow(struct log_ratelimit *rl, int64_t now_ns,
         count_suppressed(rl); /* busy: never wait on a hot path */
         return false;
     }
-    if (rl->begin_ns == 0 || now_ns - rl->begin_ns >= rl->interval_ns) {
+    if (!rl->started || now_ns - rl->begin_ns >= rl->interval_ns) {
+        rl->started = true;
         rl->begin_ns = now_ns;
         rl->printed = 0;
     }

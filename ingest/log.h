@@ -55,6 +55,7 @@ struct log_ratelimit {
     int64_t interval_ns;             /* Window length; set at init. */
     uint32_t burst;                  /* Lines allowed per window; at init. */
     uint32_t printed;                /* Lines in this window; under lock. */
+    bool started;                    /* A window was opened; under lock. */
     int64_t begin_ns;                /* Window start (monotonic); under lock. */
     atomic_flag lock;                /* Try-lock; never waited on. */
     atomic_uint_fast64_t missed;     /* Suppressed since the last report. */

@@ -1,0 +1,656 @@
+/* test_config.c -- the configuration schema: the shipped examples parse
+ * and print back to themselves, documented defaults hold, and a table of
+ * bad files each gives exactly one error, at the right line, saying why.
+ *
+ * Threads: single-threaded. */
+#include "ingest/config.h"
+#include "tests/harness.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* ---- Helpers ----------------------------------------------------------- */
+
+static int parse_str(const char *text, struct config **cfg, char **diag)
+{
+    return config_parse(cfg, text, strlen(text), "bad.ini", diag);
+}
+
+static size_t count(const char *hay, const char *needle)
+{
+    size_t n = 0;
+
+    for (const char *p = hay; hay && (p = strstr(p, needle)) != NULL; p++)
+        n++;
+    return n;
+}
+
+static char *print_str(const struct config *cfg)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+
+    ASSERT(f != NULL);
+    ASSERT_EQ(config_print(cfg, f), 0);
+    ASSERT_EQ(fclose(f), 0);
+    return buf;
+}
+
+/* The first subscription every case needs (3 lines). */
+#define P                                                                      \
+    "[subscription s]\n"                                                       \
+    "topic = sensors/{device}/{sensor}\n"                                      \
+    "format = protobuf_reading\n"
+
+/* ---- The examples ------------------------------------------------------ */
+
+static void building_example_parses(void)
+{
+    struct config *c;
+    char *diag;
+    const struct config_task *t;
+
+    ASSERT_EQ(config_load(&c, "examples/building.ini", &diag), 0);
+    if (diag)
+        fputs(diag, stderr);
+    ASSERT(diag == NULL); /* not even a warning */
+    ASSERT_EQ(c->nsubs, 2);
+    ASSERT_STREQ(c->subs[0].filter, "sensors/+/+");
+    ASSERT_STREQ(c->subs[1].filter, "sensors/+");
+    ASSERT_EQ(c->subs[1].format, CONFIG_FORMAT_PROTOBUF_BATCH);
+    ASSERT_EQ(c->nsensors, 5);
+    ASSERT_NEAR(config_sensor_find(c, "co2")->max_rate_per_s, 20, 0);
+    ASSERT(isinf(config_sensor_find(c, "light")->max_rate_per_s));
+    ASSERT_EQ(c->ntasks, 2);
+    t = &c->tasks[0];
+    ASSERT_STREQ(t->name, "occupancy");
+    ASSERT_EQ(t->kind, CONFIG_TASK_CLASSIFICATION);
+    ASSERT_EQ(t->nfeatures, 6); /* over two lines */
+    ASSERT_STREQ(t->features[4].name, "co2");
+    ASSERT_EQ(t->features[4].lag, 1);
+    ASSERT_EQ(t->nclasses, 2);
+    ASSERT_STREQ(t->classes[1], "occupied");
+    ASSERT_EQ(config_task_candidates(t), 1 * 3 * 3 * 2);
+    t = &c->tasks[1];
+    ASSERT_STREQ(t->target.name, "co2");
+    ASSERT_EQ(t->target.horizon_ms, 15 * 60 * 1000);
+    ASSERT_EQ(t->window_ms, 3600 * 1000);
+    ASSERT_EQ(t->window_rows, 0);
+    ASSERT_EQ(t->drift, CONFIG_DRIFT_PAGE_HINKLEY);
+    ASSERT_STREQ(c->mqtt.client_id, "weir-building-a");
+    config_free(c);
+}
+
+static void machine_example_parses(void)
+{
+    struct config *c;
+    char *diag;
+
+    ASSERT_EQ(config_load(&c, "examples/machine.ini", &diag), 0);
+    /* The one warning: metrics exposed on the plant network, on purpose. */
+    ASSERT_EQ(count(diag, "warning:"), 1);
+    ASSERT(strstr(diag, "examples/machine.ini:"));
+    ASSERT(strstr(diag, "reachable from other machines"));
+    free(diag);
+    ASSERT_EQ(c->mqtt.version, 5);
+    ASSERT_EQ(c->mqtt.nuris, 2);
+    ASSERT_EQ(c->mqtt.session_expiry_ms, 2 * 86400 * 1000LL);
+    ASSERT(c->validation.reject_unknown);
+    ASSERT_EQ(c->wal.sync, WAL_SYNC_ALWAYS);
+    ASSERT_EQ(c->wal.segment_bytes, 16 << 20);
+    ASSERT_EQ(c->tasks[0].kind, CONFIG_TASK_ANOMALY);
+    ASSERT_EQ(config_task_candidates(&c->tasks[0]), 0);
+    ASSERT_EQ(c->tasks[0].drift, CONFIG_DRIFT_NONE);
+    ASSERT_NEAR(c->tasks[0].threshold, 0.5, 0);
+    ASSERT_EQ(c->tasks[1].target.horizon_ms, 10 * 60 * 1000);
+    ASSERT_STREQ(c->http.host, "10.0.0.17");
+    ASSERT_EQ(c->http.port, 9107);
+    config_free(c);
+}
+
+/* print(parse(x)) parses to a config that prints the same text. */
+static void print_reads_back(void)
+{
+    static const char *const files[] = {"examples/building.ini",
+                                        "examples/machine.ini"};
+
+    for (size_t i = 0; i < 2; i++) {
+        struct config *a;
+        struct config *b;
+        char *diag;
+        char *ta;
+        char *tb;
+
+        ASSERT_EQ(config_load(&a, files[i], &diag), 0);
+        free(diag);
+        ta = print_str(a);
+        ASSERT_EQ(config_parse(&b, ta, strlen(ta), files[i], &diag), 0);
+        free(diag);
+        tb = print_str(b);
+        ASSERT_STREQ(ta, tb);
+        /* Spot checks that the text carried the values. */
+        ASSERT_EQ(a->ntasks, b->ntasks);
+        ASSERT_EQ(a->tasks[1].target.horizon_ms, b->tasks[1].target.horizon_ms);
+        ASSERT_EQ(a->wal.max_bytes, b->wal.max_bytes);
+        free(ta);
+        free(tb);
+        config_free(a);
+        config_free(b);
+    }
+}
+
+/* The defaults config.h documents. */
+static void documented_defaults(void)
+{
+    struct config *c;
+    char *diag;
+
+    ASSERT_EQ(parse_str(P, &c, &diag), 0);
+    ASSERT(strstr(diag, "warning: no [task NAME]")); /* and nothing else */
+    ASSERT_EQ(count(diag, "\n"), 1);
+    free(diag);
+    ASSERT_STREQ(c->state_dir, "/var/lib/weir");
+    ASSERT_EQ(c->log_level, LOG_INFO);
+    ASSERT_EQ(c->checkpoint_interval_ms, 60000);
+    ASSERT_EQ(c->mqtt.nuris, 1);
+    ASSERT_STREQ(c->mqtt.uris[0], "tcp://127.0.0.1:1883");
+    ASSERT(strncmp(c->mqtt.client_id, "weir-", 5) == 0);
+    ASSERT_EQ(c->mqtt.version, 4);
+    ASSERT_EQ(c->mqtt.keepalive_ms, 30000);
+    ASSERT_EQ(c->mqtt.qos, 1);
+    ASSERT(!c->mqtt.clean_session);
+    ASSERT(c->mqtt.username == NULL && c->mqtt.password == NULL);
+    ASSERT_EQ(c->subs[0].qos, 1); /* inherited from [mqtt] */
+    ASSERT_EQ(c->validation.max_future_ms, 5 * 60000);
+    ASSERT_EQ(c->validation.max_past_ms, 7 * 86400000LL);
+    ASSERT_EQ(c->validation.max_payload, 65536);
+    ASSERT(!c->validation.reject_unknown);
+    ASSERT_EQ(c->validation.dedup_window, 1024);
+    ASSERT_EQ(c->validation.dedup_hold_ms, 600000);
+    ASSERT_STREQ(c->topics.snapshot, "weir/model/{task}/snapshot");
+    ASSERT_STREQ(c->topics.rejects, "weir/rejects/{reason}");
+    ASSERT(!c->topics.publish_predictions && c->topics.publish_rejects);
+    ASSERT_EQ(c->snapshot.min_interval_ms, 10000);
+    ASSERT_EQ(c->snapshot.keep, 5);
+    ASSERT_EQ(c->wal.sync, WAL_SYNC_INTERVAL);
+    ASSERT_EQ(c->wal.sync_interval_ms, 1000);
+    ASSERT_EQ(c->wal.segment_bytes, 64 << 20);
+    ASSERT_EQ(c->wal.max_bytes, 1 << 30);
+    ASSERT_EQ(c->wal.full_wait_ms, 100);
+    ASSERT(c->http.enabled);
+    ASSERT_STREQ(c->http.host, "127.0.0.1");
+    ASSERT_EQ(c->http.port, 9107);
+    ASSERT_EQ(c->http.max_request_bytes, 8192);
+    ASSERT_EQ(c->limits.ring_slots, 65536);
+    config_free(c);
+
+    /* Task defaults, by kind. */
+    ASSERT_EQ(parse_str(P "[task r]\nkind = regression\nfeatures = a\n"
+                          "target = b\n[task c]\nkind = classification\n"
+                          "features = a\ntarget = b\n[task p]\n"
+                          "kind = regression\nfeatures = a\ntarget = b\n"
+                          "drift = page_hinkley\n",
+                        &c, &diag),
+              0);
+    ASSERT(diag == NULL);
+    ASSERT_EQ(c->tasks[0].models[0], MODEL_LINEAR);
+    ASSERT_EQ(c->tasks[1].models[0], MODEL_LOGISTIC);
+    ASSERT_EQ(c->tasks[0].window_rows, 500);
+    ASSERT_EQ(config_task_candidates(&c->tasks[0]), 18);
+    ASSERT_NEAR(c->tasks[0].test_fraction, 0.1, 0);
+    ASSERT_EQ(c->tasks[0].drift, CONFIG_DRIFT_ADWIN);
+    ASSERT_NEAR(c->tasks[0].drift_delta, 0.002, 0);
+    ASSERT_NEAR(c->tasks[2].drift_delta, 0.05, 0);
+    ASSERT_NEAR(c->tasks[2].drift_threshold, 50, 0);
+    ASSERT_EQ(c->tasks[0].feature_max_age_ms, 600000);
+    config_free(c);
+}
+
+/* ---- Bad files --------------------------------------------------------- */
+
+struct bad {
+    const char *text;
+    int line;         /* 0: a file-level message without a line */
+    const char *says; /* substring of the message */
+};
+
+#define T4 "[task t]\nkind = regression\nfeatures = a, b\ntarget = c\n"
+
+static const struct bad bads[] = {
+    /* Sections and syntax. */
+    {P "[mqqt]\nuri = tcp://x:1\n", 4,
+     "unknown section [mqqt] (did you mean [mqtt]?)"},
+    {P "[mqtt x]\n", 4, "[mqtt] takes no name"},
+    {P "[task]\n", 4, "[task] needs a name: [task NAME]"},
+    {P "[mqtt]\nqos = 1\n[mqtt]\n", 6,
+     "section [mqtt] appears twice "
+     "(first at line 4)"},
+    {P "[mqtt\nqos = 1\n", 4, "section header without ']'"},
+    {P "[mqtt] junk\n", 4, "text after the section header"},
+    {P "[task aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa]\n", 4,
+     "section header longer than 49 characters"},
+    {P "[task a/b]\n", 4, "a name is 1..64 bytes without '/'"},
+    {"qos = 1\n" P, 1, "'qos' is outside any section"},
+    {P "[mqtt]\nkeepalive 30s\n", 5, "expected 'key = value'"},
+    {P "[mqtt]\nclient_id = "
+       "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+       "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+       "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+       "\n",
+     5, "line longer than 196 characters"},
+    {P "[mqtt]\nqos = 1\n  keepalive = 30s\n", 6,
+     "continues 'qos', which is not a list"},
+    {P "[mqtt]\nkeepalve = 30s\n", 5,
+     "unknown key 'keepalve' in [mqtt] (did you mean 'keepalive'?)"},
+    {P "[mqtt]\nqos = 1\nqos = 2\n", 6,
+     "'qos' is set twice in [mqtt] (first at line 5)"},
+    {P "[task t]\nkind = anomaly\nfeatures = a\n[task t]\n", 7,
+     "duplicate section [task t] (first at line 4)"},
+    /* Types and ranges. */
+    {P "[mqtt]\nkeepalive = soon\n", 5, "expected a duration such as"},
+    {P "[mqtt]\nkeepalive = -5s\n", 5, "a duration cannot be negative"},
+    {P "[mqtt]\nkeepalive = 100000s\n", 5, "must be between 0s and"},
+    {P "[mqtt]\nclean_session = maybe\n", 5, "expected true or false"},
+    {P "[mqtt]\nqos = 3\n", 5, "expected a whole number in [0, 2]"},
+    {P "[mqtt]\nmax_inflight = 0\n", 5, "must be in [1, 65535]"},
+    {P "[mqtt]\nversion = 4\n", 5, "expected one of 3.1.1, 5"},
+    {P "[mqtt]\nuri = http://broker\n", 5, "expected tcp://"},
+    {P "[mqtt]\nuri = tcp://broker:99999\n", 5, "bad port"},
+    {P "[validation]\nmax_payload = 64KB\n", 5, "expected a size"},
+    {P "[validation]\nmax_payload = 1MiB\n", 5,
+     "must be between 16 and 65536 bytes"},
+    {P "[validation]\ndedup_window = 100\n", 5, "multiple of 64"},
+    {P "[validation]\nunknown_sensor = drop\n", 5,
+     "expected one of accept, reject"},
+    {P "[subscription b]\ntopic = s/{device}\nformat = xml\n", 6,
+     "expected one of protobuf_reading, protobuf_batch, json, senml"},
+    {P "[sensor co2]\nmin = 10\nmax = 5\n", 6,
+     "[sensor co2] min (10) is larger than max (5)"},
+    {P "[sensor co2]\nmax_rate = 0\n", 5, "must be in (0, "},
+    {P "[sensor co2]\nmin = nan\n", 5, "expected a finite number"},
+    {P "[http]\nlisten = localhost:9107\n", 5, "expected a numeric address"},
+    {P "[limits]\nring_slots = 3000\n", 5, "power of two"},
+    /* Tasks. */
+    {P T4 "window = -5 rows\n", 8, "a window cannot be negative"},
+    {P T4 "window = 500\n", 8, "needs a unit: '500 rows'"},
+    {P T4 "test_fraction = 1\n", 8, "must be in [0, 1)"},
+    {P T4 "test_fraction = -0.1\n", 8, "must be in [0, 1)"},
+    {P "[task t]\nkind = regression\nfeatures = a, c\ntarget = c\n", 6,
+     "the target 'c' is also a feature"},
+    {P "[task t]\nkind = regression\nfeatures = a, a\ntarget = c\n", 6,
+     "listed twice"},
+    {P "[task t]\nkind = regression\nfeatures = a,,b\ntarget = c\n", 6,
+     "empty list item"},
+    {P "[task t]\nkind = regression\nfeatures = a@+5m\ntarget = c\n", 6,
+     "a feature cannot look ahead"},
+    {P "[task t]\nkind = regression\nfeatures = a@-17\ntarget = c\n", 6,
+     "a lag is @-k with k from 1 to 16"},
+    {P "[task t]\nkind = regression\nfeatures = a\ntarget = c@-1\n", 7,
+     "target cannot be lagged"},
+    {P "[task t]\nkind = regression\nfeatures = a\ntarget = c@+15\n", 7,
+     "a horizon is @+ and a positive duration with one unit"},
+    {P "[task t]\nkind = regression\nfeatures = a\n", 4,
+     "[task t] needs 'target'"},
+    {P "[task t]\nfeatures = a\ntarget = b\n", 4, "[task t] needs 'kind'"},
+    {P "[task t]\nkind = regression\ntarget = b\n", 4,
+     "[task t] needs 'features'"},
+    {P "[task t]\nkind = learning\n", 5,
+     "expected one of regression, classification, anomaly"},
+    {P T4 "models = logistic\n", 8, "logistic cannot do regression"},
+    {P "[task t]\nkind = classification\nfeatures = a\ntarget = c\n"
+       "classes = x, y, z\nmodels = logistic\n",
+     9, "logistic is binary, but there are 3 classes"},
+    {P "[task t]\nkind = classification\nfeatures = a\ntarget = c\n"
+       "classes = x\n",
+     8, "needs at least two"},
+    {P T4 "classes = x, y\n", 8, "applies only to classification tasks"},
+    {P T4 "learning_rates = 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12\n", 4,
+     "72 candidates"},
+    {P T4 "learning_rates = 0\n", 8, "expected numbers in (0, "},
+    {P T4 "drift_threshold = 10\n", 8, "applies only to drift = page_hinkley"},
+    {P T4 "drift = none\ndrift_delta = 0.1\n", 9,
+     "applies only to supervised tasks with a drift detector"},
+    {P T4 "drift_delta = 2\n", 8, "ADWIN's confidence must be in (0, 1)"},
+    {P T4 "max_pending = 10\n", 8, "applies only to forecasting targets"},
+    {P "[task t]\nkind = anomaly\nfeatures = a\nmodels = linear\n", 7,
+     "does not apply to anomaly tasks"},
+    {P "[task t]\nkind = anomaly\nfeatures = a\ntarget = b\n", 7,
+     "does not apply to anomaly tasks"},
+    {P "[task t]\nkind = anomaly\nfeatures = a@-1\n", 6,
+     "an anomaly task watches sensors"},
+    {P "[task t]\nkind = regression\nfeatures = a\ntarget = c\n"
+       "threshold = 0.9\n",
+     8, "applies only to anomaly tasks"},
+    {P "[validation]\nunknown_sensor = reject\n[sensor a]\n[sensor c]\n" T4, 10,
+     "sensor 'b' has no [sensor b] section"},
+    /* Topics. */
+    {"[subscription s]\ntopic = sensors/{devcie}/{sensor}\nformat = json\n", 2,
+     "unknown placeholder {devcie}"},
+    {"[subscription s]\ntopic = sensors/dev-{device}\nformat = json\n", 2,
+     "whole"},
+    {"[subscription s]\ntopic = a/#/b\nformat = json\n", 2, "'#'"},
+    {"[subscription s]\ntopic = s/{device}/{sensor}\n"
+     "format = protobuf_batch\n",
+     2, "{sensor} in the topic is not used"},
+    {"[subscription s]\nformat = json\n", 1, "needs 'topic'"},
+    {"[subscription s]\ntopic = s/+\n", 1, "needs 'format'"},
+    {P "[subscription t]\ntopic = sensors/+/temp\nformat = json\n", 5,
+     "overlaps [subscription s] (line 1)"},
+    {P "[subscription t]\ntopic = sensors/#\nformat = json\n", 5,
+     "overlaps [subscription s]"},
+    {P "[subscription t]\ntopic = x/{device}\nformat = json\n"
+       "share_group = g\n",
+     7, "applies only to version = 5"},
+    {"[subscription s]\ntopic = weir/+\nformat = json\n[topics]\n"
+     "status = weir/status\n",
+     5, "weir would read its own output"},
+    {P "[topics]\nsnapshot = weir/model/snapshot\n", 5, "needs {task}"},
+    {P "[topics]\nstatus = weir/+/status\n", 5,
+     "an output topic cannot contain + or #"},
+    {P "[topics]\nstatus = weir/{task}/x\n", 5, "unknown placeholder {task}"},
+    {P "[task t]\nkind = anomaly\nfeatures = a\n[topics]\n"
+       "metrics = weir/model/{task}/snapshot\n",
+     8, "metrics and snapshot can both publish to 'weir/model/t/snapshot'"},
+    {P "[task rejects]\nkind = anomaly\nfeatures = a\n[topics]\n"
+       "snapshot = weir/{task}/nan\n",
+     8, "rejects and snapshot can both publish to 'weir/rejects/nan'"},
+    {"[topics]\nstatus = s/x\n", 0, "no [subscription NAME] section"},
+    /* MQTT and cross-section rules. */
+    {P "[mqtt]\nsession_expiry = 1h\n", 5, "applies only to version = 5"},
+    {P "[mqtt]\nca_file = /dev/null\n", 5,
+     "applies only to ssl://, mqtts:// or wss:// URIs"},
+    {P "[mqtt]\nuri = ssl://b:8883\nca_file = /nonexistent/ca.pem\n", 6,
+     "cannot read /nonexistent/ca.pem"},
+    {P "[mqtt]\nuri = ssl://b:8883\nkey_file = /dev/null\n", 6,
+     "key_file without cert_file"},
+    {P "[mqtt]\nusername = u\npassword = p\npassword_file = /dev/null\n", 7,
+     "password and password_file are both set"},
+    {P "[mqtt]\npassword = p\n", 5, "only with a username"},
+    {P "[mqtt]\nretry_min = 2m\nretry_max = 1m\n", 5,
+     "retry_min is larger than retry_max"},
+    {P "[mqtt]\nkeepalive = 1500ms\n", 5, "whole seconds"},
+    {P "[wal]\nsegment_size = 64MiB\nmax_size = 100MiB\n", 6,
+     "at least two segments"},
+    {P "[wal]\nfsync = always\nfsync_interval = 1s\n", 6,
+     "applies only to fsync = interval"},
+    {P "[mqtt]\nkeepalive = 10s\n[wal]\nfull_wait = 6s\n", 7,
+     "at most half of [mqtt] keepalive"},
+    {P "[http]\nlisten = off\ntimeout = 1s\n", 6,
+     "does not apply to listen = off"},
+    {NULL, 0, NULL}};
+
+static void bad_configs_name_file_and_line(void)
+{
+    int failures = 0;
+
+    for (const struct bad *b = bads; b->text; b++) {
+        struct config *c = NULL;
+        char *diag = NULL;
+        char want[64];
+        int rc = parse_str(b->text, &c, &diag);
+        const char *at;
+        bool ok;
+
+        if (b->line > 0)
+            snprintf(want, sizeof(want), "bad.ini:%d: error: ", b->line);
+        else
+            snprintf(want, sizeof(want), "bad.ini: error: ");
+        at = diag ? strstr(diag, want) : NULL;
+        ok = rc == -EINVAL && c == NULL && at != NULL &&
+             count(diag, "error:") == 1;
+        if (ok) { /* the reason is on that same line */
+            const char *nl = strchr(at, '\n');
+            const char *why = strstr(at, b->says);
+            ok = why != NULL && nl != NULL && why < nl;
+        }
+        if (!ok) {
+            fprintf(stderr, "case %zu: want \"%s...%s\", rc %d, got:\n%s\n",
+                    (size_t)(b - bads), want, b->says, rc,
+                    diag ? diag : "(nothing)");
+            failures++;
+        }
+        free(diag);
+        config_free(c);
+    }
+    ASSERT_EQ(failures, 0);
+}
+
+/* A NUL byte cannot be in the table's C strings. */
+static void nul_byte_is_an_error(void)
+{
+    static const char text[] = P "[mqtt]\nqos = 1\0\n";
+    struct config *c;
+    char *diag;
+
+    ASSERT_EQ(config_parse(&c, text, sizeof(text) - 1, "bad.ini", &diag),
+              -EINVAL);
+    ASSERT(strstr(diag, "bad.ini:5: error: NUL byte"));
+    free(diag);
+}
+
+/* Every error of a file at once, sorted by line, cross-key checks too. */
+static void all_errors_sorted_by_line(void)
+{
+    const char *text = P                 /* 1-3 */
+        "[sensor x]\nmin = 5\nmax = 1\n" /* 4-6: min > max (6) */
+        "[mqtt]\nqos = 7\n"              /* 7-8: range (8) */
+        "[task t]\nkind = regression\n"  /* 9-10 */
+        "features = a\n"                 /* 11 */
+        "[bogus]\n";                     /* 12: unknown; t has no
+                                            target (9) */
+    struct config *c;
+    char *diag;
+    const char *l6;
+    const char *l8;
+    const char *l9;
+    const char *l12;
+
+    ASSERT_EQ(parse_str(text, &c, &diag), -EINVAL);
+    ASSERT_EQ(count(diag, "error:"), 4);
+    l6 = strstr(diag, "bad.ini:6: error:");
+    l8 = strstr(diag, "bad.ini:8: error:");
+    l9 = strstr(diag, "bad.ini:9: error:");
+    l12 = strstr(diag, "bad.ini:12: error:");
+    ASSERT(l6 && l8 && l9 && l12);
+    ASSERT(diag == l6 && l6 < l8 && l8 < l9 && l9 < l12);
+    free(diag);
+}
+
+static void warnings_do_not_fail(void)
+{
+    struct config *c;
+    char *diag;
+
+    ASSERT_EQ(parse_str(P "[mqtt]\nclean_session = true\n"
+                          "[task t]\nkind = anomaly\nfeatures = a\n",
+                        &c, &diag),
+              0);
+    ASSERT(strstr(diag, "bad.ini:5: warning: [mqtt] clean_session = true"));
+    ASSERT_EQ(count(diag, "warning:"), 1);
+    ASSERT(c->mqtt.clean_session);
+    free(diag);
+    config_free(c);
+}
+
+static void lists_continue_on_indented_lines(void)
+{
+    struct config *c;
+    char *diag;
+
+    ASSERT_EQ(parse_str(P "[task t]\nkind = regression\n"
+                          "features = a,\n"
+                          "  b, b@-2,\n"
+                          "; a comment between\n"
+                          "\tc\n"
+                          "target = y\n"
+                          "learning_rates = 0.3,\n    0.03\n",
+                        &c, &diag),
+              0);
+    free(diag);
+    ASSERT_EQ(c->tasks[0].nfeatures, 4);
+    ASSERT_STREQ(c->tasks[0].features[3].name, "c");
+    ASSERT_EQ(c->tasks[0].features[2].lag, 2);
+    ASSERT_EQ(c->tasks[0].nlearning_rates, 2);
+    ASSERT_NEAR(c->tasks[0].learning_rates[1], 0.03, 0);
+    config_free(c);
+}
+
+static void values_and_units(void)
+{
+    struct config *c;
+    char *diag;
+
+    ASSERT_EQ(parse_str(P "[mqtt]\nversion = 5\nkeepalive = 1m30s\n"
+                          "session_expiry = 3600\n"
+                          "[subscription t]\ntopic = other/{device}\n"
+                          "format = senml\nshare_group = grp\nqos = 2\n"
+                          "[wal]\nsegment_size = 8M\nmax_size = 1G\n"
+                          "fsync = none\nfull_wait = 250ms\n"
+                          "[http]\nlisten = [::1]:19107\n"
+                          "[validation]\nmax_payload = 4096\n"
+                          "[task t]\nkind = regression\nfeatures = a\n"
+                          "target = b@+1h\nwindow = 90m\n",
+                        &c, &diag),
+              0);
+    free(diag);
+    ASSERT_EQ(c->mqtt.keepalive_ms, 90000);
+    ASSERT_EQ(c->mqtt.session_expiry_ms, 3600000);
+    ASSERT_STREQ(c->subs[1].filter, "$share/grp/other/+");
+    ASSERT_EQ(c->subs[1].qos, 2);
+    ASSERT(c->subs[1].has_device && !c->subs[1].has_sensor);
+    ASSERT_EQ(c->wal.segment_bytes, 8 << 20);
+    ASSERT_EQ(c->wal.max_bytes, 1 << 30);
+    ASSERT_EQ(c->wal.sync, WAL_SYNC_NONE);
+    ASSERT_EQ(c->wal.full_wait_ms, 250);
+    ASSERT_STREQ(c->http.host, "::1");
+    ASSERT_EQ(c->http.port, 19107);
+    ASSERT_EQ(c->validation.max_payload, 4096);
+    ASSERT_EQ(c->tasks[0].target.horizon_ms, 3600000);
+    ASSERT_EQ(c->tasks[0].window_ms, 90 * 60000);
+    config_free(c);
+}
+
+/* Relative paths are relative to the file; unreadable files are named. */
+static void load_resolves_paths_and_reports_io(void)
+{
+    char path[512];
+    char ca[512];
+    char big[512];
+    struct config *c;
+    char *diag;
+    FILE *f;
+
+    snprintf(ca, sizeof(ca), "%s/ca.pem", test_tmpdir());
+    f = fopen(ca, "w");
+    ASSERT(f != NULL);
+    fclose(f);
+    snprintf(path, sizeof(path), "%s/weir.ini", test_tmpdir());
+    f = fopen(path, "w");
+    ASSERT(f != NULL);
+    fputs(P "[mqtt]\nuri = mqtts://broker:8883\nca_file = ca.pem\n"
+            "username = u\npassword = secret\n"
+            "[task t]\nkind = anomaly\nfeatures = a\n",
+          f);
+    fclose(f);
+    ASSERT_EQ(chmod(path, 0600), 0);
+    ASSERT_EQ(config_load(&c, path, &diag), 0);
+    ASSERT(diag == NULL);
+    ASSERT_STREQ(c->mqtt.ca_file, ca);
+    {
+        char *text = print_str(c); /* the secret is not printed */
+        ASSERT(strstr(text, "secret") == NULL);
+        ASSERT(strstr(text, "# password = (set, not shown)"));
+        free(text);
+    }
+    config_free(c);
+    ASSERT_EQ(chmod(path, 0644), 0); /* a password anyone can read */
+    ASSERT_EQ(config_load(&c, path, &diag), 0);
+    ASSERT(strstr(diag, "weir.ini:8: warning: [mqtt] password in a file "
+                        "anyone can read"));
+    free(diag);
+    config_free(c);
+
+    ASSERT_EQ(config_load(&c, "/nonexistent/weir.ini", &diag), -ENOENT);
+    ASSERT(strstr(diag, "/nonexistent/weir.ini: error: No such file"));
+    free(diag);
+    ASSERT_EQ(config_load(&c, test_tmpdir(), &diag), -EINVAL);
+    ASSERT(strstr(diag, "not a regular file"));
+    free(diag);
+    snprintf(big, sizeof(big), "%s/big.ini", test_tmpdir());
+    f = fopen(big, "w");
+    ASSERT(f != NULL);
+    for (int i = 0; i < 40000; i++)
+        fputs("; a comment line of some length\n", f);
+    fclose(f);
+    ASSERT_EQ(config_load(&c, big, &diag), -EFBIG);
+    ASSERT(strstr(diag, "larger than 1 MiB"));
+    free(diag);
+}
+
+/* Mangled versions of the building example: never a crash or a leak, and
+ * an error always comes with a message. */
+static void mangled_files_are_refused_cleanly(void)
+{
+    struct config *c;
+    char *diag;
+    char *orig;
+    size_t len;
+    uint64_t seed = test_seed();
+    FILE *f = fopen("examples/building.ini", "rb");
+
+    ASSERT(f != NULL);
+    orig = malloc(1 << 16);
+    len = fread(orig, 1, 1 << 16, f);
+    fclose(f);
+    for (int iter = 0; iter < 1500; iter++) {
+        char *m = malloc(len);
+        size_t mlen = len;
+        memcpy(m, orig, len);
+        for (int k = 0; k < 1 + (int)(test_rand(&seed) % 4); k++) {
+            size_t at = (size_t)(test_rand(&seed) % mlen);
+            uint64_t r = test_rand(&seed);
+            if (r % 3 == 0)
+                m[at] = (char)(r >> 8); /* any byte, NUL included */
+            else if (r % 3 == 1)
+                m[at] = "=[]\n ,;@#{}+-0"[(r >> 8) % 15];
+            else if (mlen > 1) { /* delete a stretch */
+                size_t n = (size_t)((r >> 8) % 40);
+                n = n > mlen - at ? mlen - at : n;
+                memmove(m + at, m + at + n, mlen - at - n);
+                mlen -= n;
+            }
+        }
+        int rc = config_parse(&c, m, mlen, "m.ini", &diag);
+        ASSERT(rc == 0 || rc == -EINVAL);
+        ASSERT(rc == 0 || (diag != NULL && strstr(diag, "error:")));
+        if (rc == 0)
+            config_free(c);
+        free(diag);
+        free(m);
+    }
+    free(orig);
+}
+
+static const struct test tests[] = {
+    {"building_example_parses", building_example_parses},
+    {"machine_example_parses", machine_example_parses},
+    {"print_reads_back", print_reads_back},
+    {"documented_defaults", documented_defaults},
+    {"bad_configs_name_file_and_line", bad_configs_name_file_and_line},
+    {"nul_byte_is_an_error", nul_byte_is_an_error},
+    {"all_errors_sorted_by_line", all_errors_sorted_by_line},
+    {"warnings_do_not_fail", warnings_do_not_fail},
+    {"lists_continue_on_indented_lines", lists_continue_on_indented_lines},
+    {"values_and_units", values_and_units},
+    {"load_resolves_paths_and_reports_io", load_resolves_paths_and_reports_io},
+    {"mangled_files_are_refused_cleanly", mangled_files_are_refused_cleanly},
+    {NULL, NULL}};
+
+int main(int argc, char **argv)
+{
+    return test_main(argc, argv, tests);
+}
