@@ -107,6 +107,31 @@ else
     not_ok "recorder did not subscribe" "$(cat "$TMP/a.cap.log")"
 fi
 
+# ---- several connections: every message arrives, per-device order kept ---
+"$SIM" run --count 3000 --seed 12 --format batch --qos 1 --out "$TMP/m.cap" \
+    --quiet
+nm=$(count "$TMP/m.cap")
+start_recorder "$TMP/m2.cap" --qos 1 --count "$nm"
+"$SIM" run --broker "$BROKER_URI" --count 3000 --seed 12 --format batch \
+    --qos 1 --max --conns 3 --quiet
+stop_recorder
+"$SIM" cat --no-time "$TMP/m.cap" 2>/dev/null >"$TMP/m.txt"
+"$SIM" cat --no-time "$TMP/m2.cap" 2>/dev/null >"$TMP/m2.txt"
+okm=1
+sort "$TMP/m.txt" >"$TMP/ms.txt"
+sort "$TMP/m2.txt" >"$TMP/m2s.txt"
+cmp -s "$TMP/ms.txt" "$TMP/m2s.txt" || okm=0
+for d in room-001 room-005 room-010; do # one device: one connection, in order
+    grep -F "sensors/$d	" "$TMP/m.txt" >"$TMP/d1.txt"
+    grep -F "sensors/$d	" "$TMP/m2.txt" >"$TMP/d2.txt"
+    [ -s "$TMP/d1.txt" ] && cmp -s "$TMP/d1.txt" "$TMP/d2.txt" || okm=0
+done
+if [ $okm -eq 1 ] && [ "$nm" -gt 500 ]; then
+    ok "--conns 3: all $nm messages, each device in order"
+else
+    not_ok "--conns 3" "$(wc -l <"$TMP/m2.txt") of $nm"
+fi
+
 # ---- --loop, --topic-prefix, --rewrite -------------------------------------
 start_recorder "$TMP/l.cap" --qos 1 --topic 'x/#' --count $((2 * na))
 "$SIM" replay --broker "$BROKER_URI" --max --quiet --loop=2 \
