@@ -317,13 +317,13 @@ static void summary(const struct run_args *a, struct simgen *g,
         return;
     fprintf(stderr,
             "weir-sim: run: %llu readings in %llu messages (%llu bytes) in "
-            "%.2f s, %.0f readings/s%s; gap_samples=%llu%s%s "
+            "%.2f s, %.0f readings/s%s; gap_samples=%llu%s "
             "hash=0x%016" PRIx64 "\n",
             (unsigned long long)st.readings_out,
             (unsigned long long)st.messages, (unsigned long long)st.bytes, el,
             el > 0 ? (double)st.readings_out / el : 0.0,
             pub ? "" : (a->out ? " to capture" : " (dry run)"),
-            (unsigned long long)st.gap_samples, faults, pub ? "" : "", hash);
+            (unsigned long long)st.gap_samples, faults, hash);
     if (pub)
         fprintf(stderr,
                 "weir-sim: run: published=%llu completed=%llu "
