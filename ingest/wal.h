@@ -139,8 +139,9 @@ struct wal_stats {
 
 /* What wal_replay() or wal_open() found. */
 struct wal_scan_stats {
-    uint64_t records;       /* Records delivered (replay) or found. */
-    uint64_t first_lsn;     /* Lowest lsn in the log (0: empty). */
+    uint64_t records;       /* Records delivered (replay). */
+    uint64_t first_lsn;     /* First lsn delivered (replay; 0: none). Above
+                               from_lsn: the records between are gone. */
     uint64_t last_lsn;      /* Highest valid lsn (0: empty). */
     uint64_t segments;      /* Segment files read. */
     uint64_t corrupt_bytes; /* Skipped between valid records. */
@@ -184,7 +185,8 @@ void wal_free(struct wal *w);
  * segment, or len > WAL_MAX_PAYLOAD), -ENOSPC (the log stayed at max_bytes
  * for full_wait_ms, or the disk is full: do not acknowledge), -EIO and
  * other negative errnos from write/fdatasync (the record is not in the
- * log). Only ever called from one thread. */
+ * log). Only ever called from one thread: the first thread that appends
+ * is the writer (asserted). */
 int wal_append(struct wal *w, const char *topic, const void *payload,
                size_t len, int qos, int64_t recv_ns, uint64_t *lsn);
 
