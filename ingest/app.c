@@ -19,6 +19,10 @@
  * coalesces wake-ups (uv_async_send), so "drain until empty, bounded" is
  * the pattern.
  *
+ * Fault injection: WEIR_FAULT_LOOP_DELAY_MS=N in the environment makes
+ * the loop sleep N ms per wake-up (tests/test_weir.c uses it to make the
+ * ring overflow and exercise the catch-up). Unset, it costs one branch.
+ *
  * Checkpoints keep one spare: the ingest log is truncated only before the
  * *previous* checkpoint's lsn, so if the newest file is damaged the
  * daemon falls back to checkpoint.prev and still finds every record it
@@ -104,6 +108,7 @@ struct app {
     uint64_t ckpts;
     uint64_t ckpt_failures;
     uint64_t catchups;
+    long fault_delay_ms;         /* Test fault: sleep per wake-up. */
     bool stopping;
     int exit_code;
 };
@@ -315,6 +320,8 @@ static void on_wakeup(uv_async_t *h)
 {
     struct app *a = h->data;
 
+    if (a->fault_delay_ms > 0 && !a->stopping)
+        usleep((useconds_t)a->fault_delay_ms * 1000);
     if (drain_ring(a, DRAIN_MAX) >= DRAIN_MAX)
         uv_async_send(&a->wakeup); /* more: come back after other events */
     drain_dlq(a);
@@ -787,6 +794,10 @@ int app_new(struct app **out, const struct config *cfg, char *err,
     if ((a = calloc(1, sizeof(*a))) == NULL)
         return -ENOMEM;
     a->cfg = cfg;
+    /* Fault injection for tests: a slow loop thread, so that the ring
+     * fills and the inbox's wait and the catch-up path run. */
+    if (getenv("WEIR_FAULT_LOOP_DELAY_MS") != NULL)
+        a->fault_delay_ms = atol(getenv("WEIR_FAULT_LOOP_DELAY_MS"));
     if ((rc = uv_loop_init(&a->loop)) != 0) {
         free(a);
         return rc;

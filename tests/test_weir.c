@@ -58,7 +58,8 @@ struct daemon {
     char dir[512];
     char cfg[600];
     char log[600];
-    int port; /* HTTP port, from the log. */
+    int port;         /* HTTP port, from the log. */
+    const char *env;  /* "NAME=value" for the child, or NULL. */
 };
 
 static const char *const base_config =
@@ -68,7 +69,7 @@ static const char *const base_config =
     "[mqtt]\n"
     "uri = %s\n"
     "client_id = weir-test-%d\n"
-    "keepalive = 10s\n"
+    "keepalive = %ds\n"
     "retry_min = 1s\n"
     "retry_max = 2s\n"
     "[subscription batches]\n"
@@ -91,7 +92,9 @@ static const char *const base_config =
     "min_interval = 0s\n"
     "keep = 3\n"
     "[http]\n"
-    "listen = 127.0.0.1:%d\n";
+    "listen = 127.0.0.1:%d\n"
+    "[limits]\n"
+    "ring_slots = %d\n";
 
 /* A port that was free a moment ago ([http] listen does not take 0). */
 static int free_port(void)
@@ -112,7 +115,8 @@ static int free_port(void)
     return port;
 }
 
-static void daemon_init(struct daemon *d, const char *uri)
+static void daemon_init_with(struct daemon *d, const char *uri,
+                             int keepalive_s, int ring_slots)
 {
     FILE *f;
 
@@ -121,8 +125,14 @@ static void daemon_init(struct daemon *d, const char *uri)
     snprintf(d->cfg, sizeof(d->cfg), "%s/weir.ini", d->dir);
     snprintf(d->log, sizeof(d->log), "%s/weir.log", d->dir);
     ASSERT((f = fopen(d->cfg, "w")) != NULL);
-    fprintf(f, base_config, d->dir, uri, (int)getpid(), free_port());
+    fprintf(f, base_config, d->dir, uri, (int)getpid(), keepalive_s,
+            free_port(), ring_slots);
     fclose(f);
+}
+
+static void daemon_init(struct daemon *d, const char *uri)
+{
+    daemon_init_with(d, uri, 10, 65536);
 }
 
 static const char *weir_bin(void)
@@ -197,6 +207,8 @@ static void daemon_start(struct daemon *d, int nth)
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         dup2(fd, 2);
         dup2(fd, 1);
+        if (d->env != NULL)
+            putenv((char *)d->env);
         execl(weir_bin(), "weir", "-c", d->cfg, (char *)NULL);
         _exit(127);
     }
@@ -865,7 +877,43 @@ static void replay_matches_live_bit_for_bit(void)
     broker_free(b);
 }
 
+/* A slow loop thread (fault injection) and a small ring: the ring stays
+ * full past the inbox's deadline (keep-alive / 4), the inbox switches to
+ * logging only, and the daemon pauses MQTT, catches up from the ingest
+ * log and resumes -- still every reading exactly once. */
+static void overflow_catches_up_from_the_log(void)
+{
+    const uint64_t n = 1500;
+    struct broker *b;
+    struct daemon d;
+    struct client pub;
+
+    ASSERT_EQ(broker_start(&b, NULL), 0);
+    daemon_init_with(&d, broker_uri(b), 2, 1024);
+    d.env = "WEIR_FAULT_LOOP_DELAY_MS=1500";
+    daemon_start(&d, 1);
+    client_open(&pub, broker_uri(b), "publisher", NULL);
+    publish_clean(&pub, 0, n, NULL);
+    ASSERT(wait_metric(&d, "weir_readings_accepted_total", 5.0 * n, 40000));
+    if (getenv("WEIR_TEST_VERBOSE") != NULL) {
+        char *body = http_get(d.port, "/metrics", NULL);
+        fprintf(stderr, "%s", body ? body : "");
+        free(body);
+    }
+    ASSERT(metric(&d, "weir_ring_wait_timeouts_total") >= 1);
+    ASSERT(metric(&d, "weir_catchups_total") >= 1);
+    ASSERT_EQ(metric(&d, "weir_task_rows_learned_total{task=\"occupancy\"}"),
+              n);
+    ASSERT_EQ(metric(&d, "weir_qos0_drops_total"), 0);
+    if (getenv("WEIR_TEST_VERBOSE") != NULL)
+        dump_log(&d);
+    ASSERT_EQ(daemon_stop(&d), 0);
+    client_close(&pub);
+    broker_free(b);
+}
+
 static const struct test tests[] = {
+    {"overflow_catches_up_from_the_log", overflow_catches_up_from_the_log},
     {"counts_dead_letters_and_snapshot", counts_dead_letters_and_snapshot},
     {"kill9_learns_everything_once", kill9_learns_everything_once},
     {"broker_restart_loses_nothing", broker_restart_loses_nothing},
