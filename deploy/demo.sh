@@ -362,25 +362,22 @@ if [ $sim_rc -ne 0 ]; then
     exit 1
 fi
 
-# Drain: until weir has processed every message it logged and its reading
-# count holds still for 2 s (at most 30 s).
-prev=-1
-same=0
+# Drain: until weir has processed every message the ledger says was sent
+# and holds no backlog (at most 30 s; the accounting below reports what is
+# still missing then).
+sent_msgs=$(awk -F, 'NR > 1 && $2 == 1 && !($1 in m) { m[$1] = 1; n++ }
+    END { print n + 0 }' "$run/ledger.csv")
+t_drain=$(date +%s)
 _i=0
-while [ $same -lt 2 ] && [ $_i -lt 30 ]; do
-    sleep 1
+while [ $_i -lt 30 ]; do
     scrape "$run/metrics.prom"
     progress
-    cur=$(prom "$run/metrics.prom" weir_readings_total)
-    if [ "$cur" = "$prev" ] &&
-        [ "$(prom "$run/metrics.prom" weir_backlog_messages)" = 0 ]; then
-        same=$((same + 1))
-    else
-        same=0
-    fi
-    prev=$cur
+    [ "$(prom "$run/metrics.prom" weir_messages_total)" -ge "$sent_msgs" ] &&
+        [ "$(prom "$run/metrics.prom" weir_backlog_messages)" = 0 ] && break
     _i=$((_i + 1))
+    sleep 1
 done
+drain_s=$(($(date +%s) - t_drain))
 $tty && printf '\n'
 
 # Stop weir the way systemd does (SIGTERM: drain, final snapshots,
@@ -581,8 +578,9 @@ for t in $tasks; do
         say "  plot      not drawn: $(head -n 1 "$run/plot.log")"
     fi
 done
-say "weir       stopped by SIGTERM in ${stop_ms} ms (exit status $weir_rc);" \
-    "peak memory $((peak_kb / 1024)) MiB"
+say "weir       caught up ${drain_s} s after the simulator finished; stopped" \
+    "by SIGTERM in ${stop_ms} ms (exit status $weir_rc); peak memory" \
+    "$((peak_kb / 1024)) MiB"
 say "files      $run: weir.ini, weir.log, sim.log, ledger.csv," \
     "windows.jsonl, state/"
 say "============================================================================="
