@@ -39,7 +39,8 @@ void replay_feed(struct decoder *d, struct pipeline *p,
         if (st != NULL)
             st->rejected++;
     }
-    pipeline_message(p, recs, n);
+    /* A SenML pack may be several groups: pipeline_run() splits them. */
+    pipeline_run(p, recs, n);
     if (st != NULL)
         st->messages++;
 }

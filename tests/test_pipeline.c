@@ -107,8 +107,10 @@ struct world {
 
 static const char *const feats[] = {"temp", "hum"};
 
-static void world_open(struct world *w, bool import, const uint8_t *dev_img,
-                       size_t dev_len, const uint8_t *sen_img, size_t sen_len)
+static void world_open_task(struct world *w, const struct task_config *task,
+                            bool import, const uint8_t *dev_img,
+                            size_t dev_len, const uint8_t *sen_img,
+                            size_t sen_len)
 {
     struct decoder_sub subs[2];
     struct pipeline_config pc;
@@ -154,7 +156,7 @@ static void world_open(struct world *w, bool import, const uint8_t *dev_img,
     pc.validate.max_age_ms = INT64_MAX;
     pc.rules = &rule;
     pc.nrules = 1;
-    pc.tasks = &tc;
+    pc.tasks = task != NULL ? task : &tc;
     pc.ntasks = 1;
     pc.dead_letter_mask = ~(1u << REJECT_DUPLICATE);
     pc.emit = sink_emit;
@@ -163,6 +165,12 @@ static void world_open(struct world *w, bool import, const uint8_t *dev_img,
         fprintf(stderr, "pipeline_new: %s\n", err);
         ASSERT(0);
     }
+}
+
+static void world_open(struct world *w, bool import, const uint8_t *dev_img,
+                       size_t dev_len, const uint8_t *sen_img, size_t sen_len)
+{
+    world_open_task(w, NULL, import, dev_img, dev_len, sen_img, sen_len);
 }
 
 static void world_close(struct world *w)
@@ -545,7 +553,226 @@ static void pipeline_resumes_from_checkpoint(void)
     world_close(&c);
 }
 
+/* ---- JSON and SenML ----------------------------------------------------- */
+
+static size_t decode_text(struct world *w, const char *topic, const char *p,
+                          struct reading *out, enum reject_reason *why)
+{
+    return decode(w, topic, (const uint8_t *)p, strlen(p), 1, out, why);
+}
+
+static void decoder_reads_json_and_senml(void)
+{
+    struct reading r[DECODER_MAX_RECORDS];
+    enum reject_reason why;
+    struct world w;
+    uint32_t id;
+
+    world_open(&w, false, NULL, 0, NULL, 0);
+    /* (a) one reading on sensors/{device}/{sensor}. */
+    ASSERT_EQ(decode_text(&w, "sensors/j1/temp",
+                          "{\"seq\":4,\"ts\":1700000000000,\"value\":21.5}", r,
+                          &why),
+              2);
+    ASSERT_EQ(why, REJECT_NONE);
+    ASSERT_EQ(decoder_meta_format(&r[0]), DECODER_JSON);
+    ASSERT_EQ(r[1].value, 21.5);
+    ASSERT_EQ(r[1].seq, 4);
+    ASSERT_EQ(r[1].ts_ms, 1700000000000);
+    ASSERT(intern_find(w.sensors, "temp", 4, &id) && r[1].sensor_id == id);
+    /* (b) a device object with a label on sensors/{device}. */
+    ASSERT_EQ(decode_text(&w, "sensors/j1",
+                          " {\"seq\":5,\"temp\":20,\"hum\":null,"
+                          "\"labels\":{\"occ\":1}}",
+                          r, &why),
+              4);
+    ASSERT_EQ(why, REJECT_NONE);
+    ASSERT(isnan(r[2].value)); /* null: NaN, refused later as nan */
+    ASSERT(r[3].flags & READING_LABEL);
+    ASSERT_EQ(decode_text(&w, "sensors/j1", "{\"temp\":", r, &why), 1);
+    ASSERT_EQ(why, REJECT_DECODE_ERROR);
+    ASSERT_EQ(decode_text(&w, "sensors/j1", "{\"device\":\"j2\",\"t\":1}", r,
+                          &why),
+              1);
+    ASSERT_EQ(why, REJECT_BAD_NAME); /* names another device */
+    /* SenML: two times -> two groups, the second flagged a continuation;
+     * a record without a number is skipped and counted. */
+    ASSERT_EQ(decode_text(&w, "sensors/s1",
+                          "[{\"bn\":\"s1:\",\"bt\":1700000000,\"n\":\"temp\","
+                          "\"v\":21},{\"n\":\"hum\",\"v\":40},"
+                          "{\"n\":\"note\",\"vs\":\"hi\"},"
+                          "{\"n\":\"temp\",\"t\":60,\"v\":22}]",
+                          r, &why),
+              5);
+    ASSERT_EQ(why, REJECT_NONE);
+    ASSERT_EQ(decoder_meta_format(&r[0]), DECODER_SENML);
+    ASSERT_EQ(r[0].nrec, 2);
+    ASSERT_EQ(r[0].reserved, 1);
+    ASSERT(!(r[0].flags & DECODER_META_CONT));
+    ASSERT(r[3].flags & DECODER_META_CONT);
+    ASSERT_EQ(r[3].nrec, 1);
+    ASSERT_EQ(r[4].ts_ms, 1700000060000);
+    ASSERT(r[4].flags & READING_MSG_FIRST);
+    ASSERT_EQ(decode_text(&w, "sensors/s1",
+                          "[{\"bn\":\"s2:\",\"n\":\"temp\",\"v\":21}]", r,
+                          &why),
+              1);
+    ASSERT_EQ(why, REJECT_BAD_NAME);
+    world_close(&w);
+}
+
+/* The pipeline counts a SenML pack as one message and its skipped record
+ * as a missing field. */
+static void pipeline_counts_senml_once(void)
+{
+    const char *pack = "[{\"bn\":\"s1:\",\"bt\":1700000000,\"n\":\"temp\","
+                       "\"v\":21},{\"n\":\"note\",\"vs\":\"x\"},"
+                       "{\"n\":\"temp\",\"t\":60,\"v\":22}]";
+    struct pipeline_stats st;
+    struct world w;
+
+    world_open(&w, false, NULL, 0, NULL, 0);
+    feed(&w, "sensors/s1", (const uint8_t *)pack, strlen(pack),
+         1700000100000, 1);
+    pipeline_stats(w.pl, &st);
+    ASSERT_EQ(st.messages, 1);
+    ASSERT_EQ(st.by_format[DECODER_SENML], 1);
+    ASSERT_EQ(st.readings, 2);
+    ASSERT_EQ(st.accepted, 2);
+    ASSERT_EQ(st.rejects.n[REJECT_MISSING_FIELD], 1);
+    world_close(&w);
+}
+
+/* ---- Anomaly tasks ----------------------------------------------------- */
+
+static void anomaly_task_raises_one_event_per_crossing(void)
+{
+    static const char *const sensors[] = {"temp"};
+    struct task_config tc;
+    struct world w;
+    struct pipeline_stats st;
+    struct task_stats ts;
+    uint8_t buf[256];
+    size_t i, events = 0, at_spike = 0;
+    uint64_t k;
+
+    memset(&tc, 0, sizeof(tc));
+    tc.name = "temp_anomaly";
+    tc.kind = TASK_ANOMALY;
+    tc.features = sensors;
+    tc.nfeatures = 1;
+    tc.predictions = true;
+    world_open_task(&w, &tc, false, NULL, 0, NULL, 0);
+    for (k = 0; k < 800; k++) {
+        struct codec_msg m;
+        size_t n;
+        memset(&m, 0, sizeof(m));
+        snprintf(m.device, sizeof(m.device), "d0");
+        m.has_seq = m.has_ts = true;
+        m.seq = k;
+        m.ts_ms = 1700000000000 + (int64_t)k * 60000;
+        snprintf(m.m[0].name, sizeof(m.m[0].name), "temp");
+        m.m[0].value = 20 + 2 * sin((double)k / 20.0) + (k == 700 ? 40 : 0);
+        m.m[0].has_value = true;
+        m.n = 1;
+        n = codec_encode_batch(&m, buf, sizeof(buf));
+        feed(&w, "sensors/d0", buf, n, m.ts_ms + 10, k + 1);
+    }
+    pipeline_stats(w.pl, &st);
+    task_stats(pipeline_task(w.pl, 0), &ts);
+    ASSERT_EQ(st.accepted, 800);
+    ASSERT_EQ(ts.rows, 800);
+    ASSERT_EQ(ts.series, 1);
+    ASSERT_EQ(ts.predictions, 800);
+    ASSERT_EQ(w.sink->per_kind[PUBLISH_PREDICTION], 800);
+    for (i = 0; i < w.sink->n; i++) {
+        if (w.sink->it[i].kind != PUBLISH_ANOMALY)
+            continue;
+        events++;
+        ASSERT_STREQ(w.sink->it[i].device, "d0");
+        at_spike += strstr((char *)w.sink->it[i].payload,
+                           "\"ts_ms\":1700042000000") != NULL;
+    }
+    ASSERT_EQ(events, ts.anomalies);
+    ASSERT_EQ(at_spike, 1);
+    ASSERT(events < 10); /* one per crossing, not one per reading */
+    world_close(&w);
+}
+
+/* ---- Replay of captures and CSV files ---------------------------------- */
+
+static void replay_capture_and_csv(void)
+{
+    struct replay_stats rs;
+    struct pipeline_stats st;
+    struct world w;
+    char path[512], err[256] = "";
+    uint8_t buf[1024], rec[2048];
+    char topic[96];
+    FILE *f;
+    uint64_t k;
+
+    world_open(&w, false, NULL, 0, NULL, 0);
+    snprintf(path, sizeof(path), "%s/c.cap", test_tmpdir());
+    ASSERT((f = fopen(path, "wb")) != NULL);
+    for (k = 0; k < 100; k++) {
+        size_t n = make_batch(k, NAN, buf, sizeof(buf), topic, sizeof(topic));
+        struct codec_capture c = {topic, buf, n,
+                                  (1700000000000 + (int64_t)k * 1000) *
+                                      1000000,
+                                  1, false};
+        size_t r = codec_encode_capture(&c, rec, sizeof(rec));
+        ASSERT(r > 0 && fwrite(rec, 1, r, f) == r);
+    }
+    ASSERT(fwrite(rec, 1, 3, f) == 3); /* a torn last record */
+    fclose(f);
+    memset(&rs, 0, sizeof(rs));
+    ASSERT_EQ(replay_capture(path, w.dec, w.pl, &rs, err, sizeof(err)), 0);
+    ASSERT_EQ(rs.messages, 100);
+    ASSERT_EQ(rs.bad_records, 1);
+    pipeline_stats(w.pl, &st);
+    ASSERT_EQ(st.accepted, 300);
+    world_close(&w);
+
+    /* CSV: rows become batches on csv/<device>, seq = row index. */
+    {
+        struct decoder_sub sub;
+        snprintf(path, sizeof(path), "%s/d.csv", test_tmpdir());
+        ASSERT((f = fopen(path, "w")) != NULL);
+        fprintf(f, "date,temp,hum,occ\n");
+        for (k = 0; k < 50; k++)
+            fprintf(f, "2024-01-01 00:%02u:00,%u,%u,%u\n", (unsigned)k,
+                    (unsigned)(18 + k % 7), (unsigned)(30 + k % 11),
+                    (unsigned)(k % 3 == 0));
+        fprintf(f, "2024-01-01 00:59:00,oops,1,0\n");
+        fclose(f);
+        world_open(&w, false, NULL, 0, NULL, 0);
+        decoder_free(w.dec);
+        ASSERT_EQ(topic_template_parse(REPLAY_CSV_TEMPLATE, &sub.tpl, NULL,
+                                       0),
+                  0);
+        sub.format = DECODER_PB_BATCH;
+        ASSERT_EQ(decoder_new(&w.dec, &sub, 1, w.devices, w.sensors), 0);
+        memset(&rs, 0, sizeof(rs));
+        ASSERT_EQ(replay_csv(path, "ts=date;labels=occ;device=room", w.dec,
+                             w.pl, &rs, err, sizeof(err)),
+                  0);
+        ASSERT_EQ(rs.csv_rows, 50);
+        ASSERT_EQ(rs.csv_bad, 1);
+        pipeline_stats(w.pl, &st);
+        ASSERT_EQ(st.messages, 50);
+        ASSERT_EQ(st.accepted, 150);
+        ASSERT_EQ(st.rejects.n[REJECT_TS_STALE], 0); /* data time is now */
+        world_close(&w);
+    }
+}
+
 static const struct test tests[] = {
+    {"decoder_reads_json_and_senml", decoder_reads_json_and_senml},
+    {"pipeline_counts_senml_once", pipeline_counts_senml_once},
+    {"anomaly_task_raises_one_event_per_crossing",
+     anomaly_task_raises_one_event_per_crossing},
+    {"replay_capture_and_csv", replay_capture_and_csv},
     {"topic_templates_match_and_render", topic_templates_match_and_render},
     {"decoder_names_from_topic_and_payload",
      decoder_names_from_topic_and_payload},
