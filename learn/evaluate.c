@@ -38,6 +38,7 @@ struct run {
     char (*fname)[ROWS_SPEC_MAX];             /* [n_feat] canonical names. */
     const char **fptr;                        /* [n_feat] pointers to them. */
     const char *classes[LEARNER_MAX_CLASSES]; /* Target class strings. */
+    int64_t last_ts; /* Time of the last CSV row fed. */
 };
 
 static double now_s(clockid_t clk)
@@ -202,6 +203,7 @@ static int feed_row(struct run *r, struct rows *rw,
         }
     }
     r->res->csv_rows++;
+    r->last_ts = row->ts_ms;
     return 0;
 }
 
@@ -277,16 +279,21 @@ static int open_first(const char *path, const struct csvsrc_map *map,
 
 static int run_files(struct run *r, const struct evaluate_spec *sp,
                      const struct learner_config *cfg,
-                     const struct csvsrc_map *map, char *err, size_t errlen)
+                     const struct csvsrc_map *map0, char *err, size_t errlen)
 {
     struct csvsrc *s = NULL;
     struct rows *rw = NULL;
     struct csvsrc_row row;
+    struct csvsrc_map map = *map0;
+    bool by_index = strcmp(map.ts_col, "none") == 0;
     uint64_t seq = 0;
     int rc = 0;
 
     for (size_t f = 0; f < sp->n_paths && rc == 0; f++) {
-        if ((rc = open_first(sp->paths[f], map, &s, &row, err, errlen)) < 0)
+        /* Row-index time goes on across files, as one stream's would. */
+        if (by_index && f > 0)
+            map.ts_start_ms = r->last_ts + map.ts_step_ms;
+        if ((rc = open_first(sp->paths[f], &map, &s, &row, err, errlen)) < 0)
             break;
         if (f == 0 && ((rc = setup_columns(r, sp, &row, err, errlen)) < 0 ||
                        (rc = make_learner(r, cfg, s)) < 0 ||

@@ -855,7 +855,9 @@ static bool label_ok(const struct learner *l, double y, size_t *cls)
         return false;
     if (l->k == 0)
         return true;
-    if (y < 0 || y >= (double)l->k || y != floor(y))
+    /* In range first, so the cast is defined; then integral (a cast and a
+     * compare instead of a call to floor()). */
+    if (!(y >= 0 && y < (double)l->k) || (double)(size_t)y != y)
         return false;
     *cls = (size_t)y;
     return true;

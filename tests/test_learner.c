@@ -5,6 +5,8 @@
 #include "learn/learner.h"
 #include "tests/harness.h"
 
+#include "learn/evaluate.h"
+
 #include <errno.h>
 #include <math.h>
 
@@ -402,6 +404,13 @@ static void test_rows_are_never_trained_on(void)
     ASSERT_EQ(sa.rows_test, tests);
     ASSERT_EQ(sa.rows_trained + sa.rows_test, sa.rows);
     ASSERT(tests > 6000 * 0.17 && tests < 6000 * 0.23);
+    {
+        struct metrics_result st_served;
+        learner_served_test(a, &st_served);
+        ASSERT_EQ(st_served.rows, tests);
+        learner_served_test(b, &st_served);
+        ASSERT_EQ(st_served.rows, 0);
+    }
     for (size_t i = 0; i < learner_candidates(a); i++) {
         struct metrics_result ra;
         struct metrics_result rb;
@@ -969,6 +978,102 @@ static void merge_adds_disjoint_streams(void)
     learner_free(b);
 }
 
+/* ---- Replay of CSV files (learn/evaluate.h) ---------------------------------
+ */
+
+static void write_csv(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+
+    ASSERT(f != NULL);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* Two files replayed as one stream: rows in order, the previous label as a
+ * lag feature, class names from the column map, the same state twice. */
+static void evaluate_replays_csv_in_order(void)
+{
+    char a[512];
+    char b[512];
+    char c[512];
+    char err[256];
+    const char *paths[2] = {a, b};
+    const char *feats[2] = {"t", "state@-1"};
+    struct evaluate_spec sp = {
+        paths,   2,     "ts=none;labels=state;classes=off,on;device=d",
+        "state", feats, 2,
+        0};
+    struct learner_config cfg;
+    struct learner *l1;
+    struct learner *l2;
+    struct evaluate_result res;
+    struct metrics_result nc;
+    struct snapshot s;
+    uint8_t *b1;
+    uint8_t *b2;
+    size_t n1;
+    size_t n2;
+    FILE *f;
+
+    snprintf(a, sizeof(a), "%s/a.csv", test_tmpdir());
+    snprintf(b, sizeof(b), "%s/b.csv", test_tmpdir());
+    snprintf(c, sizeof(c), "%s/c.csv", test_tmpdir());
+    /* The label alternates in runs of 5, t follows it; one bad row. */
+    ASSERT((f = fopen(a, "w")) != NULL);
+    fputs("t,state\n", f);
+    for (int i = 0; i < 300; i++)
+        fprintf(f, "%d,%s\n", (i / 5) % 2, (i / 5) % 2 ? "on" : "off");
+    fputs("x,on\n", f);
+    fclose(f);
+    ASSERT((f = fopen(b, "w")) != NULL);
+    fputs("t,state\n", f);
+    for (int i = 300; i < 500; i++)
+        fprintf(f, "%d,%s\n", (i / 5) % 2, (i / 5) % 2 ? "on" : "off");
+    fclose(f);
+    learner_config_default(&cfg, LEARNER_BINARY, 2, 2);
+    cfg.window_rows = 100;
+    cfg.test_fraction = 0;
+    ASSERT_EQ(evaluate_csv(&sp, &cfg, &l1, &res, err, sizeof(err)), 0);
+    ASSERT_EQ(res.csv_rows, 500);
+    ASSERT_EQ(res.csv_bad, 1);
+    ASSERT_EQ(res.rows, 500);
+    ASSERT_EQ(res.rows_bad, 0);
+    /* Runs of 5: the previous label is right 4 times in 5. */
+    learner_metrics(l1, LEARNER_BASELINE_BASE, LEARNER_SCOPE_ALL, &nc);
+    ASSERT_EQ(nc.rows, 499);
+    ASSERT_NEAR(nc.accuracy, 400.0 / 499.0, 1e-12);
+    snapshot_init(&s);
+    ASSERT_EQ(learner_snapshot(l1, &s), 0);
+    ASSERT_STREQ(s.feature_names[1], "state@-1");
+    ASSERT_STREQ(s.class_labels[1], "on");
+    ASSERT_EQ(s.feature_scaler[1].count, 499); /* no lag on the first row */
+    snapshot_close(&s);
+    ASSERT_EQ(evaluate_csv(&sp, &cfg, &l2, &res, err, sizeof(err)), 0);
+    snapshot_init(&s); /* the snapshot version is part of the state */
+    ASSERT_EQ(learner_snapshot(l2, &s), 0);
+    snapshot_close(&s);
+    ASSERT_EQ(learner_save(l1, &b1, &n1), 0);
+    ASSERT_EQ(learner_save(l2, &b2, &n2), 0);
+    ASSERT(n1 == n2 && memcmp(b1, b2, n1) == 0);
+    free(b1);
+    free(b2);
+    learner_free(l1);
+    learner_free(l2);
+    /* A second file with other columns, an unknown column, no file. */
+    write_csv(c, "t,extra,state\n1,2,on\n");
+    paths[1] = c;
+    ASSERT_EQ(evaluate_csv(&sp, &cfg, &l1, &res, err, sizeof(err)), -EINVAL);
+    ASSERT(strstr(err, "columns differ") != NULL);
+    paths[1] = b;
+    feats[0] = "nope";
+    ASSERT_EQ(evaluate_csv(&sp, &cfg, &l1, &res, err, sizeof(err)), -EINVAL);
+    ASSERT(strstr(err, "nope") != NULL);
+    feats[0] = "t";
+    paths[0] = "/nonexistent/x.csv";
+    ASSERT(evaluate_csv(&sp, &cfg, &l1, &res, err, sizeof(err)) < 0);
+}
+
 static const struct test tests[] = {
     {"bad_configurations_are_refused", bad_configurations_are_refused},
     {"bad_labels_are_counted_and_ignored", bad_labels_are_counted_and_ignored},
@@ -994,6 +1099,7 @@ static const struct test tests[] = {
     {"checkpoint_round_trip", checkpoint_round_trip},
     {"damaged_checkpoints_are_refused", damaged_checkpoints_are_refused},
     {"merge_adds_disjoint_streams", merge_adds_disjoint_streams},
+    {"evaluate_replays_csv_in_order", evaluate_replays_csv_in_order},
     {NULL, NULL}};
 
 int main(int argc, char **argv)
