@@ -13,9 +13,10 @@
  *      a bad label is counted and the row ignored (-EINVAL).
  *   3. A hash of (series, seq, test_salt) puts a fixed fraction of rows in
  *      the *test stream*. A test row is predicted and scored by every
- *      candidate and baseline into their test accumulators and nothing
- *      learns from it: not the scaler, not a model, not a baseline, not the
- *      drift detector, not the window.
+ *      candidate and baseline into their test accumulators (and by the
+ *      champion into the served-test one) and nothing learns from it: not
+ *      the scaler, not a model, not a baseline, not the drift detector, not
+ *      the ranking (it does not count towards a window's rows).
  *   4. Any other row is prequential: the scaler takes its features (they
  *      are known at prediction time), then every candidate and baseline
  *      predicts it and is scored into the open window's accumulator, *then*
@@ -69,24 +70,34 @@
  * from the champion: kind, hyper-parameters, input names (features, then
  * the "?missing" indicators), scaler state and imputed values, weights (and
  * for the normalized optimizer its per-input scales, as HyperParams.extra
- * "nag_scale:<input>", which predictions need), the last closed window's
- * validation metrics and baselines, the champion's test-stream metrics,
- * window id and drift state. The version increases by one each time a
- * snapshot differs from the previous one (more rows or another window), so
- * it is monotonic, survives checkpoints, and repeats only for identical
- * content. learn/predictor.h predicts from a decoded snapshot bit for bit
- * as learner_predict() does.
+ * "nag_scale:<index>", which predictions need), the last closed window's
+ * validation metrics and baselines, the champion's recent test-stream
+ * metrics (LEARNER_SCOPE_TEST_RECENT: the test rows of the last
+ * history_len to 2 history_len windows, so the figure describes the model
+ * as it is, not its cold start), window id and drift state. The version
+ * increases by one each time a snapshot differs from the previous one (more
+ * rows or another window), so it is monotonic, survives checkpoints, and
+ * repeats only for identical content. learn/predictor.h predicts from a decoded
+ * snapshot bit for bit as learner_predict() does.
  *
  * Determinism and memory. Everything depends only on the rows and their
  * order (windows run on data time, never the wall clock), so replaying a
- * capture gives bit-identical models. All memory is allocated by
- * learner_new(): per candidate a model and three metric accumulators (~9 KB
- * each), per window of history 80 bytes per candidate and baseline.
+ * capture gives bit-identical models. One caveat, learn/scaler.h's: the
+ * scaler tracks 1/sd by Newton steps that its exported state (count, mean,
+ * m2) does not carry, so a learner restored from a checkpoint continues
+ * with z-scores that may differ from an uninterrupted run's in the last
+ * bits (every decision the tests could observe stays the same). All memory
+ * is allocated by learner_new(): per candidate and baseline a model (or
+ * baseline) and five metric accumulators (~8.3 KB each, a 32 x 32
+ * confusion matrix), per window of history 72 bytes per candidate and
+ * baseline, and 1 byte per series for checkpoints of the no-change
+ * baseline.
  *
- * Cost per training row with C candidates of n features: one scaler pass
- * (a divide and a sqrt per feature), then per candidate one predict, one
- * metrics add and one model update (about 2 (n + 1) multiply-adds and an
- * exp); the baselines and the drift detector are O(1).
+ * Cost per training row with C candidates of n features: one scaler pass,
+ * then per candidate one model_learn() (predict and update in one pass:
+ * about 3 (n + 1) multiply-adds and an exp) and one metrics add (a log);
+ * the baselines, test hash and window bookkeeping are O(1); ADWIN is O(1)
+ * amortised (see Drift).
  *
  * Threads: none of its own. A learner belongs to the thread that created
  * it (the loop thread); const functions only read and may run concurrently
@@ -243,10 +254,8 @@ struct learner_stats {
 /* A closed window in the history ring. */
 struct learner_window {
     uint64_t id;          /* 0, 1, 2... in closing order. */
-    int64_t start_ms;     /* Data time of its first row (time mode: its
-                             nominal start). */
-    int64_t end_ms;       /* Data time of its last row (time mode: its
-                             nominal end). */
+    int64_t start_ms;     /* Data time of its first row. */
+    int64_t end_ms;       /* Data time of its last row. */
     uint64_t rows;        /* Training rows scored in it. */
     uint64_t test_rows;   /* Test rows that arrived while it was open. */
     size_t champion;      /* Champion while it was open. */
