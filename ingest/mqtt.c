@@ -267,11 +267,14 @@ static void on_sub5(void *ctx, MQTTAsync_successData5 *d)
     int refused = 0;
     int i;
 
-    for (i = 0; d != NULL && i < d->alt.sub.reasonCodeCount; i++)
-        refused += d->alt.sub.reasonCodes[i] >= 0x80;
-    if (d != NULL && d->alt.sub.reasonCodeCount == 0 &&
-        d->reasonCode >= 0x80)
+    /* Paho 1.3 fills reasonCodes only for more than one filter (and
+     * leaves the pointer uninitialised otherwise): one is in reasonCode. */
+    if (d != NULL && d->alt.sub.reasonCodeCount > 1) {
+        for (i = 0; i < d->alt.sub.reasonCodeCount; i++)
+            refused += d->alt.sub.reasonCodes[i] >= 0x80;
+    } else if (d != NULL && d->reasonCode >= 0x80) {
         refused = 1;
+    }
     subscribed(ctx, refused);
 }
 

@@ -69,6 +69,7 @@ static const char *const base_config =
     "[mqtt]\n"
     "uri = %s\n"
     "client_id = weir-test-%d\n"
+    "version = %s\n"
     "keepalive = %ds\n"
     "retry_min = 1s\n"
     "retry_max = 2s\n"
@@ -116,7 +117,7 @@ static int free_port(void)
 }
 
 static void daemon_init_with(struct daemon *d, const char *uri,
-                             int keepalive_s, int ring_slots)
+                             int keepalive_s, int ring_slots, int version)
 {
     FILE *f;
 
@@ -125,14 +126,15 @@ static void daemon_init_with(struct daemon *d, const char *uri,
     snprintf(d->cfg, sizeof(d->cfg), "%s/weir.ini", d->dir);
     snprintf(d->log, sizeof(d->log), "%s/weir.log", d->dir);
     ASSERT((f = fopen(d->cfg, "w")) != NULL);
-    fprintf(f, base_config, d->dir, uri, (int)getpid(), keepalive_s,
-            free_port(), ring_slots);
+    fprintf(f, base_config, d->dir, uri, (int)getpid(),
+            version == 5 ? "5" : "3.1.1", keepalive_s, free_port(),
+            ring_slots);
     fclose(f);
 }
 
 static void daemon_init(struct daemon *d, const char *uri)
 {
-    daemon_init_with(d, uri, 10, 65536);
+    daemon_init_with(d, uri, 10, 65536, 4);
 }
 
 static const char *weir_bin(void)
@@ -432,6 +434,7 @@ static bool prometheus_valid(const char *text)
 
 struct msg {
     char topic[128];
+    char reason[32]; /* MQTT 5 user property "reason", or "". */
     uint8_t *payload;
     size_t len;
     bool retained;
@@ -459,6 +462,15 @@ static int collect(void *ctx, char *topic, int tl, MQTTAsync_message *m)
         g->payload[m->payloadlen] = 0;
         g->len = (size_t)m->payloadlen;
         g->retained = m->retained;
+        g->reason[0] = '\0';
+        for (int i = 0; i < m->properties.count; i++) {
+            MQTTProperty *pr = &m->properties.array[i];
+            if (pr->identifier == MQTTPROPERTY_CODE_USER_PROPERTY &&
+                pr->value.data.len == 6 &&
+                memcmp(pr->value.data.data, "reason", 6) == 0)
+                snprintf(g->reason, sizeof(g->reason), "%.*s",
+                         pr->value.value.len, pr->value.value.data);
+        }
     }
     pthread_mutex_unlock(&cl->lock);
     MQTTAsync_freeMessage(&m);
@@ -491,6 +503,32 @@ static void client_open(struct client *cl, const char *uri, const char *id,
         ASSERT_EQ(MQTTAsync_subscribe(cl->c, filter, 1, &r), 0);
         ASSERT_EQ(MQTTAsync_waitForCompletion(cl->c, r.token, 5000), 0);
     }
+}
+
+/* The same with MQTT 5 (clean start). */
+static void client_open5(struct client *cl, const char *uri, const char *id,
+                         const char *filter)
+{
+    MQTTAsync_createOptions co = MQTTAsync_createOptions_initializer5;
+    MQTTAsync_connectOptions o = MQTTAsync_connectOptions_initializer5;
+    MQTTAsync_responseOptions r = MQTTAsync_responseOptions_initializer;
+
+    memset(cl, 0, sizeof(*cl));
+    pthread_mutex_init(&cl->lock, NULL);
+    cl->msgs = calloc(MSG_MAX, sizeof(*cl->msgs));
+    ASSERT(cl->msgs != NULL);
+    ASSERT_EQ(MQTTAsync_createWithOptions(&cl->c, uri, id,
+                                          MQTTCLIENT_PERSISTENCE_NONE, NULL,
+                                          &co),
+              0);
+    ASSERT_EQ(MQTTAsync_setCallbacks(cl->c, cl, NULL, collect, NULL), 0);
+    o.cleanstart = 1;
+    ASSERT_EQ(MQTTAsync_connect(cl->c, &o), 0);
+    for (int i = 0; i < 500 && !MQTTAsync_isConnected(cl->c); i++)
+        sleep_ms(10);
+    ASSERT(MQTTAsync_isConnected(cl->c));
+    ASSERT_EQ(MQTTAsync_subscribe(cl->c, filter, 1, &r), 0);
+    ASSERT_EQ(MQTTAsync_waitForCompletion(cl->c, r.token, 5000), 0);
 }
 
 static void client_close(struct client *cl)
@@ -793,19 +831,20 @@ static void kill9_learns_everything_once(void)
 /* The broker stops and restarts (same port, persistent) mid-stream: weir
  * reconnects and loses nothing at QoS 1 -- including messages published
  * while it was still reconnecting, which the broker queued in its
- * session. */
+ * session. weir speaks MQTT 5 here (clean start off, a session expiry
+ * interval), the other cases 3.1.1. */
 static void broker_restart_loses_nothing(void)
 {
     const uint64_t n = 1200;
     struct broker_opts bo;
     struct broker *b;
     struct daemon d;
-    struct client pub;
+    struct client pub, dl;
 
     memset(&bo, 0, sizeof(bo));
     bo.persistence = true;
     ASSERT_EQ(broker_start(&b, &bo), 0);
-    daemon_init(&d, broker_uri(b));
+    daemon_init_with(&d, broker_uri(b), 10, 65536, 5);
     daemon_start(&d, 1);
     client_open(&pub, broker_uri(b), "publisher", NULL);
     publish_clean(&pub, 0, n / 2, NULL);
@@ -816,6 +855,12 @@ static void broker_restart_loses_nothing(void)
     client_open(&pub, broker_uri(b), "publisher", NULL);
     publish_clean(&pub, n / 2, n, NULL);
     ASSERT(wait_metric(&d, "weir_readings_accepted_total", 5.0 * n, 30000));
+    /* MQTT 5 dead letters carry the reason as a user property. */
+    client_open5(&dl, broker_uri(b), "dead-letters", "weir/rejects/#");
+    publish(&pub, "sensors/d1", "\x08", 1, 0);
+    ASSERT(wait_count(&dl, "weir/rejects/decode_error", 1, 10000));
+    ASSERT_STREQ(dl.msgs[0].reason, "decode_error");
+    client_close(&dl);
     ASSERT(metric(&d, "weir_mqtt_reconnects_total") >= 1);
     ASSERT_EQ(metric(&d, "weir_mqtt_connected"), 1);
     ASSERT_EQ(metric(&d, "weir_task_rows_learned_total{task=\"occupancy\"}"),
@@ -889,7 +934,7 @@ static void overflow_catches_up_from_the_log(void)
     struct client pub;
 
     ASSERT_EQ(broker_start(&b, NULL), 0);
-    daemon_init_with(&d, broker_uri(b), 2, 1024);
+    daemon_init_with(&d, broker_uri(b), 2, 1024, 4);
     d.env = "WEIR_FAULT_LOOP_DELAY_MS=1500";
     daemon_start(&d, 1);
     client_open(&pub, broker_uri(b), "publisher", NULL);
