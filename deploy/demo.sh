@@ -167,9 +167,11 @@ for _t in 1 2 3 4 5 6 7 8 9 10; do
 done
 [ -n "$mport" ] || die "no free port for the metrics endpoint"
 
-# weir has no command-line overrides for these: the run's configuration is
-# the example with three keys set (every other line as it is):
-# [weir] state_dir, [mqtt] uri, [http] listen.
+# weir has no command-line overrides: the run's configuration is the
+# example with four keys set (every other line as it is): [weir]
+# state_dir, [mqtt] uri, [http] listen, and [validation] max_past_skew,
+# widened from 7d to 30d because the simulated week lies 1 to 2 weeks back
+# (see the simulator below).
 ini_set() { # file section key value: set (or add) one key, in place
     awk -v sec="$2" -v key="$3" -v val="$4" '
         function flush() {
@@ -195,6 +197,7 @@ cp "$EXAMPLE" "$run/weir.ini"
 ini_set "$run/weir.ini" weir state_dir "$run/state"
 ini_set "$run/weir.ini" mqtt uri "$uri"
 ini_set "$run/weir.ini" http listen "127.0.0.1:$mport"
+ini_set "$run/weir.ini" validation max_past_skew 30d
 metrics_url=http://127.0.0.1:$mport/metrics
 
 # ---- reading weir's metrics -----------------------------------------------
@@ -281,19 +284,20 @@ say "demo: weir is up (pid $pid_weir, $metrics_url)"
 
 # The simulator: DEMO_RATE readings a second for DEMO_SECONDS. A building
 # sample is 5 readings (temperature, humidity, light, co2, occupancy) per
-# room per period. The period spreads the run over about 5 days of sensor
-# time (several working days, a night or weekend, the drift in between;
-# between 1 s and 5 min a sample), ending about now: weir checks
-# timestamps against its clock ([validation] max_past_skew = 7d,
-# max_future_skew = 5m), so the data must be the recent past.
+# room per period. The run covers one week of sensor time, Monday 00:00 to
+# Sunday 24:00 UTC (working days, nights, a weekend; the drift at mid-run,
+# Thursday noon), last week: always whole weeks back, so that
+# every run of the demo sees the same data, and in the past, where weir's
+# timestamp checks want it (max_past_skew is widened to 30d for this, the
+# one setting changed besides where things live; see above).
 count=$((DEMO_RATE * DEMO_SECONDS))
 ticks=$((count / (DEMO_DEVICES * 5) + 1))
-period_ms=$((432000000 / ticks))
-[ $period_ms -le 300000 ] || period_ms=300000
-[ $period_ms -ge 1000 ] || die "DEMO_RATE x DEMO_SECONDS is too much" \
-    "sensor time for weir's 7-day skew window; lower one of them"
-now_ms=$(($(date +%s) * 1000))
-start_ms=$((now_ms - ticks * period_ms - 120000))
+period_ms=$((604800000 / ticks))
+[ $period_ms -le 600000 ] || period_ms=600000
+[ $period_ms -ge 1000 ] || die "DEMO_RATE x DEMO_SECONDS is more than a" \
+    "week of one-second samples; lower one of them"
+days=$(($(date +%s) / 86400))
+start_ms=$(((days - (days + 3) % 7 - 7) * 86400000))
 drift_ms=$((start_ms + ticks * period_ms / 2))
 spawn "$run/sim.log" "$SIM" run --broker "$uri" --scenario building \
     --devices "$DEMO_DEVICES" --seed "$DEMO_SEED" --count "$count" \
@@ -301,12 +305,12 @@ spawn "$run/sim.log" "$SIM" run --broker "$uri" --scenario building \
     --drift-at 50% --ledger "$run/ledger.csv" \
     --fault dup=0.01 --fault reorder=0.005 --fault corrupt=0.001 \
     --fault nan=0.0005 --fault spike=0.0005 \
-    --fault restart@43200:dev=room-003 --fault stuck@21600+3600:dev=room-005
+    --fault restart@122400:dev=room-003 --fault stuck@118800+3600:dev=room-005
 pid_sim=$spawned
 say "demo: weir-sim: building scenario, $DEMO_DEVICES rooms, one sample" \
-    "every $((period_ms / 1000)) s of sensor time, $count readings at" \
-    "$DEMO_RATE/s ($((ticks * period_ms / 3600000)) h of sensor time);" \
-    "faults on, drift at mid-run"
+    "every $((period_ms / 1000)) s, $count readings at $DEMO_RATE/s: the" \
+    "week of $(date -u -d @$((start_ms / 1000)) +%Y-%m-%d) in" \
+    "${DEMO_SECONDS} s; faults on, drift at mid-run"
 
 # ---- progress -------------------------------------------------------------
 t0=$(date +%s)
@@ -459,7 +463,7 @@ task_windows() { # task
     }
     function f3(v) { return v == "?" ? "-" : sprintf("%.3f", v) }
     function utc(ms,    c, d) {
-        c = "date -u -d @" int(ms / 1000) " \"+%a %H:%M UTC\""
+        c = "date -u -d @" int(ms / 1000) " \"+%a %H:%M\""
         c | getline d; close(c); return d
     }
     index($0, "\"task\":\"" t "\"") == 0 { next }
