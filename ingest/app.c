@@ -58,11 +58,11 @@
 #include "ingest/status.h"
 #include "ingest/wal.h"
 
-#define BATCH 4096              /* records per ring_pop() */
-#define DRAIN_MAX (1u << 16)    /* records per async callback */
-#define DLQ_BYTES (1u << 20)    /* dead-letter channel */
+#define BATCH 4096               /* records per ring_pop() */
+#define DRAIN_MAX (1u << 16)     /* records per async callback */
+#define DLQ_BYTES (1u << 20)     /* dead-letter channel */
 #define OUTBOX_BYTES (16u << 20) /* loop -> MQTT worker */
-#define RING_WAIT_MAX_MS 5000   /* longest ring wait of a QoS 1/2 message */
+#define RING_WAIT_MAX_MS 5000    /* longest ring wait of a QoS 1/2 message */
 
 struct snap_cache {
     uint8_t *data; /* Last snapshot of a task (encoded), or NULL. */
@@ -70,9 +70,9 @@ struct snap_cache {
 };
 
 struct app {
-    const struct config *cfg;    /* Borrowed. */
+    const struct config *cfg; /* Borrowed. */
     uv_loop_t loop;
-    struct setup_core core;      /* Names, decoder, pipeline. */
+    struct setup_core core; /* Names, decoder, pipeline. */
     struct publish_topics topics;
     char wal_dir[PATH_MAX];
     char snap_dir[PATH_MAX];
@@ -88,27 +88,27 @@ struct app {
     uv_timer_t house_timer;
     uv_signal_t sig_term;
     uv_signal_t sig_int;
-    bool handles;                /* The uv handles above were set up. */
-    struct reading *batch;       /* [BATCH] pop buffer. */
-    size_t have;                 /* Records held in batch. */
-    char *dl_topic;              /* Dead-letter pop buffers. */
+    bool handles;          /* The uv handles above were set up. */
+    struct reading *batch; /* [BATCH] pop buffer. */
+    size_t have;           /* Records held in batch. */
+    char *dl_topic;        /* Dead-letter pop buffers. */
     uint8_t *dl_payload;
-    struct snap_cache *snaps;    /* [ntasks], by task index. */
-    atomic_bool republish;       /* Re-send snapshots after a connect. */
+    struct snap_cache *snaps; /* [ntasks], by task index. */
+    atomic_bool republish;    /* Re-send snapshots after a connect. */
     uv_work_t ckpt_req;
-    bool ckpt_busy;              /* A write is in the pool. */
-    atomic_bool ckpt_done;       /* ...and has finished. */
-    uint8_t *ckpt_img;           /* Its image. */
+    bool ckpt_busy;        /* A write is in the pool. */
+    atomic_bool ckpt_done; /* ...and has finished. */
+    uint8_t *ckpt_img;     /* Its image. */
     size_t ckpt_len;
-    uint64_t ckpt_img_lsn;       /* Its lsn. */
-    int ckpt_rc;                 /* Its result (pool thread). */
-    uint64_t ckpt_lsn;           /* Newest checkpoint on disk. */
-    uint64_t ckpt_prev_lsn;      /* The one before. */
-    int64_t ckpt_wall_ms;        /* When the newest was written. */
+    uint64_t ckpt_img_lsn;  /* Its lsn. */
+    int ckpt_rc;            /* Its result (pool thread). */
+    uint64_t ckpt_lsn;      /* Newest checkpoint on disk. */
+    uint64_t ckpt_prev_lsn; /* The one before. */
+    int64_t ckpt_wall_ms;   /* When the newest was written. */
     uint64_t ckpts;
     uint64_t ckpt_failures;
     uint64_t catchups;
-    long fault_delay_ms;         /* Test fault: sleep per wake-up. */
+    long fault_delay_ms; /* Test fault: sleep per wake-up. */
     bool stopping;
     int exit_code;
 };
@@ -181,8 +181,7 @@ static void snapshot_file(struct app *a, const char *task, uint64_t v,
     snprintf(name, sizeof(name), "%020" PRIu64 ".pb", v);
     if ((rc = mkdirs(dir)) != 0 ||
         (rc = checkpoint_write_atomic(dir, name, NULL, p, len)) != 0) {
-        log_msg(LOG_WARN, "snapshot file %s/%s: %s", dir, name,
-                strerror(-rc));
+        log_msg(LOG_WARN, "snapshot file %s/%s: %s", dir, name, strerror(-rc));
         return;
     }
     n = scandir(dir, &list, is_snapshot_file, name_cmp);
@@ -243,8 +242,7 @@ static void republish(struct app *a)
         m.task = a->cfg->tasks[i].name;
         m.payload = a->snaps[i].data;
         m.len = a->snaps[i].len;
-        if (publish_topic(&a->topics, &m, topic, sizeof(topic)) <
-            sizeof(topic))
+        if (publish_topic(&a->topics, &m, topic, sizeof(topic)) < sizeof(topic))
             publish_queue_push(a->outbox, &m, topic,
                                a->topics.qos[PUBLISH_SNAPSHOT], true);
     }
@@ -294,7 +292,7 @@ static void catch_up(struct app *a)
     int rc;
 
     log_msg(LOG_WARN, "catching up from the ingest log (the ring stayed "
-            "full); pausing MQTT");
+                      "full); pausing MQTT");
     if ((rc = mqtt_pause(a->mqtt, 5000)) != 0) {
         log_msg(LOG_ERROR, "catch-up: MQTT did not pause (%s); retrying",
                 strerror(-rc));
@@ -363,8 +361,7 @@ static void ckpt_work(uv_work_t *req)
 
     if (rc == 0)
         rc = checkpoint_write_atomic(a->cfg->state_dir, CHECKPOINT_FILE,
-                                     CHECKPOINT_PREV, a->ckpt_img,
-                                     a->ckpt_len);
+                                     CHECKPOINT_PREV, a->ckpt_img, a->ckpt_len);
     a->ckpt_rc = rc;
     atomic_store(&a->ckpt_done, true);
 }
@@ -429,8 +426,8 @@ static void ckpt_start(struct app *a)
     }
     atomic_store(&a->ckpt_done, false);
     a->ckpt_req.data = a;
-    if ((rc = uv_queue_work(&a->loop, &a->ckpt_req, ckpt_work,
-                            ckpt_after)) != 0) {
+    if ((rc = uv_queue_work(&a->loop, &a->ckpt_req, ckpt_work, ckpt_after)) !=
+        0) {
         free(a->ckpt_img);
         a->ckpt_img = NULL;
         ckpt_written(a, 0, rc);
@@ -451,7 +448,7 @@ static void ckpt_final(struct app *a)
         ckpt_written(a, a->ckpt_img_lsn, a->ckpt_rc);
     if (a->ckpt_busy && !atomic_load(&a->ckpt_done)) {
         log_msg(LOG_ERROR, "shutdown: a checkpoint write is stuck; the log "
-                "will be replayed at the next start");
+                           "will be replayed at the next start");
         return;
     }
     free(a->ckpt_img);
@@ -545,14 +542,14 @@ static int http_setup(struct app *a)
     o.keep_alive = h->keep_alive;
     if ((rc = http_new(&a->http, &a->loop, &o)) != 0)
         return rc;
-    if ((rc = http_route(a->http, "/metrics", PROM_CONTENT_TYPE,
-                         fill_metrics, a)) != 0 ||
-        (rc = http_route(a->http, "/healthz", "application/json",
-                         fill_health, a)) != 0)
+    if ((rc = http_route(a->http, "/metrics", PROM_CONTENT_TYPE, fill_metrics,
+                         a)) != 0 ||
+        (rc = http_route(a->http, "/healthz", "application/json", fill_health,
+                         a)) != 0)
         return rc;
     if ((rc = http_start(a->http, h->host, h->port)) != 0)
-        log_msg(LOG_ERROR, "http: cannot listen on %s:%d: %s", h->host,
-                h->port, uv_strerror(rc));
+        log_msg(LOG_ERROR, "http: cannot listen on %s:%d: %s", h->host, h->port,
+                uv_strerror(rc));
     else
         log_msg(LOG_INFO, "http: serving /metrics and /healthz on %s:%d",
                 h->host, http_port(a->http));
@@ -624,23 +621,27 @@ static int recover(struct app *a, char *err, size_t errlen)
 
     rc = checkpoint_load(a->cfg->state_dir, &ck, note, sizeof(note));
     if (rc != 0 && rc != -ENOENT) {
-        snprintf(err, errlen, "%s (refusing to start without the learned "
-                 "state; move the files away to start afresh)", note);
+        snprintf(err, errlen,
+                 "%s (refusing to start without the learned "
+                 "state; move the files away to start afresh)",
+                 note);
         return rc;
     }
     if (note[0] != '\0')
         log_msg(LOG_WARN, "checkpoint: %s", note);
     have = rc == 0;
-    rc = setup_core_open(&a->core, a->cfg, false, have ? &ck : NULL,
-                         app_emit, a, err, errlen);
+    rc = setup_core_open(&a->core, a->cfg, false, have ? &ck : NULL, app_emit,
+                         a, err, errlen);
     if (rc == 0 && have && !a->core.restored) {
         snprintf(err, errlen, "checkpoint %s/%s does not match this build",
                  a->cfg->state_dir, ck.file);
         rc = -EBADMSG;
     }
     if (rc == 0 && have && a->core.restore_rc != 0)
-        log_msg(LOG_WARN, "checkpoint: some tasks start afresh (%s): their "
-                "configuration changed", strerror(-a->core.restore_rc));
+        log_msg(LOG_WARN,
+                "checkpoint: some tasks start afresh (%s): their "
+                "configuration changed",
+                strerror(-a->core.restore_rc));
     if (rc == 0 && have) {
         a->ckpt_lsn = a->ckpt_prev_lsn = ck.lsn;
         a->ckpt_wall_ms = ck.created_ms;
@@ -655,7 +656,8 @@ static int recover(struct app *a, char *err, size_t errlen)
     if (rc != 0)
         return rc;
     pipeline_stats(a->core.pipeline, &st);
-    log_msg(LOG_INFO, "recovered: checkpoint lsn %" PRIu64 ", %" PRIu64
+    log_msg(LOG_INFO,
+            "recovered: checkpoint lsn %" PRIu64 ", %" PRIu64
             " messages replayed from the ingest log (last lsn %" PRIu64 ")",
             a->ckpt_lsn, rs.messages, st.last_lsn);
     return 0;
@@ -677,8 +679,7 @@ static int open_wal(struct app *a, char *err, size_t errlen)
     o.full_wait_ms = w->full_wait_ms;
     o.min_next_lsn = st.last_lsn + 1;
     if ((rc = wal_open(&a->wal, a->wal_dir, &o, NULL)) != 0)
-        snprintf(err, errlen, "ingest log %s: %s", a->wal_dir,
-                 strerror(-rc));
+        snprintf(err, errlen, "ingest log %s: %s", a->wal_dir, strerror(-rc));
     return rc;
 }
 
@@ -747,8 +748,8 @@ static int open_inbox(struct app *a)
     ic.dlq = a->dlq;
     ic.wakeup = &a->wakeup;
     /* Well under the keep-alive: the broker must keep hearing from us. */
-    ic.wait_ms = ka > 0 && ka / 4 < RING_WAIT_MAX_MS ? ka / 4
-                                                      : RING_WAIT_MAX_MS;
+    ic.wait_ms =
+        ka > 0 && ka / 4 < RING_WAIT_MAX_MS ? ka / 4 : RING_WAIT_MAX_MS;
     return inbox_new(&a->inbox, &ic);
 }
 

@@ -49,9 +49,8 @@ static void put_names(struct bytes_out *b, const struct intern *t)
 }
 
 int checkpoint_image(uint64_t lsn, int64_t created_ms,
-                     const struct intern *devices,
-                     const struct intern *sensors, const struct pipeline *p,
-                     uint8_t **buf, size_t *len)
+                     const struct intern *devices, const struct intern *sensors,
+                     const struct pipeline *p, uint8_t **buf, size_t *len)
 {
     struct bytes_out b = {NULL, 0, 0, false};
     struct bytes_out pl = {NULL, 0, 0, false};
@@ -127,8 +126,7 @@ static int write_all(int fd, const uint8_t *p, size_t len)
 }
 
 int checkpoint_write_atomic(const char *dir, const char *name,
-                            const char *keep_prev, const void *data,
-                            size_t len)
+                            const char *keep_prev, const void *data, size_t len)
 {
     char tmp[PATH_MAX];
     char dst[PATH_MAX];

@@ -36,25 +36,24 @@
 
 /* A loaded checkpoint; the pointers borrow data. */
 struct checkpoint {
-    uint8_t *data;           /* The file's bytes; owned. */
-    size_t len;              /* Their count. */
-    uint64_t lsn;            /* Last ingest-log lsn covered. */
-    int64_t created_ms;      /* Wall time it was written. */
-    const uint8_t *devices;  /* intern_export() image of device names. */
+    uint8_t *data;          /* The file's bytes; owned. */
+    size_t len;             /* Their count. */
+    uint64_t lsn;           /* Last ingest-log lsn covered. */
+    int64_t created_ms;     /* Wall time it was written. */
+    const uint8_t *devices; /* intern_export() image of device names. */
     size_t devices_len;
-    const uint8_t *sensors;  /* ...of sensor names. */
+    const uint8_t *sensors; /* ...of sensor names. */
     size_t sensors_len;
     const uint8_t *pipeline; /* pipeline_save() image. */
     size_t pipeline_len;
-    char file[32];           /* Which file it came from. */
+    char file[32]; /* Which file it came from. */
 };
 
 /* Build a checkpoint image in memory: *buf returns owned (free()), *len
  * its size. lsn: the last lsn the pipeline processed. 0 or -ENOMEM. */
 int checkpoint_image(uint64_t lsn, int64_t created_ms,
-                     const struct intern *devices,
-                     const struct intern *sensors, const struct pipeline *p,
-                     uint8_t **buf, size_t *len);
+                     const struct intern *devices, const struct intern *sensors,
+                     const struct pipeline *p, uint8_t **buf, size_t *len);
 
 /* Write data[0..len) (borrowed) to dir/name atomically: a temporary file,
  * fsync, rename, fsync of the directory. If keep_prev is a name, the old

@@ -38,7 +38,7 @@ struct decoder {
     struct codec_msg msg;                     /* Decode scratch. */
     uint8_t patch[CODEC_MAX_PAYLOAD + 2 + CODEC_NAME_MAX]; /* Sensor-
                                                  prefixed payload. */
-    size_t max_payload;                       /* Larger is too_large. */
+    size_t max_payload; /* Larger is too_large. */
 };
 
 static const char *const format_names[DECODER_FORMATS] = {
@@ -93,8 +93,8 @@ void decoder_free(struct decoder *d)
 
 void decoder_set_max_payload(struct decoder *d, size_t max_payload)
 {
-    d->max_payload = max_payload < CODEC_MAX_PAYLOAD ? max_payload
-                                                     : CODEC_MAX_PAYLOAD;
+    d->max_payload =
+        max_payload < CODEC_MAX_PAYLOAD ? max_payload : CODEC_MAX_PAYLOAD;
 }
 
 int decoder_match(const struct decoder *d, const char *topic, size_t len)
@@ -157,8 +157,7 @@ static bool same(const char *name, size_t n, const char *s)
 /* Reconcile the device names of topic and payload and intern the result. */
 static enum reject_reason device_id(struct decoder *d,
                                     const struct codec_msg *m,
-                                    const struct topic_match *tm,
-                                    uint32_t *id)
+                                    const struct topic_match *tm, uint32_t *id)
 {
     const char *name = m->device;
     size_t n = strlen(name);
@@ -225,8 +224,8 @@ static enum reject_reason fill_group(struct fill *f, const struct codec_msg *m)
         struct reading *r = &out[i];
         const struct codec_metric *c = &m->m[i];
         memset(r, 0, sizeof(*r));
-        if (intern_add(f->d->sensors, c->name, strlen(c->name),
-                       &r->sensor_id, &why) != 0)
+        if (intern_add(f->d->sensors, c->name, strlen(c->name), &r->sensor_id,
+                       &why) != 0)
             return why;
         r->device_id = dev;
         r->value = c->value;
@@ -328,8 +327,7 @@ size_t decoder_decode(struct decoder *d, const struct decoder_input *in,
         topic_template_match(&sub->tpl, in->topic, in->topic_len, &tm);
         f.f = pick_format(sub, in);
         meta->sensor_id = ((uint32_t)f.f << 8) | (uint32_t)(in->qos & 0xff);
-        *why = in->len > d->max_payload ? REJECT_TOO_LARGE
-                                        : decode_payload(&f);
+        *why = in->len > d->max_payload ? REJECT_TOO_LARGE : decode_payload(&f);
     }
     meta->sensor_id = ((uint32_t)f.f << 8) | (uint32_t)(in->qos & 0xff);
     if (*why != REJECT_NONE || f.used == 0) {

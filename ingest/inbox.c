@@ -25,8 +25,20 @@
 #include "ingest/log.h"
 
 enum {
-    N_MESSAGES, N_QOS0, N_QOS1, N_QOS2, N_DUPS, N_DROPS, N_WAITS, N_WAIT_MS,
-    N_TIMEOUTS, N_LOG_ONLY, N_DLQ_FULL, N_WAL_ERRORS, N_LAST_LSN, N__COUNT
+    N_MESSAGES,
+    N_QOS0,
+    N_QOS1,
+    N_QOS2,
+    N_DUPS,
+    N_DROPS,
+    N_WAITS,
+    N_WAIT_MS,
+    N_TIMEOUTS,
+    N_LOG_ONLY,
+    N_DLQ_FULL,
+    N_WAL_ERRORS,
+    N_LAST_LSN,
+    N__COUNT
 };
 
 struct inbox {
@@ -102,13 +114,15 @@ static int log_append(struct inbox *ib, const char *topic, const void *p,
         }
         add(ib, N_WAL_ERRORS, 1);
         if (rc == -EMSGSIZE || rc == -EINVAL) {
-            log_limited(&ib->rl_wal, LOG_WARN, "inbox: message on %s cannot "
-                        "be logged (%s); processed unlogged", topic,
-                        strerror(-rc));
+            log_limited(&ib->rl_wal, LOG_WARN,
+                        "inbox: message on %s cannot "
+                        "be logged (%s); processed unlogged",
+                        topic, strerror(-rc));
             *lsn = 0;
             return 0;
         }
-        log_limited(&ib->rl_wal, LOG_ERROR, "inbox: ingest log append "
+        log_limited(&ib->rl_wal, LOG_ERROR,
+                    "inbox: ingest log append "
                     "failed (%s); holding the message and retrying",
                     strerror(-rc));
         if (atomic_load(&ib->stop))
@@ -158,8 +172,7 @@ static int log_only_message(struct inbox *ib, const char *topic,
 }
 
 static void dead_letter(struct inbox *ib, enum reject_reason why,
-                        const char *topic, size_t tl, const void *p,
-                        size_t len)
+                        const char *topic, size_t tl, const void *p, size_t len)
 {
     if (dlq_push(ib->cfg.dlq, why, topic, tl, p, len) != 0)
         add(ib, N_DLQ_FULL, 1);
@@ -169,8 +182,8 @@ int inbox_message(struct inbox *ib, const char *topic, size_t topic_len,
                   const void *payload, size_t len, int qos, bool dup)
 {
     int64_t recv_ns = clock_ns(CLOCK_REALTIME);
-    struct decoder_input in = {topic, topic_len, payload, len, qos,
-                               recv_ns / 1000000, 0};
+    struct decoder_input in = {topic, topic_len,         payload, len,
+                               qos,   recv_ns / 1000000, 0};
     enum reject_reason why;
     uint64_t lsn;
     size_t n, i;
@@ -183,8 +196,10 @@ int inbox_message(struct inbox *ib, const char *topic, size_t topic_len,
     n = decoder_decode(ib->cfg.decoder, &in, ib->recs, &why);
     if (qos == 0 && ring_room(ib->cfg.ring) < n) {
         add(ib, N_DROPS, 1);
-        log_limited(&ib->rl_drop, LOG_WARN, "inbox: ring full, QoS 0 "
-                    "message on %s dropped", topic);
+        log_limited(&ib->rl_drop, LOG_WARN,
+                    "inbox: ring full, QoS 0 "
+                    "message on %s dropped",
+                    topic);
         dead_letter(ib, REJECT_RING_FULL, topic, topic_len, payload, len);
         uv_async_send(ib->cfg.wakeup);
         return 1;
@@ -200,7 +215,8 @@ int inbox_message(struct inbox *ib, const char *topic, size_t topic_len,
         add(ib, N_TIMEOUTS, 1);
         add(ib, N_LOG_ONLY, 1);
         atomic_store(&ib->log_only, true);
-        log_limited(&ib->rl_wait, LOG_WARN, "inbox: ring still full after "
+        log_limited(&ib->rl_wait, LOG_WARN,
+                    "inbox: ring still full after "
                     "%lld ms; logging only until the loop catches up",
                     (long long)ib->cfg.wait_ms);
         uv_async_send(ib->cfg.wakeup);

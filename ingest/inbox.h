@@ -57,17 +57,17 @@ struct inbox_config {
 
 /* Counters; inbox_stats() from any thread. */
 struct inbox_stats {
-    uint64_t messages;     /* Callbacks handled. */
-    uint64_t qos[3];       /* Of those, by QoS. */
-    uint64_t dups;         /* Of those, with the DUP flag (redeliveries). */
-    uint64_t ring_drops;   /* QoS 0 messages dropped: ring full. */
-    uint64_t waits;        /* Messages that waited for ring room. */
-    uint64_t wait_ms;      /* Total time waited, ms. */
-    uint64_t timeouts;     /* Waits that hit the deadline (log-only). */
-    uint64_t log_only;     /* Messages only logged (caught up later). */
-    uint64_t dlq_full;     /* Dead-letter copies refused: channel full. */
-    uint64_t wal_errors;   /* Failed log appends (each retried). */
-    uint64_t last_lsn;     /* lsn of the last message logged. */
+    uint64_t messages;   /* Callbacks handled. */
+    uint64_t qos[3];     /* Of those, by QoS. */
+    uint64_t dups;       /* Of those, with the DUP flag (redeliveries). */
+    uint64_t ring_drops; /* QoS 0 messages dropped: ring full. */
+    uint64_t waits;      /* Messages that waited for ring room. */
+    uint64_t wait_ms;    /* Total time waited, ms. */
+    uint64_t timeouts;   /* Waits that hit the deadline (log-only). */
+    uint64_t log_only;   /* Messages only logged (caught up later). */
+    uint64_t dlq_full;   /* Dead-letter copies refused: channel full. */
+    uint64_t wal_errors; /* Failed log appends (each retried). */
+    uint64_t last_lsn;   /* lsn of the last message logged. */
 };
 
 struct inbox;

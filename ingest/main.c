@@ -114,7 +114,7 @@ static int check_config(const char *path)
 
 struct replay_out {
     const struct config *cfg;
-    uint8_t **last;  /* [ntasks] newest snapshot of each task. */
+    uint8_t **last; /* [ntasks] newest snapshot of each task. */
     size_t *len;
     uint64_t emitted[PUBLISH_KINDS];
 };
@@ -195,11 +195,11 @@ static int replay_input(const struct replay_args *ra, struct setup_core *core,
     struct stat st;
 
     if (ra->csv != NULL)
-        return replay_csv(ra->input, ra->csv, core->decoder, core->pipeline,
-                          rs, err, errlen);
-    if (stat(ra->input, &st) == 0 && S_ISDIR(st.st_mode))
-        return replay_wal(ra->input, 1, core->decoder, core->pipeline, rs,
+        return replay_csv(ra->input, ra->csv, core->decoder, core->pipeline, rs,
                           err, errlen);
+    if (stat(ra->input, &st) == 0 && S_ISDIR(st.st_mode))
+        return replay_wal(ra->input, 1, core->decoder, core->pipeline, rs, err,
+                          errlen);
     return replay_capture(ra->input, core->decoder, core->pipeline, rs, err,
                           errlen);
 }
@@ -291,10 +291,10 @@ static int read_all(const char *path, uint8_t **buf, size_t *len)
 static cJSON *metrics_json(const struct snapshot_metrics *m)
 {
     cJSON *o = cJSON_CreateObject();
-    const char *k[] = {"mae", "rmse", "r2", "accuracy", "log_loss",
-                       "macro_f1", "kappa", "kappa_temporal"};
-    const double v[] = {m->mae, m->rmse, m->r2, m->accuracy, m->log_loss,
-                        m->macro_f1, m->kappa, m->kappa_temporal};
+    const char *k[] = {"mae",      "rmse",     "r2",    "accuracy",
+                       "log_loss", "macro_f1", "kappa", "kappa_temporal"};
+    const double v[] = {m->mae,      m->rmse,     m->r2,    m->accuracy,
+                        m->log_loss, m->macro_f1, m->kappa, m->kappa_temporal};
     size_t i;
 
     cJSON_AddNumberToObject(o, "rows", (double)m->rows);
@@ -494,7 +494,7 @@ static int predict_main(const char *path)
     if (ps->x == NULL || ps->present == NULL || ps->proba == NULL ||
         fgets(line, PREDICT_LINE_MAX, stdin) == NULL) {
         fprintf(stderr, "weir: predict: no CSV header on stdin (the model's "
-                "features are named in `weir inspect`)\n");
+                        "features are named in `weir inspect`)\n");
         goto out;
     }
     ps->ncols = split(line, field, PREDICT_MAX_COLS);

@@ -49,30 +49,39 @@ enum state {
 };
 
 struct mqtt {
-    struct mqtt_config cfg;      /* Copied; strings borrowed. */
-    MQTTAsync client;            /* Paho handle. */
-    pthread_t worker;            /* The worker thread. */
-    bool started;                /* worker exists; main thread. */
-    pthread_mutex_t lock;        /* Guards the "lock" fields. */
-    pthread_cond_t cond;         /* Signalled on every state change. */
-    enum state state;            /* lock */
-    bool stop;                   /* lock: mqtt_stop() asked. */
-    bool pause;                  /* lock: mqtt_pause() asked. */
-    bool session_present;        /* lock: of the last CONNACK. */
-    bool ever_subscribed;        /* lock: a subscribe completed. */
-    bool announced;              /* lock: READY was announced. */
-    bool force;                  /* lock: stop without waiting. */
-    int64_t next_attempt_ms;     /* lock: monotonic. */
-    int64_t backoff_ms;          /* lock: next back-off. */
-    uint64_t jitter;             /* lock: PRNG state. */
-    char password[256];          /* Worker: from password_file. */
-    atomic_bool connected;       /* READY, for any thread. */
-    atomic_uint_fast64_t n[11];  /* struct mqtt_stats, in order. */
+    struct mqtt_config cfg;     /* Copied; strings borrowed. */
+    MQTTAsync client;           /* Paho handle. */
+    pthread_t worker;           /* The worker thread. */
+    bool started;               /* worker exists; main thread. */
+    pthread_mutex_t lock;       /* Guards the "lock" fields. */
+    pthread_cond_t cond;        /* Signalled on every state change. */
+    enum state state;           /* lock */
+    bool stop;                  /* lock: mqtt_stop() asked. */
+    bool pause;                 /* lock: mqtt_pause() asked. */
+    bool session_present;       /* lock: of the last CONNACK. */
+    bool ever_subscribed;       /* lock: a subscribe completed. */
+    bool announced;             /* lock: READY was announced. */
+    bool force;                 /* lock: stop without waiting. */
+    int64_t next_attempt_ms;    /* lock: monotonic. */
+    int64_t backoff_ms;         /* lock: next back-off. */
+    uint64_t jitter;            /* lock: PRNG state. */
+    char password[256];         /* Worker: from password_file. */
+    atomic_bool connected;      /* READY, for any thread. */
+    atomic_uint_fast64_t n[11]; /* struct mqtt_stats, in order. */
 };
 
 enum {
-    N_CONNECTS, N_RECONNECTS, N_CONNECT_FAIL, N_LOST, N_SUBSCRIBES,
-    N_SUB_FAIL, N_SESSIONS, N_PUBLISHED, N_PUB_FAIL, N_INFLIGHT, N_RECEIVED,
+    N_CONNECTS,
+    N_RECONNECTS,
+    N_CONNECT_FAIL,
+    N_LOST,
+    N_SUBSCRIBES,
+    N_SUB_FAIL,
+    N_SESSIONS,
+    N_PUBLISHED,
+    N_PUB_FAIL,
+    N_INFLIGHT,
+    N_RECEIVED,
 };
 
 static void count(struct mqtt *m, int i)
@@ -280,8 +289,7 @@ static void on_sub5(void *ctx, MQTTAsync_successData5 *d)
 
 static void sub_failed(struct mqtt *m, int code)
 {
-    log_msg(LOG_ERROR, "mqtt: subscribe failed (code %d); reconnecting",
-            code);
+    log_msg(LOG_ERROR, "mqtt: subscribe failed (code %d); reconnecting", code);
     count(m, N_SUB_FAIL);
     pthread_mutex_lock(&m->lock);
     if (m->state == ST_SUBSCRIBING) {
@@ -305,8 +313,7 @@ static void published(struct mqtt *m, bool ok)
 {
     uint64_t v = atomic_load(&m->n[N_INFLIGHT]);
 
-    while (v > 0 && !atomic_compare_exchange_weak(&m->n[N_INFLIGHT], &v,
-                                                  v - 1))
+    while (v > 0 && !atomic_compare_exchange_weak(&m->n[N_INFLIGHT], &v, v - 1))
         ;
     count(m, ok ? N_PUBLISHED : N_PUB_FAIL);
     pthread_mutex_lock(&m->lock);
@@ -486,15 +493,13 @@ static int do_subscribe(struct mqtt *m)
         r.onFailure = on_sub_fail3;
     }
     rc = MQTTAsync_subscribeMany(m->client, (int)m->cfg.nsubs,
-                                 (char *const *)m->cfg.filters, m->cfg.qos,
-                                 &r);
+                                 (char *const *)m->cfg.filters, m->cfg.qos, &r);
     if (rc != MQTTASYNC_SUCCESS)
         log_msg(LOG_WARN, "mqtt: MQTTAsync_subscribeMany: Paho code %d", rc);
     return mqtt_errno(rc);
 }
 
-static void add_user_prop(MQTTProperties *props, const char *k,
-                          const char *v)
+static void add_user_prop(MQTTProperties *props, const char *k, const char *v)
 {
     MQTTProperty p;
 
@@ -616,14 +621,14 @@ static void pump(struct mqtt *m)
     pthread_mutex_unlock(&m->lock);
     it = publish_queue_pop(m->cfg.outbox, 50);
     if (it != NULL) {
-        rc = send_one(m, it->topic, it->payload, it->len, it->qos,
-                      it->retained, it->reason, it->orig_topic);
+        rc = send_one(m, it->topic, it->payload, it->len, it->qos, it->retained,
+                      it->reason, it->orig_topic);
         if (rc == -ENOTCONN || rc == -EAGAIN) {
             publish_queue_unpop(m->cfg.outbox, it);
         } else {
             if (rc != 0) {
-                log_msg(LOG_WARN, "mqtt: publish to %s refused: %s",
-                        it->topic, strerror(-rc));
+                log_msg(LOG_WARN, "mqtt: publish to %s refused: %s", it->topic,
+                        strerror(-rc));
                 count(m, N_PUB_FAIL);
             }
             free(it);
@@ -643,8 +648,7 @@ static void go_ready(struct mqtt *m)
     pthread_mutex_unlock(&m->lock);
     if (m->cfg.status_topic != NULL)
         send_one(m, m->cfg.status_topic, "online", 6, 1, true, NULL, NULL);
-    log_msg(LOG_INFO, "mqtt: connected (session %s)",
-            sp ? "present" : "new");
+    log_msg(LOG_INFO, "mqtt: connected (session %s)", sp ? "present" : "new");
     if (m->cfg.on_state != NULL)
         m->cfg.on_state(m->cfg.ctx, true, sp);
     pthread_mutex_lock(&m->lock);
@@ -764,8 +768,10 @@ int mqtt_new(struct mqtt **out, const struct mqtt_config *cfg)
     if (rc == MQTTASYNC_SUCCESS)
         rc = MQTTAsync_setCallbacks(m->client, m, on_lost, on_message, NULL);
     if (rc != MQTTASYNC_SUCCESS) {
-        log_msg(LOG_ERROR, "mqtt: cannot create the client for %s: Paho "
-                "code %d", cfg->uris[0], rc);
+        log_msg(LOG_ERROR,
+                "mqtt: cannot create the client for %s: Paho "
+                "code %d",
+                cfg->uris[0], rc);
         mqtt_free(m);
         return mqtt_errno(rc) ? mqtt_errno(rc) : -EINVAL;
     }

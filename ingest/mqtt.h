@@ -56,14 +56,13 @@
  * message was handled (it may be acknowledged), 0 to let Paho call again
  * later (see the top: only for a shutdown). Called on: Paho's receive
  * thread. */
-typedef int (*mqtt_message_fn)(void *ctx, const char *topic,
-                               size_t topic_len, const void *payload,
-                               size_t len, int qos, bool dup);
+typedef int (*mqtt_message_fn)(void *ctx, const char *topic, size_t topic_len,
+                               const void *payload, size_t len, int qos,
+                               bool dup);
 
 /* The connection came up (subscribed, `online` sent) or went down.
  * Called on: the worker thread (up) or Paho's thread (down). */
-typedef void (*mqtt_state_fn)(void *ctx, bool connected,
-                              bool session_present);
+typedef void (*mqtt_state_fn)(void *ctx, bool connected, bool session_present);
 
 struct mqtt_config {
     const char *uris[MQTT_MAX_URIS]; /* Borrowed; failover order. */
@@ -77,17 +76,17 @@ struct mqtt_config {
     bool clean_session;        /* false: persistent session. */
     int64_t session_expiry_ms; /* MQTT 5 Session Expiry Interval. */
     int64_t connect_timeout_ms;
-    int64_t retry_min_ms;      /* Reconnect back-off bounds. */
+    int64_t retry_min_ms; /* Reconnect back-off bounds. */
     int64_t retry_max_ms;
-    uint32_t max_inflight;     /* Unacknowledged publishes at once. */
-    const char *ca_file;       /* TLS; borrowed, or NULL. */
+    uint32_t max_inflight; /* Unacknowledged publishes at once. */
+    const char *ca_file;   /* TLS; borrowed, or NULL. */
     const char *cert_file;
     const char *key_file;
     bool tls_verify;
     const char *filters[MQTT_MAX_SUBS]; /* Borrowed subscription filters. */
     int qos[MQTT_MAX_SUBS];             /* Their QoS. */
     size_t nsubs;
-    const char *status_topic;  /* Borrowed; will and online/offline. */
+    const char *status_topic;     /* Borrowed; will and online/offline. */
     struct publish_queue *outbox; /* Borrowed; the worker consumes it. */
     mqtt_message_fn on_message;   /* Required. */
     mqtt_state_fn on_state;       /* May be NULL. */
@@ -96,17 +95,17 @@ struct mqtt_config {
 
 /* Counters; mqtt_stats() from any thread. */
 struct mqtt_stats {
-    uint64_t connects;         /* Successful connections. */
-    uint64_t reconnects;       /* Of those, after the first. */
-    uint64_t connect_failures; /* Failed attempts. */
-    uint64_t lost;             /* Connections lost. */
-    uint64_t subscribes;       /* Subscription rounds completed. */
+    uint64_t connects;           /* Successful connections. */
+    uint64_t reconnects;         /* Of those, after the first. */
+    uint64_t connect_failures;   /* Failed attempts. */
+    uint64_t lost;               /* Connections lost. */
+    uint64_t subscribes;         /* Subscription rounds completed. */
     uint64_t subscribe_failures; /* Filters the broker refused. */
-    uint64_t sessions_present; /* Connects that found the session. */
-    uint64_t published;        /* Publishes acknowledged (or QoS 0 sent). */
-    uint64_t publish_failures; /* Publishes Paho reported failed. */
-    uint64_t inflight;         /* Publishes outstanding now. */
-    uint64_t received;         /* Messages delivered to on_message. */
+    uint64_t sessions_present;   /* Connects that found the session. */
+    uint64_t published;          /* Publishes acknowledged (or QoS 0 sent). */
+    uint64_t publish_failures;   /* Publishes Paho reported failed. */
+    uint64_t inflight;           /* Publishes outstanding now. */
+    uint64_t received;           /* Messages delivered to on_message. */
 };
 
 struct mqtt;

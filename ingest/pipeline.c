@@ -135,11 +135,11 @@ static int make_stages(struct pipeline *p, const struct pipeline_config *cfg,
     for (i = 0; i < cfg->nrules; i++) {
         const struct pipeline_rule *r = &cfg->rules[i];
         uint32_t id;
-        if (intern_add(cfg->sensors, r->sensor, strlen(r->sensor), &id,
-                       NULL) != 0 ||
+        if (intern_add(cfg->sensors, r->sensor, strlen(r->sensor), &id, NULL) !=
+                0 ||
             (rc = validate_set_rule(p->validate, id, &r->rule)) != 0)
-            return fail(err, errlen, -EINVAL,
-                        "rule for sensor \"%s\" refused", r->sensor);
+            return fail(err, errlen, -EINVAL, "rule for sensor \"%s\" refused",
+                        r->sensor);
     }
     memset(&ac, 0, sizeof(ac));
     ac.dedup = p->dedup;
@@ -177,9 +177,9 @@ int pipeline_new(struct pipeline **out, const struct pipeline_config *cfg,
         (p->task = calloc(cfg->ntasks, sizeof(*p->task))) == NULL)
         goto out_free;
     for (i = 0; i < cfg->ntasks; i++) {
-        rc = task_new(&p->task[i], &cfg->tasks[i], cfg->sensors,
-                      cfg->devices, intern_capacity(cfg->devices), cfg->emit,
-                      cfg->ctx, err, errlen);
+        rc = task_new(&p->task[i], &cfg->tasks[i], cfg->sensors, cfg->devices,
+                      intern_capacity(cfg->devices), cfg->emit, cfg->ctx, err,
+                      errlen);
         if (rc != 0)
             goto out_free;
         p->ntasks++;
@@ -240,8 +240,7 @@ static void add_counts(struct pipeline *p, const struct admit_counts *before,
         p->st.rejects.n[r] += after->rejects.n[r] - before->rejects.n[r];
 }
 
-void pipeline_message(struct pipeline *p, const struct reading *msg,
-                      size_t n)
+void pipeline_message(struct pipeline *p, const struct reading *msg, size_t n)
 {
     const struct reading *meta = &msg[0];
     enum reject_reason why = decoder_meta_reason(meta);
@@ -292,8 +291,8 @@ size_t pipeline_run(struct pipeline *p, const struct reading *recs, size_t n)
 }
 
 void pipeline_dead_letter(struct pipeline *p, enum reject_reason reason,
-                          const char *topic, const uint8_t *payload,
-                          size_t len, size_t orig_len)
+                          const char *topic, const uint8_t *payload, size_t len,
+                          size_t orig_len)
 {
     struct publish_msg m;
     size_t need;
@@ -305,8 +304,8 @@ void pipeline_dead_letter(struct pipeline *p, enum reject_reason reason,
                                    orig_len, NULL, 0);
     if ((buf = malloc(need + 1)) == NULL)
         return;
-    publish_reject_envelope(reject_name(reason), topic, payload, len,
-                            orig_len, buf, need + 1);
+    publish_reject_envelope(reject_name(reason), topic, payload, len, orig_len,
+                            buf, need + 1);
     memset(&m, 0, sizeof(m));
     m.kind = PUBLISH_REJECT;
     m.reason = reject_name(reason);

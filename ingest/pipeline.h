@@ -33,27 +33,27 @@
 #include <stddef.h>  /* For size_t. */
 #include <stdint.h>  /* For uint64_t, int64_t. */
 
-#include "ingest/bytes.h"   /* For struct bytes_out, bytes_in. */
-#include "ingest/decoder.h" /* For DECODER_FORMATS. */
-#include "ingest/publish.h" /* For publish_fn. */
-#include "ingest/task.h"    /* For struct task_config. */
-#include "stream/dedup.h"   /* For struct dedup_config. */
-#include "stream/intern.h"  /* For struct intern. */
-#include "stream/reject.h"  /* For struct reject_counts. */
+#include "ingest/bytes.h"    /* For struct bytes_out, bytes_in. */
+#include "ingest/decoder.h"  /* For DECODER_FORMATS. */
+#include "ingest/publish.h"  /* For publish_fn. */
+#include "ingest/task.h"     /* For struct task_config. */
+#include "stream/dedup.h"    /* For struct dedup_config. */
+#include "stream/intern.h"   /* For struct intern. */
+#include "stream/reject.h"   /* For struct reject_counts. */
 #include "stream/validate.h" /* For struct validate_config. */
 
 /* ---- Types ------------------------------------------------------------- */
 
 /* A validation rule for one sensor, by name. */
 struct pipeline_rule {
-    const char *sensor;         /* Borrowed. */
-    struct validate_rule rule;  /* Copied into the validator. */
+    const char *sensor;        /* Borrowed. */
+    struct validate_rule rule; /* Copied into the validator. */
 };
 
 struct pipeline_config {
-    struct intern *devices;  /* Borrowed: names (and its capacity). */
-    struct intern *sensors;  /* Borrowed: rule and task names are added
-                                here by pipeline_new() (its writer then). */
+    struct intern *devices;          /* Borrowed: names (and its capacity). */
+    struct intern *sensors;          /* Borrowed: rule and task names are added
+                                        here by pipeline_new() (its writer then). */
     struct dedup_config dedup;       /* max_devices = devices' capacity. */
     struct validate_config validate; /* Table sizes = the tables'. */
     const struct pipeline_rule *rules; /* nrules entries, borrowed. */
@@ -100,8 +100,7 @@ void pipeline_free(struct pipeline *p);
 
 /* Process one message: msg[0] its meta record, msg[1..n) its readings
  * (borrowed; n == 1 + nrec of the meta record). */
-void pipeline_message(struct pipeline *p, const struct reading *msg,
-                      size_t n);
+void pipeline_message(struct pipeline *p, const struct reading *msg, size_t n);
 
 /* Process the complete messages at the start of recs[0..n) (borrowed; a
  * ring batch) and return how many records they used; a message cut off
@@ -110,11 +109,11 @@ void pipeline_message(struct pipeline *p, const struct reading *msg,
 size_t pipeline_run(struct pipeline *p, const struct reading *recs, size_t n);
 
 /* Emit the dead letter of a message refused at decode (topic and payload
- * borrowed; orig_len > len if the copy was cut), if reason is in the mask. Counting happened with its meta
- * record; this only publishes. */
+ * borrowed; orig_len > len if the copy was cut), if reason is in the mask.
+ * Counting happened with its meta record; this only publishes. */
 void pipeline_dead_letter(struct pipeline *p, enum reject_reason reason,
-                          const char *topic, const uint8_t *payload,
-                          size_t len, size_t orig_len);
+                          const char *topic, const uint8_t *payload, size_t len,
+                          size_t orig_len);
 
 /* Emit a final snapshot of every supervised task (shutdown, end of a
  * replay). Returns 0 or the first task's error. */

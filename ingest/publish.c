@@ -25,22 +25,21 @@
 #include "ingest/topic.h"
 
 struct publish_queue {
-    pthread_mutex_t lock;       /* Guards everything below. */
-    pthread_cond_t cond;        /* Signalled on push, done and close. */
-    struct publish_item *head;  /* Oldest item, or NULL. */
-    struct publish_item *tail;  /* Newest item, or NULL. */
-    size_t max_bytes;           /* Bound; constant. */
-    size_t bytes;               /* Bytes queued now. */
-    size_t depth;               /* Items queued now. */
-    size_t busy;                /* Popped and not done yet. */
-    bool closed;                /* publish_queue_close() was called. */
+    pthread_mutex_t lock;            /* Guards everything below. */
+    pthread_cond_t cond;             /* Signalled on push, done and close. */
+    struct publish_item *head;       /* Oldest item, or NULL. */
+    struct publish_item *tail;       /* Newest item, or NULL. */
+    size_t max_bytes;                /* Bound; constant. */
+    size_t bytes;                    /* Bytes queued now. */
+    size_t depth;                    /* Items queued now. */
+    size_t busy;                     /* Popped and not done yet. */
+    bool closed;                     /* publish_queue_close() was called. */
     uint64_t queued[PUBLISH_KINDS];  /* Counters, under lock. */
     uint64_t dropped[PUBLISH_KINDS]; /* Counters, under lock. */
 };
 
 static const char *const kind_names[PUBLISH_KINDS] = {
-    "snapshot", "metrics", "prediction", "drift",
-    "anomaly",  "reject",  "status",
+    "snapshot", "metrics", "prediction", "drift", "anomaly", "reject", "status",
 };
 
 const char *publish_kind_name(enum publish_kind kind)
@@ -51,9 +50,12 @@ const char *publish_kind_name(enum publish_kind kind)
 void publish_topics_default(struct publish_topics *t)
 {
     static const char *const tpl[PUBLISH_KINDS] = {
-        "weir/model/{task}/snapshot", "weir/model/{task}/metrics",
-        "weir/pred/{task}/{device}",  "weir/model/{task}/drift",
-        "weir/anomaly/{task}/{device}", "weir/rejects/{reason}",
+        "weir/model/{task}/snapshot",
+        "weir/model/{task}/metrics",
+        "weir/pred/{task}/{device}",
+        "weir/model/{task}/drift",
+        "weir/anomaly/{task}/{device}",
+        "weir/rejects/{reason}",
         "weir/status",
     };
     static const int qos[PUBLISH_KINDS] = {1, 1, 0, 1, 1, 1, 1};
@@ -93,11 +95,11 @@ static size_t json_str(char *buf, size_t cap, size_t at, const char *s)
     static const char hex[] = "0123456789abcdef";
     char tmp[7];
 
-#define PUT(c)                                                                \
-    do {                                                                      \
-        if (at < cap)                                                         \
-            buf[at] = (c);                                                    \
-        at++;                                                                 \
+#define PUT(c)                                                                 \
+    do {                                                                       \
+        if (at < cap)                                                          \
+            buf[at] = (c);                                                     \
+        at++;                                                                  \
     } while (0)
     PUT('"');
     for (; *s != '\0'; s++) {
@@ -131,12 +133,12 @@ size_t publish_reject_envelope(const char *reason, const char *topic,
     size_t at = 0;
     size_t i;
 
-#define PUTS(s)                                                               \
-    do {                                                                      \
-        const char *s_ = (s);                                                 \
-        for (; *s_ != '\0'; s_++, at++)                                       \
-            if (at < cap)                                                     \
-                buf[at] = *s_;                                                \
+#define PUTS(s)                                                                \
+    do {                                                                       \
+        const char *s_ = (s);                                                  \
+        for (; *s_ != '\0'; s_++, at++)                                        \
+            if (at < cap)                                                      \
+                buf[at] = *s_;                                                 \
     } while (0)
     PUTS("{\"reason\":");
     at = json_str(buf, cap, at, reason);
@@ -160,8 +162,8 @@ size_t publish_reject_envelope(const char *reason, const char *topic,
     PUTS("\"");
     if (orig_len > len) {
         char tail[64];
-        snprintf(tail, sizeof(tail),
-                 ",\"truncated\":true,\"payload_len\":%zu", orig_len);
+        snprintf(tail, sizeof(tail), ",\"truncated\":true,\"payload_len\":%zu",
+                 orig_len);
         PUTS(tail);
     }
     PUTS("}");
@@ -218,8 +220,7 @@ static size_t item_bytes(const struct publish_item *it)
 
 /* One allocation: header, topic, original topic, payload. */
 static struct publish_item *item_new(const struct publish_msg *m,
-                                     const char *topic, int qos,
-                                     bool retained)
+                                     const char *topic, int qos, bool retained)
 {
     size_t tlen = strlen(topic) + 1;
     size_t olen = m->orig_topic ? strlen(m->orig_topic) + 1 : 0;

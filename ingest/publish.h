@@ -109,15 +109,15 @@ size_t publish_reject_envelope(const char *reason, const char *topic,
 
 /* A queued message: one allocation holding topic and payload. */
 struct publish_item {
-    struct publish_item *next; /* Queue link; the queue's. */
-    enum publish_kind kind;    /* For counting. */
-    int qos;                   /* 0, 1 or 2. */
-    bool retained;             /* MQTT retain flag. */
+    struct publish_item *next;           /* Queue link; the queue's. */
+    enum publish_kind kind;              /* For counting. */
+    int qos;                             /* 0, 1 or 2. */
+    bool retained;                       /* MQTT retain flag. */
     char reason[PUBLISH_REASON_MAX + 1]; /* Dead letters: user property. */
-    char *orig_topic;          /* Dead letters: user property, or NULL. */
-    char *topic;               /* NUL-terminated, inside this block. */
-    uint8_t *payload;          /* len bytes, inside this block. */
-    size_t len;                /* Payload bytes. */
+    char *orig_topic; /* Dead letters: user property, or NULL. */
+    char *topic;      /* NUL-terminated, inside this block. */
+    uint8_t *payload; /* len bytes, inside this block. */
+    size_t len;       /* Payload bytes. */
 };
 
 struct publish_queue;

@@ -48,14 +48,14 @@ void replay_feed(struct decoder *d, struct pipeline *p,
 /* ---- Captures ---------------------------------------------------------- */
 
 struct capture_reader {
-    int fd;            /* Input. */
-    uint8_t *buf;      /* Unparsed bytes at buf[at..len). */
-    size_t len;        /* Bytes in buf. */
-    size_t at;         /* Parse position. */
-    size_t cap;        /* Allocated. */
-    bool eof;          /* read() returned 0. */
-    char *topic;       /* TOPIC_CAP + 1 bytes. */
-    uint8_t *payload;  /* REPLAY_MAX_PAYLOAD bytes. */
+    int fd;           /* Input. */
+    uint8_t *buf;     /* Unparsed bytes at buf[at..len). */
+    size_t len;       /* Bytes in buf. */
+    size_t at;        /* Parse position. */
+    size_t cap;       /* Allocated. */
+    bool eof;         /* read() returned 0. */
+    char *topic;      /* TOPIC_CAP + 1 bytes. */
+    uint8_t *payload; /* REPLAY_MAX_PAYLOAD bytes. */
 };
 
 /* Read more input; grows buf up to one whole record. 0, or -errno. */

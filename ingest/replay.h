@@ -29,7 +29,7 @@
 /* ---- Limits ------------------------------------------------------------ */
 
 #define REPLAY_CSV_TEMPLATE "csv/{device}" /* topic template of CSV rows */
-#define REPLAY_MAX_PAYLOAD (1u << 20) /* capture payloads beyond are bad */
+#define REPLAY_MAX_PAYLOAD (1u << 20)      /* capture payloads beyond are bad */
 
 /* ---- Types ------------------------------------------------------------- */
 

@@ -60,8 +60,8 @@ static int make_decoder(struct setup_core *c, const struct config *cfg,
         subs[n++].format = DECODER_PB_BATCH;
     }
     for (i = 0; i < cfg->nsubs && rc == 0; i++, n++) {
-        rc = topic_template_parse(cfg->subs[i].topic, &subs[n].tpl, err,
-                                  errlen);
+        rc =
+            topic_template_parse(cfg->subs[i].topic, &subs[n].tpl, err, errlen);
         subs[n].format = format_of(cfg->subs[i].format);
     }
     if (rc == 0 && n > DECODER_MAX_SUBS) {
@@ -98,8 +98,8 @@ static size_t grid(const struct config_task *t, struct learner_candidate *out)
 
 /* Spec strings of a task: features then target, into one block. */
 struct specs {
-    char (*text)[ROWS_SPEC_MAX];   /* nfeatures + 1 strings. */
-    const char **ptr;              /* Pointers to the feature strings. */
+    char (*text)[ROWS_SPEC_MAX]; /* nfeatures + 1 strings. */
+    const char **ptr;            /* Pointers to the feature strings. */
 };
 
 static int make_specs(const struct config_task *t, struct specs *s)
@@ -137,8 +137,8 @@ static void task_of(const struct config *cfg, const struct config_task *t,
     o->window_rows = t->window_rows;
     o->window_ms = t->window_ms;
     o->test_fraction = t->test_fraction;
-    o->test_salt = fnv(fnv(0xcbf29ce484222325ULL, cfg->mqtt.client_id),
-                       t->name);
+    o->test_salt =
+        fnv(fnv(0xcbf29ce484222325ULL, cfg->mqtt.client_id), t->name);
     o->max_age_ms = t->feature_max_age_ms;
     o->label_max_delay_ms = t->label_max_delay_ms;
     o->snapshot_interval_ms = cfg->snapshot.min_interval_ms;
@@ -146,7 +146,7 @@ static void task_of(const struct config *cfg, const struct config_task *t,
     o->ncandidates = grid(t, cands);
     o->candidates = o->ncandidates > 0 ? cands : NULL;
     o->drift_set = o->kind != TASK_ANOMALY;
-    o->detector = t->drift == CONFIG_DRIFT_ADWIN ? LEARNER_DETECT_ADWIN
+    o->detector = t->drift == CONFIG_DRIFT_ADWIN          ? LEARNER_DETECT_ADWIN
                   : t->drift == CONFIG_DRIFT_PAGE_HINKLEY ? LEARNER_DETECT_PH
                                                           : LEARNER_DETECT_NONE;
     o->drift_delta = t->drift_delta;
@@ -324,10 +324,10 @@ void setup_topics(const struct config *cfg, struct publish_topics *out)
     const struct config_topics *t = &cfg->topics;
 
     publish_topics_default(out);
-#define SET(kind, s)                                                          \
-    do {                                                                      \
-        if ((s) != NULL)                                                      \
-            snprintf(out->t[kind], sizeof(out->t[kind]), "%s", (s));          \
+#define SET(kind, s)                                                           \
+    do {                                                                       \
+        if ((s) != NULL)                                                       \
+            snprintf(out->t[kind], sizeof(out->t[kind]), "%s", (s));           \
     } while (0)
     SET(PUBLISH_SNAPSHOT, t->snapshot);
     SET(PUBLISH_METRICS, t->metrics);

@@ -25,12 +25,12 @@
 #include "ingest/publish.h"    /* For publish_fn, struct publish_topics. */
 
 struct setup_core {
-    struct intern *devices;     /* Owned. */
-    struct intern *sensors;     /* Owned. */
-    struct decoder *decoder;    /* Owned. */
-    struct pipeline *pipeline;  /* Owned. */
-    bool restored;              /* The checkpoint's image was applied. */
-    int restore_rc;             /* ...or why not all of it (0: all). */
+    struct intern *devices;    /* Owned. */
+    struct intern *sensors;    /* Owned. */
+    struct decoder *decoder;   /* Owned. */
+    struct pipeline *pipeline; /* Owned. */
+    bool restored;             /* The checkpoint's image was applied. */
+    int restore_rc;            /* ...or why not all of it (0: all). */
 };
 
 /* Build the core from cfg (borrowed; must outlive the core). extra_csv

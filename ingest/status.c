@@ -98,8 +98,7 @@ static void inbox_metrics(const struct status_src *s, struct http_buf *b)
     one_u64(b, "weir_redeliveries_total", PROM_COUNTER,
             "Messages received with the DUP flag.", ib.dups);
     one_u64(b, "weir_qos0_drops_total", PROM_COUNTER,
-            "QoS 0 messages dropped because the ring was full.",
-            ib.ring_drops);
+            "QoS 0 messages dropped because the ring was full.", ib.ring_drops);
     one_u64(b, "weir_ring_waits_total", PROM_COUNTER,
             "QoS 1/2 messages that waited for ring room.", ib.waits);
     one(b, "weir_ring_wait_seconds_total", PROM_COUNTER,
@@ -108,8 +107,7 @@ static void inbox_metrics(const struct status_src *s, struct http_buf *b)
             "Waits that hit the deadline (log-only until caught up).",
             ib.timeouts);
     one_u64(b, "weir_catchups_total", PROM_COUNTER,
-            "Catch-ups from the ingest log after a ring timeout.",
-            s->catchups);
+            "Catch-ups from the ingest log after a ring timeout.", s->catchups);
     one_u64(b, "weir_dead_letter_overflow_total", PROM_COUNTER,
             "Dead-letter copies lost: the channel was full.", ib.dlq_full);
     one_u64(b, "weir_backlog_messages", PROM_GAUGE,
@@ -182,19 +180,19 @@ static void per_task(struct http_buf *b, const struct pipeline *p,
         struct prom_label l = {"task", task_name(t)};
         struct task_stats ts;
         task_stats(t, &ts);
-        prom_sample_u64(b, name, &l, 1, *(const uint64_t *)((const char *)&ts +
-                                                           off));
+        prom_sample_u64(b, name, &l, 1,
+                        *(const uint64_t *)((const char *)&ts + off));
     }
 }
 
 static void metric_set(struct http_buf *b, const char *name, const char *task,
                        const struct metrics_result *r)
 {
-    static const char *const keys[] = {"mae", "rmse", "r2", "accuracy",
-                                       "log_loss", "macro_f1", "kappa",
-                                       "kappa_temporal"};
-    const double v[] = {r->mae, r->rmse, r->r2, r->accuracy, r->log_loss,
-                        r->macro_f1, r->kappa, r->kappa_temporal};
+    static const char *const keys[] = {"mae",      "rmse",          "r2",
+                                       "accuracy", "log_loss",      "macro_f1",
+                                       "kappa",    "kappa_temporal"};
+    const double v[] = {r->mae,      r->rmse,     r->r2,    r->accuracy,
+                        r->log_loss, r->macro_f1, r->kappa, r->kappa_temporal};
     size_t i;
 
     for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
@@ -247,7 +245,7 @@ static void task_metrics(const struct status_src *s, struct http_buf *b)
     const struct pipeline *p = s->pipeline;
     size_t i;
 
-#define TS(field, name, type, help)                                           \
+#define TS(field, name, type, help)                                            \
     per_task(b, p, name, type, help, offsetof(struct task_stats, field))
     TS(readings, "weir_task_readings_total", PROM_COUNTER,
        "Accepted readings given to the task.");
@@ -289,8 +287,8 @@ static void state_metrics(const struct status_src *s, struct http_buf *b)
 {
     struct wal_stats ws;
 
-    one_u64(b, "weir_checkpoints_total", PROM_COUNTER,
-            "Checkpoints written.", s->checkpoints);
+    one_u64(b, "weir_checkpoints_total", PROM_COUNTER, "Checkpoints written.",
+            s->checkpoints);
     one_u64(b, "weir_checkpoint_failures_total", PROM_COUNTER,
             "Checkpoints that failed.", s->checkpoint_failures);
     one_u64(b, "weir_checkpoint_lsn", PROM_GAUGE,
@@ -310,8 +308,7 @@ static void state_metrics(const struct status_src *s, struct http_buf *b)
     if (s->wal == NULL)
         return;
     wal_stats(s->wal, &ws);
-    one_u64(b, "weir_wal_lsn", PROM_GAUGE, "Next ingest-log lsn.",
-            ws.next_lsn);
+    one_u64(b, "weir_wal_lsn", PROM_GAUGE, "Next ingest-log lsn.", ws.next_lsn);
     one_u64(b, "weir_wal_bytes", PROM_GAUGE, "Ingest-log bytes on disk.",
             ws.bytes);
     one_u64(b, "weir_wal_segments", PROM_GAUGE, "Ingest-log segments.",
@@ -348,8 +345,8 @@ int status_health(const struct status_src *s, struct http_buf *b)
                     "{\"status\":\"%s\",\"connected\":%s,\"backlog\":%" PRIu64
                     ",\"lag_s\":%.3f,\"ring_depth\":%zu,"
                     "\"checkpoint_age_s\":%.3f}\n",
-                    up ? "ok" : "disconnected", up ? "true" : "false",
-                    backlog, lag, s->ring ? ring_depth(s->ring) : 0,
+                    up ? "ok" : "disconnected", up ? "true" : "false", backlog,
+                    lag, s->ring ? ring_depth(s->ring) : 0,
                     s->checkpoint_wall_ms > 0
                         ? (double)(s->now_wall_ms - s->checkpoint_wall_ms) /
                               1000

@@ -60,24 +60,24 @@ struct task {
     struct task_stats st;         /* Counters. */
 
     /* Supervised. */
-    struct rows *rows;            /* Row assembly; owned. */
-    struct learner *learner;      /* Owned. */
-    size_t nfeat;                 /* Features per row. */
-    uint8_t *present;             /* [nfeat] scratch for learner_row. */
-    bool snap_pending;            /* A snapshot was asked for. */
-    bool snap_any;                /* At least one snapshot was emitted. */
-    int64_t snap_last_ms;         /* Stream time of the last one. */
-    uint64_t snap_version;        /* Its version. */
+    struct rows *rows;       /* Row assembly; owned. */
+    struct learner *learner; /* Owned. */
+    size_t nfeat;            /* Features per row. */
+    uint8_t *present;        /* [nfeat] scratch for learner_row. */
+    bool snap_pending;       /* A snapshot was asked for. */
+    bool snap_any;           /* At least one snapshot was emitted. */
+    int64_t snap_last_ms;    /* Stream time of the last one. */
+    uint64_t snap_version;   /* Its version. */
 
     /* Anomaly. */
-    size_t nsensors;              /* Sensors named. */
-    uint32_t *sensor_ids;         /* [nsensors] interned ids. */
-    size_t max_devices;           /* Rows of the detector table. */
-    size_t max_series;            /* Detectors allowed. */
-    struct anomaly **det;         /* [max_devices * nsensors]; owned. */
-    uint8_t *above;               /* [same] score is at/over threshold. */
-    struct anomaly_config acfg;   /* Detector configuration. */
-    double threshold;             /* Event threshold. */
+    size_t nsensors;            /* Sensors named. */
+    uint32_t *sensor_ids;       /* [nsensors] interned ids. */
+    size_t max_devices;         /* Rows of the detector table. */
+    size_t max_series;          /* Detectors allowed. */
+    struct anomaly **det;       /* [max_devices * nsensors]; owned. */
+    uint8_t *above;             /* [same] score is at/over threshold. */
+    struct anomaly_config acfg; /* Detector configuration. */
+    double threshold;           /* Event threshold. */
 };
 
 static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
@@ -190,14 +190,12 @@ static char *window_json(const struct task *t)
     cJSON_AddBoolToObject(o, "drift", w.drift);
     if ((a = cJSON_AddArrayToObject(o, "candidates")) != NULL)
         for (i = 0; i < learner_candidates(l); i++)
-            cJSON_AddItemToArray(
-                a, json_metrics(&w.candidates[i],
-                                learner_candidate_name(l, i)));
+            cJSON_AddItemToArray(a, json_metrics(&w.candidates[i],
+                                                 learner_candidate_name(l, i)));
     if ((a = cJSON_AddArrayToObject(o, "baselines")) != NULL)
         for (i = 0; i < LEARNER_BASELINES; i++)
             cJSON_AddItemToArray(
-                a, json_metrics(&w.baselines[i],
-                                learner_baseline_name(l, i)));
+                a, json_metrics(&w.baselines[i], learner_baseline_name(l, i)));
     if (learner_metrics(l, w.next_champion, LEARNER_SCOPE_TEST, &test) == 0)
         cJSON_AddItemToObject(o, "test", json_metrics(&test, NULL));
     s = cJSON_PrintUnformatted(o);
@@ -304,8 +302,8 @@ static void emit_prediction(struct task *t, const struct rows_row *row,
                  o->test ? "true" : "false", t->snap_version);
     if (n <= 0 || (size_t)n >= sizeof(buf))
         return;
-    emit(t, PUBLISH_PREDICTION, intern_name(t->devices, row->device_id),
-         NULL, buf, (size_t)n, 0);
+    emit(t, PUBLISH_PREDICTION, intern_name(t->devices, row->device_id), NULL,
+         buf, (size_t)n, 0);
     t->st.predictions++;
 }
 
@@ -338,14 +336,14 @@ static void on_row(void *ctx, const struct rows_row *row)
 }
 
 static int supervised_new(struct task *t, const struct task_config *cfg,
-                          struct intern *sensors, size_t max_devices,
-                          char *err, size_t errlen);
+                          struct intern *sensors, size_t max_devices, char *err,
+                          size_t errlen);
 
 /* ---- Anomaly ----------------------------------------------------------- */
 
 static int anomaly_setup(struct task *t, const struct task_config *cfg,
-                         struct intern *sensors, size_t max_devices,
-                         char *err, size_t errlen)
+                         struct intern *sensors, size_t max_devices, char *err,
+                         size_t errlen)
 {
     size_t i;
     size_t cells;
@@ -371,8 +369,8 @@ static int anomaly_setup(struct task *t, const struct task_config *cfg,
     for (i = 0; i < t->nsensors; i++) {
         const char *s = cfg->features[i];
         if (intern_add(sensors, s, strlen(s), &t->sensor_ids[i], NULL) != 0)
-            return fail(err, errlen, -EINVAL,
-                        "task %s: bad sensor name \"%s\"", t->name, s);
+            return fail(err, errlen, -EINVAL, "task %s: bad sensor name \"%s\"",
+                        t->name, s);
     }
     return 0;
 }
@@ -450,8 +448,8 @@ static int parse_specs(struct task *t, const struct task_config *cfg,
     size_t i;
 
     if (cfg->target == NULL || rows_spec_parse(cfg->target, target) != 0)
-        return fail(err, errlen, -EINVAL, "task %s: bad target \"%s\"",
-                    t->name, cfg->target ? cfg->target : "");
+        return fail(err, errlen, -EINVAL, "task %s: bad target \"%s\"", t->name,
+                    cfg->target ? cfg->target : "");
     if (intern_add(sensors, target->name, strlen(target->name),
                    &target->sensor_id, NULL) != 0)
         return fail(err, errlen, -EINVAL, "task %s: target table full",
@@ -459,9 +457,8 @@ static int parse_specs(struct task *t, const struct task_config *cfg,
     for (i = 0; i < cfg->nfeatures; i++) {
         struct rows_spec *s = &specs[i];
         if (rows_spec_parse(cfg->features[i], s) != 0)
-            return fail(err, errlen, -EINVAL,
-                        "task %s: bad feature \"%s\"", t->name,
-                        cfg->features[i]);
+            return fail(err, errlen, -EINVAL, "task %s: bad feature \"%s\"",
+                        t->name, cfg->features[i]);
         if (intern_add(sensors, s->name, strlen(s->name), &s->sensor_id,
                        NULL) != 0)
             return fail(err, errlen, -EINVAL,
@@ -502,8 +499,7 @@ static enum learner_task learner_kind(enum task_kind k)
                                 : LEARNER_MULTICLASS;
 }
 
-static void set_drift(struct learner_config *lc,
-                      const struct task_config *cfg)
+static void set_drift(struct learner_config *lc, const struct task_config *cfg)
 {
     lc->detector = cfg->detector;
     if (cfg->detector == LEARNER_DETECT_ADWIN && cfg->drift_delta > 0)
@@ -565,8 +561,10 @@ static int make_learner(struct task *t, const struct task_config *cfg,
     if (cfg->drift_set)
         set_drift(&lc, cfg);
     if ((rc = learner_new(&t->learner, &lc)) != 0)
-        fail(err, errlen, rc, "task %s: learner refused the configuration "
-             "(%s)", t->name, strerror(-rc));
+        fail(err, errlen, rc,
+             "task %s: learner refused the configuration "
+             "(%s)",
+             t->name, strerror(-rc));
 out:
     free(np);
     free(names);
@@ -574,16 +572,16 @@ out:
 }
 
 static int supervised_new(struct task *t, const struct task_config *cfg,
-                          struct intern *sensors, size_t max_devices,
-                          char *err, size_t errlen)
+                          struct intern *sensors, size_t max_devices, char *err,
+                          size_t errlen)
 {
     struct rows_spec *specs;
     struct rows_spec target;
     int rc;
 
     if (cfg->nfeatures == 0 || cfg->nfeatures > ROWS_MAX_FEATURES)
-        return fail(err, errlen, -EINVAL, "task %s: 1..%u features",
-                    t->name, ROWS_MAX_FEATURES);
+        return fail(err, errlen, -EINVAL, "task %s: 1..%u features", t->name,
+                    ROWS_MAX_FEATURES);
     if (t->kind == TASK_MULTICLASS && cfg->nclasses < 2)
         return fail(err, errlen, -EINVAL,
                     "task %s: a multiclass task lists its classes", t->name);

@@ -36,8 +36,8 @@
 
 /* ---- Limits ------------------------------------------------------------ */
 
-#define TASK_NAME_MAX 63        /* bytes of a task name */
-#define TASK_MAX_SERIES 65536u  /* anomaly detectors per task */
+#define TASK_NAME_MAX 63       /* bytes of a task name */
+#define TASK_MAX_SERIES 65536u /* anomaly detectors per task */
 
 /* ---- Types ------------------------------------------------------------- */
 
@@ -51,7 +51,7 @@ enum task_kind {
 /* A task's configuration; strings and arrays borrowed for task_new(),
  * which copies what it keeps. Zero numbers mean "the default". */
 struct task_config {
-    const char *name;            /* Task name; codec_name_ok() rules. */
+    const char *name; /* Task name; codec_name_ok() rules. */
     enum task_kind kind;
     const char *target;          /* Supervised: target spec (rows.h). */
     const char *const *features; /* Feature specs, or anomaly sensors. */
@@ -59,25 +59,25 @@ struct task_config {
     const char *const *classes;  /* Class labels, or NULL ("0", "1"...). */
     size_t nclasses;             /* Entries (multiclass: K; binary: 0/2). */
 
-    uint64_t window_rows;  /* Rows per validation window (count mode). */
-    int64_t window_ms;     /* Or stream time per window (time mode). */
-    double test_fraction;  /* Test-stream share; < 0: the default. */
-    uint64_t test_salt;    /* Mixed into the test-stream hash. */
-    int64_t max_age_ms;    /* Feature freshness (rows.h). */
-    int64_t label_max_delay_ms; /* Forecast label lateness (rows.h). */
+    uint64_t window_rows;         /* Rows per validation window (count mode). */
+    int64_t window_ms;            /* Or stream time per window (time mode). */
+    double test_fraction;         /* Test-stream share; < 0: the default. */
+    uint64_t test_salt;           /* Mixed into the test-stream hash. */
+    int64_t max_age_ms;           /* Feature freshness (rows.h). */
+    int64_t label_max_delay_ms;   /* Forecast label lateness (rows.h). */
     int64_t snapshot_interval_ms; /* Least stream time between
                                      snapshots; 0: every request. */
-    bool predictions;      /* Publish a prediction / score per row. */
+    bool predictions;             /* Publish a prediction / score per row. */
     const struct learner_candidate *candidates; /* Or NULL: the default
                                                    grid (borrowed). */
-    size_t ncandidates;    /* Entries in candidates. */
-    bool drift_set;        /* Use the drift fields below, else defaults. */
+    size_t ncandidates;                         /* Entries in candidates. */
+    bool drift_set; /* Use the drift fields below, else defaults. */
     enum learner_detector detector; /* Drift detector. */
-    double drift_delta;    /* ADWIN delta or Page-Hinkley delta. */
-    double drift_threshold; /* Page-Hinkley lambda (> 0), or 0. */
+    double drift_delta;             /* ADWIN delta or Page-Hinkley delta. */
+    double drift_threshold;         /* Page-Hinkley lambda (> 0), or 0. */
 
-    double threshold;      /* Anomaly: event threshold; 0: alarm_level. */
-    size_t max_series;     /* Anomaly: detectors; 0: 4096. */
+    double threshold;  /* Anomaly: event threshold; 0: alarm_level. */
+    size_t max_series; /* Anomaly: detectors; 0: 4096. */
 };
 
 /* Counters since task_new() (restored with the task). */

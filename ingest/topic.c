@@ -59,8 +59,8 @@ static int level_kind(const char *p, size_t n, struct topic_template *t,
     }
     if (memchr(p, '+', n) || memchr(p, '#', n) || memchr(p, '{', n) ||
         memchr(p, '}', n))
-        return fail(err, errlen,
-                    "wildcard or brace inside a level of \"%s\"", t->text);
+        return fail(err, errlen, "wildcard or brace inside a level of \"%s\"",
+                    t->text);
     return TOPIC_LITERAL;
 }
 

@@ -42,12 +42,12 @@ struct topic_level {
 
 /* A parsed template; a plain value (copy it freely). */
 struct topic_template {
-    char text[TOPIC_TEMPLATE_MAX + 1];   /* The template as given. */
-    char filter[TOPIC_TEMPLATE_MAX + 1]; /* MQTT filter ({x} -> '+'). */
-    size_t nlevels;                      /* Entries used in level[]. */
+    char text[TOPIC_TEMPLATE_MAX + 1];          /* The template as given. */
+    char filter[TOPIC_TEMPLATE_MAX + 1];        /* MQTT filter ({x} -> '+'). */
+    size_t nlevels;                             /* Entries used in level[]. */
     struct topic_level level[TOPIC_MAX_LEVELS]; /* Levels in order. */
-    bool has_device;                     /* A {device} level exists. */
-    bool has_sensor;                     /* A {sensor} level exists. */
+    bool has_device;                            /* A {device} level exists. */
+    bool has_sensor;                            /* A {sensor} level exists. */
 };
 
 /* What a match captured: slices of the matched topic (borrowed). */

@@ -83,9 +83,8 @@ static void checkpoint_image_round_trip(void)
     ASSERT_EQ(intern_add(a.devices, "room-1", 6, &id, NULL), 0);
     ASSERT_EQ(intern_add(a.devices, "room-2", 6, &id, NULL), 0);
     ASSERT_EQ(intern_add(a.sensors, "co2", 3, &id, NULL), 0);
-    ASSERT_EQ(checkpoint_image(4242, 17, a.devices, a.sensors, a.pl, &img,
-                               &len),
-              0);
+    ASSERT_EQ(
+        checkpoint_image(4242, 17, a.devices, a.sensors, a.pl, &img, &len), 0);
     ASSERT_EQ(checkpoint_parse(img, len, &ck), 0);
     ASSERT_EQ(ck.lsn, 4242);
     ASSERT_EQ(ck.created_ms, 17);
@@ -260,8 +259,7 @@ static void dlq_cuts_and_refuses(void)
     while (dlq_push(q, REJECT_NAN, "y", 1, big, DLQ_MAX_PAYLOAD) == 0)
         pushed++;
     ASSERT_EQ(pushed, 3); /* 4 x (64 KiB + header) do not fit 256 KiB */
-    ASSERT_EQ(dlq_push(q, REJECT_NAN, "y", 1, big, DLQ_MAX_PAYLOAD),
-              -ENOBUFS);
+    ASSERT_EQ(dlq_push(q, REJECT_NAN, "y", 1, big, DLQ_MAX_PAYLOAD), -ENOBUFS);
     dlq_free(q);
 }
 

@@ -55,10 +55,8 @@ static void sink_emit(void *ctx, const struct publish_msg *m)
     it = &s->it[s->n++];
     it->kind = m->kind;
     snprintf(it->task, sizeof(it->task), "%s", m->task ? m->task : "");
-    snprintf(it->device, sizeof(it->device), "%s",
-             m->device ? m->device : "");
-    snprintf(it->reason, sizeof(it->reason), "%s",
-             m->reason ? m->reason : "");
+    snprintf(it->device, sizeof(it->device), "%s", m->device ? m->device : "");
+    snprintf(it->reason, sizeof(it->reason), "%s", m->reason ? m->reason : "");
     it->payload = malloc(m->len + 1);
     ASSERT(it->payload != NULL);
     memcpy(it->payload, m->payload, m->len);
@@ -108,9 +106,8 @@ struct world {
 static const char *const feats[] = {"temp", "hum"};
 
 static void world_open_task(struct world *w, const struct task_config *task,
-                            bool import, const uint8_t *dev_img,
-                            size_t dev_len, const uint8_t *sen_img,
-                            size_t sen_len)
+                            bool import, const uint8_t *dev_img, size_t dev_len,
+                            const uint8_t *sen_img, size_t sen_len)
 {
     struct decoder_sub subs[2];
     struct pipeline_config pc;
@@ -252,9 +249,9 @@ static void topic_templates_match_and_render(void)
     char buf[64];
     char err[128];
 
-    ASSERT_EQ(topic_template_parse("sensors/{device}/{sensor}", &t, err,
-                                   sizeof(err)),
-              0);
+    ASSERT_EQ(
+        topic_template_parse("sensors/{device}/{sensor}", &t, err, sizeof(err)),
+        0);
     ASSERT_STREQ(t.filter, "sensors/+/+");
     ASSERT(topic_template_match(&t, "sensors/d1/temp", 15, &m));
     ASSERT_EQ(m.device_len, 2);
@@ -275,12 +272,11 @@ static void topic_templates_match_and_render(void)
     ASSERT(topic_template_match(&t, "s/x/y", 5, NULL));
     ASSERT_EQ(topic_template_parse("a/#/b", &t, err, sizeof(err)), -EINVAL);
     ASSERT_EQ(topic_template_parse("a{device}", &t, NULL, 0), -EINVAL);
-    ASSERT_EQ(topic_template_parse("{device}/{device}", &t, NULL, 0),
-              -EINVAL);
+    ASSERT_EQ(topic_template_parse("{device}/{device}", &t, NULL, 0), -EINVAL);
     ASSERT_EQ(topic_template_parse("a/b+", &t, NULL, 0), -EINVAL);
     ASSERT_EQ(topic_template_parse("", &t, NULL, 0), -EINVAL);
-    ASSERT_EQ(topic_render("weir/pred/{task}/{device}/{x}", keys, vals, 2,
-                           buf, sizeof(buf)),
+    ASSERT_EQ(topic_render("weir/pred/{task}/{device}/{x}", keys, vals, 2, buf,
+                           sizeof(buf)),
               strlen("weir/pred/occ/room-1/{x}"));
     ASSERT_STREQ(buf, "weir/pred/occ/room-1/{x}");
     ASSERT_EQ(topic_render("abcdef", keys, vals, 2, buf, 4), 6);
@@ -289,8 +285,8 @@ static void topic_templates_match_and_render(void)
 
 /* ---- Decoder ----------------------------------------------------------- */
 
-static size_t reading_payload(const char *dev, const char *sensor,
-                              double value, bool ts, uint8_t *buf, size_t cap)
+static size_t reading_payload(const char *dev, const char *sensor, double value,
+                              bool ts, uint8_t *buf, size_t cap)
 {
     struct codec_msg m;
 
@@ -479,8 +475,9 @@ static void pipeline_is_deterministic_across_batching(void)
     feed_clean(&a, 0, 600);
     for (k = 0; k < 600; k++) {
         size_t n = make_batch(k, NAN, buf, sizeof(buf), topic, sizeof(topic));
-        struct decoder_input in = {topic, strlen(topic), buf, n, 1,
-                                   1700000000000 + (int64_t)k * 1000 + 5,
+        struct decoder_input in = {topic, strlen(topic),
+                                   buf,   n,
+                                   1,     1700000000000 + (int64_t)k * 1000 + 5,
                                    k + 1};
         enum reject_reason why;
         total += decoder_decode(b.dec, &in, all + total, &why);
@@ -591,9 +588,9 @@ static void decoder_reads_json_and_senml(void)
     ASSERT(r[3].flags & READING_LABEL);
     ASSERT_EQ(decode_text(&w, "sensors/j1", "{\"temp\":", r, &why), 1);
     ASSERT_EQ(why, REJECT_DECODE_ERROR);
-    ASSERT_EQ(decode_text(&w, "sensors/j1", "{\"device\":\"j2\",\"t\":1}", r,
-                          &why),
-              1);
+    ASSERT_EQ(
+        decode_text(&w, "sensors/j1", "{\"device\":\"j2\",\"t\":1}", r, &why),
+        1);
     ASSERT_EQ(why, REJECT_BAD_NAME); /* names another device */
     /* SenML: two times -> two groups, the second flagged a continuation;
      * a record without a number is skipped and counted. */
@@ -632,8 +629,8 @@ static void pipeline_counts_senml_once(void)
     struct world w;
 
     world_open(&w, false, NULL, 0, NULL, 0);
-    feed(&w, "sensors/s1", (const uint8_t *)pack, strlen(pack),
-         1700000100000, 1);
+    feed(&w, "sensors/s1", (const uint8_t *)pack, strlen(pack), 1700000100000,
+         1);
     pipeline_stats(w.pl, &st);
     ASSERT_EQ(st.messages, 1);
     ASSERT_EQ(st.by_format[DECODER_SENML], 1);
@@ -717,10 +714,9 @@ static void replay_capture_and_csv(void)
     ASSERT((f = fopen(path, "wb")) != NULL);
     for (k = 0; k < 100; k++) {
         size_t n = make_batch(k, NAN, buf, sizeof(buf), topic, sizeof(topic));
-        struct codec_capture c = {topic, buf, n,
-                                  (1700000000000 + (int64_t)k * 1000) *
-                                      1000000,
-                                  1, false};
+        struct codec_capture c = {
+            topic, buf,  n, (1700000000000 + (int64_t)k * 1000) * 1000000,
+            1,     false};
         size_t r = codec_encode_capture(&c, rec, sizeof(rec));
         ASSERT(r > 0 && fwrite(rec, 1, r, f) == r);
     }
@@ -748,8 +744,7 @@ static void replay_capture_and_csv(void)
         fclose(f);
         world_open(&w, false, NULL, 0, NULL, 0);
         decoder_free(w.dec);
-        ASSERT_EQ(topic_template_parse(REPLAY_CSV_TEMPLATE, &sub.tpl, NULL,
-                                       0),
+        ASSERT_EQ(topic_template_parse(REPLAY_CSV_TEMPLATE, &sub.tpl, NULL, 0),
                   0);
         sub.format = DECODER_PB_BATCH;
         ASSERT_EQ(decoder_new(&w.dec, &sub, 1, w.devices, w.sensors), 0);

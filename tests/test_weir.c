@@ -21,8 +21,8 @@
 #include <math.h>
 #include <netinet/in.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -58,8 +58,8 @@ struct daemon {
     char dir[512];
     char cfg[600];
     char log[600];
-    int port;         /* HTTP port, from the log. */
-    const char *env;  /* "NAME=value" for the child, or NULL. */
+    int port;        /* HTTP port, from the log. */
+    const char *env; /* "NAME=value" for the child, or NULL. */
 };
 
 static const char *const base_config =
@@ -116,8 +116,8 @@ static int free_port(void)
     return port;
 }
 
-static void daemon_init_with(struct daemon *d, const char *uri,
-                             int keepalive_s, int ring_slots, int version)
+static void daemon_init_with(struct daemon *d, const char *uri, int keepalive_s,
+                             int ring_slots, int version)
 {
     FILE *f;
 
@@ -127,8 +127,7 @@ static void daemon_init_with(struct daemon *d, const char *uri,
     snprintf(d->log, sizeof(d->log), "%s/weir.log", d->dir);
     ASSERT((f = fopen(d->cfg, "w")) != NULL);
     fprintf(f, base_config, d->dir, uri, (int)getpid(),
-            version == 5 ? "5" : "3.1.1", keepalive_s, free_port(),
-            ring_slots);
+            version == 5 ? "5" : "3.1.1", keepalive_s, free_port(), ring_slots);
     fclose(f);
 }
 
@@ -215,11 +214,9 @@ static void daemon_start(struct daemon *d, int nth)
         _exit(127);
     }
     d->pid = pid;
-    if (!log_has(d, "/healthz on 127.0.0.1:", nth, 20000, after,
-                 sizeof(after)))
+    if (!log_has(d, "/healthz on 127.0.0.1:", nth, 20000, after, sizeof(after)))
         dump_log(d);
-    ASSERT(log_has(d, "/healthz on 127.0.0.1:", nth, 10, after,
-                   sizeof(after)));
+    ASSERT(log_has(d, "/healthz on 127.0.0.1:", nth, 10, after, sizeof(after)));
     d->port = atoi(after);
     ASSERT(d->port > 0);
     ASSERT(log_has(d, "mqtt: connected", nth, 20000, NULL, 0));
@@ -270,8 +267,8 @@ static char *http_get(int port, const char *path, int *status)
     a.sin_family = AF_INET;
     a.sin_port = htons((uint16_t)port);
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    snprintf(req, sizeof(req),
-             "GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", path);
+    snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n",
+             path);
     if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0 ||
         write(fd, req, strlen(req)) != (ssize_t)strlen(req)) {
         close(fd);
@@ -322,8 +319,8 @@ static double metric(const struct daemon *d, const char *name)
 }
 
 /* Wait until metric name equals want (true) or timeout_ms passes. */
-static bool wait_metric(const struct daemon *d, const char *name,
-                        double want, int timeout_ms)
+static bool wait_metric(const struct daemon *d, const char *name, double want,
+                        int timeout_ms)
 {
     int i;
 
@@ -332,8 +329,7 @@ static bool wait_metric(const struct daemon *d, const char *name,
             return true;
         sleep_ms(50);
     }
-    fprintf(stderr, "%s = %.17g, wanted %.17g\n", name, metric(d, name),
-            want);
+    fprintf(stderr, "%s = %.17g, wanted %.17g\n", name, metric(d, name), want);
     return false;
 }
 
@@ -489,9 +485,9 @@ static void client_open(struct client *cl, const char *uri, const char *id,
     pthread_mutex_init(&cl->lock, NULL);
     cl->msgs = calloc(MSG_MAX, sizeof(*cl->msgs));
     ASSERT(cl->msgs != NULL);
-    ASSERT_EQ(MQTTAsync_create(&cl->c, uri, id, MQTTCLIENT_PERSISTENCE_NONE,
-                               NULL),
-              0);
+    ASSERT_EQ(
+        MQTTAsync_create(&cl->c, uri, id, MQTTCLIENT_PERSISTENCE_NONE, NULL),
+        0);
     ASSERT_EQ(MQTTAsync_setCallbacks(cl->c, cl, NULL, collect, NULL), 0);
     o.cleansession = 1;
     o.keepAliveInterval = 20;
@@ -517,9 +513,8 @@ static void client_open5(struct client *cl, const char *uri, const char *id,
     pthread_mutex_init(&cl->lock, NULL);
     cl->msgs = calloc(MSG_MAX, sizeof(*cl->msgs));
     ASSERT(cl->msgs != NULL);
-    ASSERT_EQ(MQTTAsync_createWithOptions(&cl->c, uri, id,
-                                          MQTTCLIENT_PERSISTENCE_NONE, NULL,
-                                          &co),
+    ASSERT_EQ(MQTTAsync_createWithOptions(
+                  &cl->c, uri, id, MQTTCLIENT_PERSISTENCE_NONE, NULL, &co),
               0);
     ASSERT_EQ(MQTTAsync_setCallbacks(cl->c, cl, NULL, collect, NULL), 0);
     o.cleanstart = 1;
@@ -704,8 +699,7 @@ static void counts_dead_letters_and_snapshot(void)
     ASSERT_EQ(metric(&d, "weir_received_total{qos=\"1\"}"), sent);
     ASSERT_EQ(metric(&d, "weir_rejects_total{reason=\"decode_error\"}"), bad);
     ASSERT_EQ(metric(&d, "weir_duplicates_total"), dups);
-    ASSERT_EQ(metric(&d, "weir_rejects_total{reason=\"duplicate\"}"),
-              5 * dups);
+    ASSERT_EQ(metric(&d, "weir_rejects_total{reason=\"duplicate\"}"), 5 * dups);
     ASSERT_EQ(metric(&d, "weir_rejects_total{reason=\"nan\"}"), nans);
     ASSERT_EQ(metric(&d, "weir_rejects_total{reason=\"out_of_range\"}"), big);
     ASSERT_EQ(metric(&d, "weir_readings_accepted_total"),
@@ -807,8 +801,7 @@ static void kill9_learns_everything_once(void)
     daemon_kill9(&d);
     daemon_start(&d, 2);
     ASSERT_EQ(pthread_join(th, NULL), 0);
-    ASSERT(wait_metric(&d, "weir_readings_accepted_total", 5.0 * pt.n,
-                       30000));
+    ASSERT(wait_metric(&d, "weir_readings_accepted_total", 5.0 * pt.n, 30000));
     sleep_ms(500);
     ASSERT_EQ(metric(&d, "weir_readings_accepted_total"), 5 * pt.n);
     ASSERT_EQ(metric(&d, "weir_task_rows_learned_total{task=\"occupancy\"}"),
@@ -818,8 +811,10 @@ static void kill9_learns_everything_once(void)
     ASSERT(log_has(&d, "recovered: checkpoint lsn ", 2, 100, after,
                    sizeof(after)));
     ASSERT(atoi(strchr(after, ',') + 1) > 0);
-    fprintf(stderr, "restart: checkpoint lsn %s; duplicates %g, "
-            "redeliveries %g\n", after, metric(&d, "weir_duplicates_total"),
+    fprintf(stderr,
+            "restart: checkpoint lsn %s; duplicates %g, "
+            "redeliveries %g\n",
+            after, metric(&d, "weir_duplicates_total"),
             metric(&d, "weir_redeliveries_total"));
     ASSERT_EQ(daemon_stop(&d), 0);
     if (getenv("WEIR_TEST_VERBOSE") != NULL)
@@ -848,8 +843,8 @@ static void broker_restart_loses_nothing(void)
     daemon_start(&d, 1);
     client_open(&pub, broker_uri(b), "publisher", NULL);
     publish_clean(&pub, 0, n / 2, NULL);
-    ASSERT(wait_metric(&d, "weir_readings_accepted_total", 5.0 * (n / 2),
-                       20000));
+    ASSERT(
+        wait_metric(&d, "weir_readings_accepted_total", 5.0 * (n / 2), 20000));
     client_close(&pub);
     ASSERT_EQ(broker_restart(b), 0);
     client_open(&pub, broker_uri(b), "publisher", NULL);
