@@ -108,6 +108,7 @@ struct app {
     uint64_t ckpts;
     uint64_t ckpt_failures;
     uint64_t catchups;
+    uint64_t snap_drops;         /* Snapshots the outbox refused, seen. */
     long fault_delay_ms; /* Test fault: sleep per wake-up. */
     bool stopping;
     int exit_code;
@@ -472,11 +473,12 @@ static void on_ckpt_timer(uv_timer_t *h)
 }
 
 /* Called on: loop thread, every second: an early checkpoint when the log
- * fills (it can only shrink after one), and a catch-up that no wake-up
- * triggered. */
+ * fills (it can only shrink after one), snapshots the outbox dropped, and
+ * a catch-up that no wake-up triggered. */
 static void on_house_timer(uv_timer_t *h)
 {
     struct app *a = h->data;
+    struct publish_stats ps;
     struct wal_stats ws;
 
     if (a->stopping)
@@ -484,6 +486,14 @@ static void on_house_timer(uv_timer_t *h)
     wal_stats(a->wal, &ws);
     if (ws.bytes > a->cfg->wal.max_bytes / 2)
         ckpt_start(a);
+    /* A snapshot the full outbox refused: send the newest once there is
+     * room, so the broker's retained copy does not stay behind. */
+    publish_queue_stats(a->outbox, &ps);
+    if (ps.dropped[PUBLISH_SNAPSHOT] > a->snap_drops &&
+        ps.bytes < OUTBOX_BYTES / 2) {
+        a->snap_drops = ps.dropped[PUBLISH_SNAPSHOT];
+        republish(a);
+    }
     if (inbox_log_only(a->inbox) || !ring_is_empty(a->ring))
         uv_async_send(&a->wakeup);
 }
