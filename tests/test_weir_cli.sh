@@ -9,7 +9,7 @@
 set -u
 : "${BUILD:=build/default}"
 WEIR="$BUILD/weir"
-DATA=/work/shared/data/occupancy
+DATA=${WEIR_DATA:-/work/shared/data}/occupancy
 pass=0
 fail=0
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/weir-cli-XXXXXX")
