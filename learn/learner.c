@@ -834,17 +834,29 @@ static bool window_empty(const struct learner *l)
 
 /* TIME mode: close the window if ts is past its end and move its start
  * along the grid of window lengths to the one holding ts. */
+/* The open window's end in data time, saturating: timestamps are the
+ * data's and may be anything. */
+static int64_t window_end(const struct learner *l)
+{
+    if (l->win_len > (uint64_t)INT64_MAX ||
+        l->win_start > INT64_MAX - (int64_t)l->win_len)
+        return INT64_MAX;
+    return l->win_start + (int64_t)l->win_len;
+}
+
 static void advance_time(struct learner *l, int64_t ts, struct learner_out *o)
 {
-    int64_t end = l->win_start + (int64_t)l->win_len;
-    int64_t len;
+    int64_t end = window_end(l);
+    uint64_t gap;
 
-    if (ts < end)
+    if (ts < end || end == INT64_MAX)
         return;
     if (!window_empty(l))
         rotate(l, o);
-    len = (int64_t)l->win_len;
-    l->win_start = end + ((ts - end) / len) * len;
+    /* ts >= end, so the difference fits in 64 unsigned bits, and the new
+     * start (<= ts) in a signed one. */
+    gap = (uint64_t)ts - (uint64_t)end;
+    l->win_start = (int64_t)((uint64_t)end + gap / l->win_len * l->win_len);
 }
 
 /* ---- The row path -------------------------------------------------------- */
@@ -1165,8 +1177,7 @@ static void maybe_close(struct learner *l, struct learner_out *out)
     if (l->cfg.window_mode == LEARNER_WINDOW_ROWS) {
         if (l->win_rows >= l->win_len)
             rotate(l, out);
-    } else if (l->win_drift &&
-               l->last_ts >= l->win_start + (int64_t)l->win_len) {
+    } else if (l->win_drift && l->last_ts >= window_end(l)) {
         rotate(l, out);
         l->win_start = l->last_ts;
     }
@@ -2294,6 +2305,8 @@ static int get_baselines(struct rd *r, struct learner *l)
     for (size_t k = 0; k < l->k && rc == 0; k++)
         rc = add_copies(l->bl[1].b, BASELINE_MAJORITY, l->k, 0, (double)k,
                         l->sh.count[k]);
+    if (rc == -EINVAL)
+        rc = -EBADMSG; /* a label the baseline refuses: corrupt */
     for (size_t b = 0; b < LEARNER_BASELINES; b++) {
         get_accs(r, &l->bl[b].a);
     }
@@ -2336,7 +2349,7 @@ int learner_save(const struct learner *l, uint8_t **buf, size_t *len)
     }
     for (int i = 0; i < 8; i++)
         w.p[at + (size_t)i] = (uint8_t)((w.len - at - 8) >> (8 * i));
-    put_u32(&w, (uint32_t)crc32(0L, w.p, (uInt)w.len));
+    put_u32(&w, (uint32_t)crc32_z(0L, w.p, w.len));
     if (w.oom) {
         rc = -ENOMEM;
         goto out_free;
@@ -2390,7 +2403,7 @@ static int check_frame(const struct learner *l, const uint8_t *buf, size_t len,
         return -EBADMSG;
     crc = (uint32_t)buf[len - 4] | (uint32_t)buf[len - 3] << 8 |
           (uint32_t)buf[len - 2] << 16 | (uint32_t)buf[len - 1] << 24;
-    if (crc != (uint32_t)crc32(0L, buf, (uInt)(len - 4)))
+    if (crc != (uint32_t)crc32_z(0L, buf, len - 4))
         return -EBADMSG;
     *r = (struct rd){buf, len - 4, 8, false};
     if (get_u32(r) != LEARNER_LAYOUT_VERSION ||
@@ -2419,7 +2432,7 @@ int learner_restore(struct learner *l, const uint8_t *buf, size_t len)
     struct rd r;
     int rc;
 
-    if (buf == NULL || len > (size_t)UINT32_MAX * 16)
+    if (buf == NULL)
         return -EBADMSG;
     if ((rc = check_frame(l, buf, len, &r)) < 0)
         return rc;

@@ -249,6 +249,30 @@ static void windows_by_time(void)
     learner_free(l);
 }
 
+/* Data time is the data's: any int64 must be safe (UBSan watches). */
+static void extreme_timestamps_are_safe(void)
+{
+    static const int64_t ts[] = {INT64_MIN,     INT64_MIN + 1, -5, 0,
+                                 INT64_MAX - 1, INT64_MAX,     7,  INT64_MIN};
+    struct learner_config c;
+    struct learner *l;
+    struct learner_out out;
+    double x[2] = {1, 2};
+
+    learner_config_default(&c, LEARNER_BINARY, 2, 2);
+    c.window_mode = LEARNER_WINDOW_TIME;
+    c.window_ms = INT64_MAX / 2;
+    c.test_fraction = 0.2;
+    l = new_binary(&c);
+    for (int rep = 0; rep < 50; rep++)
+        for (size_t i = 0; i < sizeof(ts) / sizeof(ts[0]); i++) {
+            feed(l, 0, (uint64_t)rep * 8 + i, ts[i], (double)(i & 1), x, &out);
+            learner_advance(l, ts[(i + 3) % 8], &out);
+        }
+    ASSERT(learner_window_id(l) >= 1);
+    learner_free(l);
+}
+
 /* ---- Rotation -------------------------------------------------------------
  */
 
@@ -938,6 +962,51 @@ static void damaged_checkpoints_are_refused(void)
     learner_free(b);
 }
 
+/* A checkpoint altered with its CRC fixed up (a bug, or a hostile file)
+ * must be refused or restored into a learner that still works: never a
+ * crash, a leak or undefined behaviour (ASan and UBSan watch). */
+static void crafted_checkpoints_never_crash(void)
+{
+    struct learner *a = run_stream(test_seed(), 0, 1500, new_three());
+    uint64_t st = test_seed() ^ 0xc0ffee;
+    uint8_t *buf;
+    uint8_t *mut;
+    size_t len;
+    int ok = 0;
+    int refused = 0;
+
+    ASSERT_EQ(learner_save(a, &buf, &len), 0);
+    ASSERT((mut = malloc(len)) != NULL);
+    for (int rep = 0; rep < 400; rep++) {
+        struct learner *b = new_three();
+        uint32_t crc;
+        memcpy(mut, buf, len);
+        for (int k = 0; k < 1 + rep % 3; k++) {
+            size_t at = 32 + test_rand(&st) % (len - 36);
+            mut[at] ^= (uint8_t)(1u << (test_rand(&st) % 8));
+        }
+        crc = (uint32_t)crc32(0L, mut, (unsigned)(len - 4));
+        for (int i = 0; i < 4; i++)
+            mut[len - 4 + (size_t)i] = (uint8_t)(crc >> (8 * i));
+        if (learner_restore(b, mut, len) == 0) {
+            struct snapshot s;
+            ok++;
+            run_stream(test_seed(), 1500, 1600, b);
+            snapshot_init(&s);
+            if (learner_snapshot(b, &s) == 0)
+                snapshot_close(&s);
+        } else {
+            refused++;
+        }
+        learner_free(b);
+    }
+    ASSERT(ok + refused == 400);
+    ASSERT(refused > 0);
+    free(mut);
+    free(buf);
+    learner_free(a);
+}
+
 static void merge_adds_disjoint_streams(void)
 {
     struct learner *a = run_stream(test_seed(), 0, 2000, new_three());
@@ -1079,6 +1148,7 @@ static const struct test tests[] = {
     {"bad_labels_are_counted_and_ignored", bad_labels_are_counted_and_ignored},
     {"windows_by_count", windows_by_count},
     {"windows_by_time", windows_by_time},
+    {"extreme_timestamps_are_safe", extreme_timestamps_are_safe},
     {"rotation_follows_the_better_candidate",
      rotation_follows_the_better_candidate},
     {"ties_keep_the_first_candidate", ties_keep_the_first_candidate},
@@ -1098,6 +1168,7 @@ static const struct test tests[] = {
     {"same_rows_give_identical_state", same_rows_give_identical_state},
     {"checkpoint_round_trip", checkpoint_round_trip},
     {"damaged_checkpoints_are_refused", damaged_checkpoints_are_refused},
+    {"crafted_checkpoints_never_crash", crafted_checkpoints_never_crash},
     {"merge_adds_disjoint_streams", merge_adds_disjoint_streams},
     {"evaluate_replays_csv_in_order", evaluate_replays_csv_in_order},
     {NULL, NULL}};
