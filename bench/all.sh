@@ -7,7 +7,8 @@
 #
 # Benchmarks: bench-stream, bench-learn, bench-e2e, bench-sim, bench-nab
 # (DESIGN.md "Benchmarks"), in that order, then any other bench/NAME.sh or
-# bench/bench_NAME.c found. Each runs as `make bench-NAME` would: the
+# bench/bench_NAME.c found (but not bench_NAME_PART.c, a helper program of
+# bench-NAME). Each runs as `make bench-NAME` would: the
 # script bench/NAME.sh when there is one, else $BUILD/bench/bench_NAME
 # (built here if missing). One that does not exist yet, fails, times out or
 # prints no RESULT line is reported as such in BENCHMARKS.md, and the others
@@ -92,7 +93,11 @@ extra=$(
             echo "$f"
         done
     } | LC_ALL=C sort -u | while read -r n; do
-        case " $known " in *" $n "*) ;; *) echo "$n" ;; esac
+        # bench_e2e_sub.c and the like are helpers of bench-e2e (the part
+        # before "_" names a benchmark), not benchmarks of their own.
+        case " $known " in *" $n "* | *" ${n%%_*} "*) continue ;; esac
+        [ "$n" != "${n%%_*}" ] && [ -f "bench/${n%%_*}.sh" ] && continue
+        echo "$n"
     done
 )
 names=${BENCHES:-$known $extra}
