@@ -22,9 +22,10 @@
 #
 # Everything it starts runs in its own process group and is stopped on
 # exit, Ctrl-C or SIGTERM (weir first gets SIGTERM and time to checkpoint).
-# Files of the run stay in $DEMO_DIR (default $BUILD/demo): weir.ini,
-# state/, weir.log, sim.log, ledger.csv, metrics.prom, windows.jsonl,
-# learning-curve.png.
+# Files of the run stay in $DEMO_DIR (default $BUILD/demo; emptied at the
+# start of the next run): weir.ini, state/, weir.log, sim.log, ledger.csv,
+# metrics.prom, windows.jsonl, topics.log, summary.txt, inspect-TASK.json,
+# learning-TASK.png.
 #
 # Settings: BUILD, BROKER, DEMO_SECONDS (60), DEMO_RATE (readings per
 # second, 2000), DEMO_DEVICES (rooms, 10), DEMO_SEED (1), DEMO_DIR.
@@ -69,8 +70,15 @@ case $DEMO_SECONDS$DEMO_RATE$DEMO_DEVICES$DEMO_SEED in
 *[!0-9]*) die "DEMO_SECONDS, DEMO_RATE, DEMO_DEVICES, DEMO_SEED: integers" ;;
 esac
 
-rm -rf "$DEMO_DIR"
+# Empty the folder of the last run, and only that: a marker file says the
+# folder is ours (DEMO_DIR could be mistyped as something precious).
+if [ -d "$DEMO_DIR" ] && [ -n "$(ls -A "$DEMO_DIR")" ]; then
+    [ -f "$DEMO_DIR/.weir-demo" ] || die "$DEMO_DIR exists and is not a" \
+        "demo folder (no .weir-demo in it): choose another DEMO_DIR"
+    rm -rf "$DEMO_DIR"
+fi
 mkdir -p "$DEMO_DIR/state" || die "cannot create $DEMO_DIR"
+: >"$DEMO_DIR/.weir-demo"
 run=$(cd "$DEMO_DIR" && pwd)
 
 # ---- processes ------------------------------------------------------------
@@ -168,10 +176,13 @@ done
 [ -n "$mport" ] || die "no free port for the metrics endpoint"
 
 # weir has no command-line overrides: the run's configuration is the
-# example with four keys set (every other line as it is): [weir]
-# state_dir, [mqtt] uri, [http] listen, and [validation] max_past_skew,
-# widened from 7d to 30d because the simulated week lies 1 to 2 weeks back
-# (see the simulator below).
+# example with these keys set (every other line as it is): [weir]
+# state_dir, [mqtt] uri, [http] listen, [validation] max_past_skew
+# (widened from 7d to 30d because the simulated week lies 1 to 2 weeks
+# back, see the simulator below) and, on a broker given with BROKER=, a
+# client_id of this run and a clean session (the persistent session of an
+# earlier run, or of a real weir, must not feed this one, and this one
+# must not stay behind on that broker).
 ini_set() { # file section key value: set (or add) one key, in place
     awk -v sec="$2" -v key="$3" -v val="$4" '
         function flush() {
@@ -198,6 +209,10 @@ ini_set "$run/weir.ini" weir state_dir "$run/state"
 ini_set "$run/weir.ini" mqtt uri "$uri"
 ini_set "$run/weir.ini" http listen "127.0.0.1:$mport"
 ini_set "$run/weir.ini" validation max_past_skew 30d
+if [ -n "$BROKER" ]; then
+    ini_set "$run/weir.ini" mqtt client_id "weir-demo-$$"
+    ini_set "$run/weir.ini" mqtt clean_session true
+fi
 metrics_url=http://127.0.0.1:$mport/metrics
 
 # ---- reading weir's metrics -----------------------------------------------
