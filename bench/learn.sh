@@ -35,7 +35,7 @@ function val(line, key,    i, n, f) {
             return substr(f[i], length(key) + 2)
     return ""
 }
-/^RESULT learn_speed case=one_candidate/ { one = val($0, "candidate_rows_per_s") }
+/^RESULT learn_speed case=one_candidate / { one = val($0, "candidate_rows_per_s") }
 /^RESULT learn_speed case=default_grid/ { grid = val($0, "candidate_rows_per_s"); nc = val($0, "candidates") }
 /^RESULT sklearn_speed mode=per_row/ { row = val($0, "rows_per_s") }
 /^RESULT sklearn_speed mode=batch256/ { bat = val($0, "rows_per_s") }
