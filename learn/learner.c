@@ -44,14 +44,21 @@
  *     u64    payload length P
  *     u8[P]  payload: the sections below, in this order
  *     u32    CRC-32 (zlib) of everything before it
- * Payload sections: learner counters and window/champion state; the
- * scaler (per column count, mean, m2) and the target scaler; per candidate
- * its model state (u64 length, then the doubles of model_state_get) and
- * its three accumulators; per baseline its state (see baseline_save()
- * below) and three accumulators; the served accumulator; the detectors
- * (every field of struct drift_adwin / drift_ph, in declaration order);
- * the history ring. An accumulator is its fields in declaration order
- * with only the K x K corner of the confusion matrix.
+ * Payload sections (put_control ... put_history below, in this order):
+ * learner counters and window, champion, recent-test, detector-block and
+ * snapshot-version state; the scaler (per column count, mean, m2) and the
+ * target scaler; per candidate its model state (u64 length, then the
+ * doubles of model_state_get) and its five accumulators (window, all,
+ * test, the two recent-test spans); the baselines as the shadow describes
+ * them (labelled no-change slots with their labels, the last one updated,
+ * majority counts or the mean) and their five accumulators each; the
+ * served and served-test accumulators; the detectors (every field of
+ * struct drift_adwin / drift_ph, in declaration order, _Static_assert'ed
+ * against their sizes); the history ring (all history_len slots). An
+ * accumulator is its fields in declaration order with only the K x K
+ * corner of the confusion matrix. Restoring checks every index and count
+ * against the configuration and hands every module state to its own
+ * setter, so a CRC-valid but wrong checkpoint is refused, not trusted.
  *
  * Threads: none; see learner.h. */
 #include "learn/learner.h"
