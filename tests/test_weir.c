@@ -787,6 +787,7 @@ static void kill9_learns_everything_once(void)
     struct client pub;
     pthread_t th;
     char after[64];
+    double ckpts;
 
     ASSERT_EQ(broker_start(&b, NULL), 0);
     daemon_init(&d, broker_uri(b));
@@ -796,8 +797,15 @@ static void kill9_learns_everything_once(void)
     pt.n = 4000;
     atomic_init(&pt.done, 0);
     ASSERT_EQ(pthread_create(&th, NULL, pub_run, &pt), 0);
-    while (atomic_load(&pt.done) < 1500)
+    while (atomic_load(&pt.done) < 1200)
         sleep_ms(5);
+    /* Land the kill between two checkpoints (one per second): 300 ms after
+     * one completed, with the stream flowing, so the restart has log
+     * records past its checkpoint to replay. */
+    ckpts = metric(&d, "weir_checkpoints_total");
+    while (metric(&d, "weir_checkpoints_total") == ckpts)
+        sleep_ms(10);
+    sleep_ms(300);
     daemon_kill9(&d);
     daemon_start(&d, 2);
     ASSERT_EQ(pthread_join(th, NULL), 0);
