@@ -95,7 +95,9 @@ static const char *const base_config =
     "[http]\n"
     "listen = 127.0.0.1:%d\n"
     "[limits]\n"
-    "ring_slots = %d\n";
+    "ring_slots = %d\n"
+    "[topics]\n"
+    "publish_predictions = %s\n";
 
 /* A port that was free a moment ago ([http] listen does not take 0). */
 static int free_port(void)
@@ -117,7 +119,7 @@ static int free_port(void)
 }
 
 static void daemon_init_with(struct daemon *d, const char *uri, int keepalive_s,
-                             int ring_slots, int version)
+                             int ring_slots, int version, bool predictions)
 {
     FILE *f;
 
@@ -127,13 +129,14 @@ static void daemon_init_with(struct daemon *d, const char *uri, int keepalive_s,
     snprintf(d->log, sizeof(d->log), "%s/weir.log", d->dir);
     ASSERT((f = fopen(d->cfg, "w")) != NULL);
     fprintf(f, base_config, d->dir, uri, (int)getpid(),
-            version == 5 ? "5" : "3.1.1", keepalive_s, free_port(), ring_slots);
+            version == 5 ? "5" : "3.1.1", keepalive_s, free_port(), ring_slots,
+            predictions ? "true" : "false");
     fclose(f);
 }
 
 static void daemon_init(struct daemon *d, const char *uri)
 {
-    daemon_init_with(d, uri, 10, 65536, 4);
+    daemon_init_with(d, uri, 10, 65536, 4, false);
 }
 
 static const char *weir_bin(void)
@@ -655,7 +658,7 @@ static void counts_dead_letters_and_snapshot(void)
 {
     struct broker *b;
     struct daemon d;
-    struct client pub, dl, snap;
+    struct client pub, dl, snap, pred;
     uint64_t dups = 0, bad = 0, nans = 0, big = 0, good = 0, sent = 0, k;
     uint8_t buf[512];
     char topic[96];
@@ -664,8 +667,9 @@ static void counts_dead_letters_and_snapshot(void)
     int status = 0;
 
     ASSERT_EQ(broker_start(&b, NULL), 0);
-    daemon_init(&d, broker_uri(b));
+    daemon_init_with(&d, broker_uri(b), 10, 65536, 4, true);
     client_open(&dl, broker_uri(b), "dead-letters", "weir/rejects/#");
+    client_open(&pred, broker_uri(b), "predictions", "weir/pred/#");
     daemon_start(&d, 1);
     client_open(&pub, broker_uri(b), "publisher", NULL);
     for (k = 0; k < 400; k++) {
@@ -722,6 +726,20 @@ static void counts_dead_letters_and_snapshot(void)
                    strstr((char *)dl.msgs[k].payload,
                           "\"topic\":\"sensors/d") != NULL);
     pthread_mutex_unlock(&dl.lock);
+    /* One prediction per learned row, QoS 0, on its device's topic. */
+    ASSERT(wait_count(&pred, NULL, good, 10000));
+    sleep_ms(200);
+    {
+        size_t per = 0;
+        for (k = 0; k < DEVICES; k++) {
+            char t[64];
+            snprintf(t, sizeof(t), "weir/pred/occupancy/d%u", (unsigned)k);
+            per += client_count(&pred, t);
+        }
+        ASSERT_EQ(per, good);
+        ASSERT_EQ(client_count(&pred, NULL), good);
+    }
+    client_close(&pred);
     /* /metrics is valid Prometheus text; /healthz says connected. */
     body = http_get(d.port, "/metrics", &status);
     ASSERT(body != NULL && status == 200 && prometheus_valid(body));
@@ -847,7 +865,7 @@ static void broker_restart_loses_nothing(void)
     memset(&bo, 0, sizeof(bo));
     bo.persistence = true;
     ASSERT_EQ(broker_start(&b, &bo), 0);
-    daemon_init_with(&d, broker_uri(b), 10, 65536, 5);
+    daemon_init_with(&d, broker_uri(b), 10, 65536, 5, false);
     daemon_start(&d, 1);
     client_open(&pub, broker_uri(b), "publisher", NULL);
     publish_clean(&pub, 0, n / 2, NULL);
@@ -937,7 +955,7 @@ static void overflow_catches_up_from_the_log(void)
     struct client pub;
 
     ASSERT_EQ(broker_start(&b, NULL), 0);
-    daemon_init_with(&d, broker_uri(b), 2, 1024, 4);
+    daemon_init_with(&d, broker_uri(b), 2, 1024, 4, false);
     d.env = "WEIR_FAULT_LOOP_DELAY_MS=1500";
     daemon_start(&d, 1);
     client_open(&pub, broker_uri(b), "publisher", NULL);
