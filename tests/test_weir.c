@@ -58,8 +58,10 @@ struct daemon {
     char dir[512];
     char cfg[600];
     char log[600];
-    int port;        /* HTTP port, from the log. */
-    const char *env; /* "NAME=value" for the child, or NULL. */
+    int port;               /* HTTP port, from the log. */
+    const char *env;        /* "NAME=value" for the child, or NULL. */
+    const char *mqtt_extra; /* More [mqtt] lines, or NULL. */
+    bool no_wait_connected; /* daemon_start() does not wait for MQTT. */
 };
 
 static const char *const base_config =
@@ -73,6 +75,7 @@ static const char *const base_config =
     "keepalive = %ds\n"
     "retry_min = 1s\n"
     "retry_max = 2s\n"
+    "%s"
     "[subscription batches]\n"
     "topic = sensors/{device}\n"
     "format = protobuf_batch\n"
@@ -121,15 +124,18 @@ static int free_port(void)
 static void daemon_init_with(struct daemon *d, const char *uri, int keepalive_s,
                              int ring_slots, int version, bool predictions)
 {
+    const char *extra = d->mqtt_extra;
     FILE *f;
 
     memset(d, 0, sizeof(*d));
+    d->mqtt_extra = extra;
     snprintf(d->dir, sizeof(d->dir), "%s", test_tmpdir());
     snprintf(d->cfg, sizeof(d->cfg), "%s/weir.ini", d->dir);
     snprintf(d->log, sizeof(d->log), "%s/weir.log", d->dir);
     ASSERT((f = fopen(d->cfg, "w")) != NULL);
     fprintf(f, base_config, d->dir, uri, (int)getpid(),
-            version == 5 ? "5" : "3.1.1", keepalive_s, free_port(), ring_slots,
+            version == 5 ? "5" : "3.1.1", keepalive_s,
+            d->mqtt_extra ? d->mqtt_extra : "", free_port(), ring_slots,
             predictions ? "true" : "false");
     fclose(f);
 }
@@ -222,7 +228,8 @@ static void daemon_start(struct daemon *d, int nth)
     ASSERT(log_has(d, "/healthz on 127.0.0.1:", nth, 10, after, sizeof(after)));
     d->port = atoi(after);
     ASSERT(d->port > 0);
-    ASSERT(log_has(d, "mqtt: connected", nth, 20000, NULL, 0));
+    if (!d->no_wait_connected)
+        ASSERT(log_has(d, "mqtt: connected", nth, 20000, NULL, 0));
 }
 
 /* SIGTERM; returns the exit status (-1 if it did not exit in 20 s). */
@@ -978,7 +985,54 @@ static void overflow_catches_up_from_the_log(void)
     broker_free(b);
 }
 
+/* User name and password from the configuration (password_file): the
+ * right ones connect, a wrong one is refused and counted, never
+ * connected. */
+static void authenticates_with_password_file(void)
+{
+    char extra[1024], cmd[1024], mqtt[1200];
+    struct broker_opts bo;
+    struct broker *b;
+    struct daemon d;
+    FILE *f;
+
+    snprintf(cmd, sizeof(cmd),
+             "mosquitto_passwd -c -b %s/broker.pw weir s3cret >/dev/null",
+             test_tmpdir());
+    ASSERT_EQ(system(cmd), 0);
+    snprintf(extra, sizeof(extra),
+             "allow_anonymous false\npassword_file %s/broker.pw",
+             test_tmpdir());
+    memset(&bo, 0, sizeof(bo));
+    bo.extra = extra;
+    ASSERT_EQ(broker_start(&b, &bo), 0);
+    snprintf(cmd, sizeof(cmd), "%s/weir.pw", test_tmpdir());
+    ASSERT((f = fopen(cmd, "w")) != NULL);
+    fputs("s3cret\n", f);
+    fclose(f);
+    snprintf(mqtt, sizeof(mqtt), "username = weir\npassword_file = %s\n", cmd);
+    memset(&d, 0, sizeof(d));
+    d.mqtt_extra = mqtt;
+    daemon_init_with(&d, broker_uri(b), 10, 65536, 4, false);
+    daemon_start(&d, 1);
+    ASSERT_EQ(metric(&d, "weir_mqtt_connected"), 1);
+    ASSERT_EQ(daemon_stop(&d), 0);
+    ASSERT((f = fopen(cmd, "w")) != NULL);
+    fputs("wrong\n", f);
+    fclose(f);
+    d.no_wait_connected = true;
+    daemon_start(&d, 2);
+    ASSERT(log_has(&d, "mqtt: connect failed", 1, 10000, NULL, 0));
+    ASSERT(metric(&d, "weir_mqtt_connect_failures_total") >= 1);
+    ASSERT_EQ(metric(&d, "weir_mqtt_connected"), 0);
+    ASSERT_EQ(daemon_stop(&d), 0);
+    if (getenv("WEIR_TEST_VERBOSE") != NULL)
+        dump_log(&d);
+    broker_free(b);
+}
+
 static const struct test tests[] = {
+    {"authenticates_with_password_file", authenticates_with_password_file},
     {"overflow_catches_up_from_the_log", overflow_catches_up_from_the_log},
     {"counts_dead_letters_and_snapshot", counts_dead_letters_and_snapshot},
     {"kill9_learns_everything_once", kill9_learns_everything_once},
