@@ -122,13 +122,13 @@ static int free_port(void)
 }
 
 static void daemon_init_with(struct daemon *d, const char *uri, int keepalive_s,
-                             int ring_slots, int version, bool predictions)
+                             int ring_slots, int version, bool predictions,
+                             const char *mqtt_extra)
 {
-    const char *extra = d->mqtt_extra;
     FILE *f;
 
     memset(d, 0, sizeof(*d));
-    d->mqtt_extra = extra;
+    d->mqtt_extra = mqtt_extra;
     snprintf(d->dir, sizeof(d->dir), "%s", test_tmpdir());
     snprintf(d->cfg, sizeof(d->cfg), "%s/weir.ini", d->dir);
     snprintf(d->log, sizeof(d->log), "%s/weir.log", d->dir);
@@ -142,7 +142,7 @@ static void daemon_init_with(struct daemon *d, const char *uri, int keepalive_s,
 
 static void daemon_init(struct daemon *d, const char *uri)
 {
-    daemon_init_with(d, uri, 10, 65536, 4, false);
+    daemon_init_with(d, uri, 10, 65536, 4, false, NULL);
 }
 
 static const char *weir_bin(void)
@@ -674,7 +674,7 @@ static void counts_dead_letters_and_snapshot(void)
     int status = 0;
 
     ASSERT_EQ(broker_start(&b, NULL), 0);
-    daemon_init_with(&d, broker_uri(b), 10, 65536, 4, true);
+    daemon_init_with(&d, broker_uri(b), 10, 65536, 4, true, NULL);
     client_open(&dl, broker_uri(b), "dead-letters", "weir/rejects/#");
     client_open(&pred, broker_uri(b), "predictions", "weir/pred/#");
     daemon_start(&d, 1);
@@ -872,7 +872,7 @@ static void broker_restart_loses_nothing(void)
     memset(&bo, 0, sizeof(bo));
     bo.persistence = true;
     ASSERT_EQ(broker_start(&b, &bo), 0);
-    daemon_init_with(&d, broker_uri(b), 10, 65536, 5, false);
+    daemon_init_with(&d, broker_uri(b), 10, 65536, 5, false, NULL);
     daemon_start(&d, 1);
     client_open(&pub, broker_uri(b), "publisher", NULL);
     publish_clean(&pub, 0, n / 2, NULL);
@@ -962,7 +962,7 @@ static void overflow_catches_up_from_the_log(void)
     struct client pub;
 
     ASSERT_EQ(broker_start(&b, NULL), 0);
-    daemon_init_with(&d, broker_uri(b), 2, 1024, 4, false);
+    daemon_init_with(&d, broker_uri(b), 2, 1024, 4, false, NULL);
     d.env = "WEIR_FAULT_LOOP_DELAY_MS=1500";
     daemon_start(&d, 1);
     client_open(&pub, broker_uri(b), "publisher", NULL);
@@ -1011,9 +1011,7 @@ static void authenticates_with_password_file(void)
     fputs("s3cret\n", f);
     fclose(f);
     snprintf(mqtt, sizeof(mqtt), "username = weir\npassword_file = %s\n", cmd);
-    memset(&d, 0, sizeof(d));
-    d.mqtt_extra = mqtt;
-    daemon_init_with(&d, broker_uri(b), 10, 65536, 4, false);
+    daemon_init_with(&d, broker_uri(b), 10, 65536, 4, false, mqtt);
     daemon_start(&d, 1);
     ASSERT_EQ(metric(&d, "weir_mqtt_connected"), 1);
     ASSERT_EQ(daemon_stop(&d), 0);
