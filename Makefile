@@ -4,7 +4,10 @@
 #   make              build weir and weir-sim            (build/default/)
 #   make check        build and run every test; ends with "N passed, N failed"
 #   make asan | tsan  the same tests under ASan+UBSan / ThreadSanitizer
-#   make bench        every benchmark (bench-stream, bench-learn, ...)
+#   make demo         a minute of simulated building data through weir
+#   make bench        every benchmark (bench-stream, bench-learn, ...);
+#                     writes BENCHMARKS.md
+#   make install      PREFIX=/usr/local DESTDIR= (uninstall too)
 #   make deps         install missing Debian packages (deploy/deps.sh)
 #   make clean
 # Tune with OPT=, WERROR= (empty turns -Werror off), TEST_TIMEOUT=, T=name
@@ -18,10 +21,12 @@ MAKEFLAGS += --no-builtin-rules
 # Every goal but these needs the Debian packages: check for them (and install
 # what is missing) before the pkg-config calls below read them. The check is
 # a dpkg query, about 0.1 s.
-NODEPS_GOALS := clean deps help
+NODEPS_GOALS := clean deps help uninstall
 ifneq ($(filter-out $(NODEPS_GOALS),$(or $(MAKECMDGOALS),all)),)
   ifndef WEIR_DEPS_CHECKED
-    DEPS_RC := $(shell sh deploy/deps.sh >&2; echo $$?)
+    # Fuzzing needs clang, benchmarks the scikit-learn reference: --extra.
+    DEPS_ARGS := $(if $(filter fuzz bench bench-%,$(MAKECMDGOALS)),--extra)
+    DEPS_RC := $(shell sh deploy/deps.sh $(DEPS_ARGS) >&2; echo $$?)
     ifneq ($(DEPS_RC),0)
       $(error Debian packages are missing: run 'make deps' as root)
     endif
@@ -85,7 +90,7 @@ BINS      := $(if $(wildcard ingest/main.c),$(BUILD)/weir) \
 ALL_OBJ   := $(CORE_OBJ) $(SIM_OBJ) $(HELP_OBJ) \
              $(call obj,$(MAINS) $(TEST_SRC) $(BENCH_SRC))
 
-.PHONY: all check test asan tsan bench deps clean help
+.PHONY: all check test asan tsan bench deps clean help install uninstall demo
 all: $(BINS)
 
 $(BUILD)/libcore.a: $(CORE_OBJ)
@@ -126,6 +131,17 @@ bench-%: all $(BENCHES)
 	else $(BUILD)/bench/bench_$*; fi
 bench: all $(BENCHES)
 	$(Q)BUILD=$(BUILD) sh bench/all.sh
+
+# make demo: private broker, weir and weir-sim on the building scenario for
+# about a minute; prints a summary and draws the learning curves.
+demo: all
+	$(Q)BUILD=$(BUILD) sh deploy/demo.sh
+
+PREFIX ?= /usr/local
+install: all
+	$(Q)BUILD=$(BUILD) PREFIX=$(PREFIX) DESTDIR=$(DESTDIR) sh deploy/install.sh
+uninstall:
+	$(Q)PREFIX=$(PREFIX) DESTDIR=$(DESTDIR) sh deploy/install.sh --uninstall
 
 deps:
 	sh deploy/deps.sh --extra

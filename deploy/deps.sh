@@ -13,9 +13,9 @@ set -eu
 CORE="gcc make pkg-config libc6-dev libpaho-mqtt-dev libuv1-dev
 libprotobuf-c-dev protobuf-c-compiler libcjson-dev libinih-dev zlib1g-dev
 libcsv-dev
-mosquitto mosquitto-clients ca-certificates"
-# Optional: fuzzing (clang + libFuzzer runtime), plots, scikit-learn reference.
-EXTRA="clang libclang-rt-14-dev gnuplot-nox python3 python3-sklearn"
+mosquitto mosquitto-clients ca-certificates gnuplot-nox"
+# Optional: fuzzing (clang + libFuzzer runtime), scikit-learn reference.
+EXTRA="clang libclang-rt-14-dev python3 python3-sklearn"
 
 want=$CORE
 mode=install
