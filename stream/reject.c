@@ -20,6 +20,7 @@ static const char *const reject_names[REJECT__COUNT] = {
     [REJECT_TS_STALE] = "ts_stale",
     [REJECT_UNKNOWN_SENSOR] = "unknown_sensor",
     [REJECT_RING_FULL] = "ring_full",
+    [REJECT_UNKNOWN_TOPIC] = "unknown_topic",
 };
 
 const char *reject_name(enum reject_reason reason)

@@ -3,7 +3,8 @@
  * Every stage that refuses input returns one of these; the caller counts it
  * (struct reject_counts) and, in the daemon, publishes the original payload
  * to weir/rejects/{name}. The names are stable: they appear in metrics,
- * topics and logs, so they are only ever added to. */
+ * topics, logs and checkpoints (counters are saved by index), so reasons
+ * are only ever added, at the end, before REJECT__COUNT. */
 #ifndef WEIR_STREAM_REJECT_H
 #define WEIR_STREAM_REJECT_H
 
@@ -25,6 +26,7 @@ enum reject_reason {
     REJECT_TS_STALE,       /* timestamp older than allowed */
     REJECT_UNKNOWN_SENSOR, /* sensor has no rule and unknown ones are refused */
     REJECT_RING_FULL,      /* QoS 0 message dropped because the ring was full */
+    REJECT_UNKNOWN_TOPIC,  /* on a subscribed topic that no template matches */
     REJECT__COUNT
 };
 

@@ -33,10 +33,29 @@
  * insertion into a few cells; on the target it also gathers nfeatures
  * cells (one device block) and calls emit.
  *
+ * Checkpoint image (little-endian; checked in full before anything
+ * changes, so a refused image leaves the state as it was):
+ *     "WROW"  u32 version  u32 nfeat  u32 ncols  i64 horizon_ms
+ *     ncols x (u32 sensor id, u32 depth)       the columns, in order
+ *     nfeat x (u32 column, u32 lag)            the features, in order
+ *     7 x u64                                  struct rows_stats, in order
+ *     u64 ndev, then per device with any state, in increasing id order:
+ *         u32 id  u32 npending
+ *         per column: u32 filled, then filled x (f64 value, i64 ts),
+ *                     newest first
+ *         npending x (i64 t  u64 seq  u64 lsn  u32 has_seq
+ *                     nfeat x f64 x  nfeat x u8 present), oldest first
+ *     u64 FNV-1a of everything before it
+ * Doubles are stored as their IEEE-754 bits, so NaN payloads and -0 come
+ * back as they were. Pool slot numbers are not stored: only the per-device
+ * FIFO order is observable (rows_resolve(), rows_expire()), and restored
+ * rows keep it.
+ *
  * Threads: everything, emit included, runs on the thread that owns the
  * struct rows (the loop thread). */
 #include "stream/rows.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -86,6 +105,7 @@ struct rows {
     uint16_t *col_of;        /* ncol_of entries: sensor id -> column. */
     size_t ncol_of;          /* Largest named sensor id + 1. */
     size_t ncols;            /* Distinct sensors named. */
+    uint32_t *col_sensor;    /* ncols entries: column -> sensor id. */
     uint8_t *depth;          /* ncols depths. */
     size_t *off;             /* ncols cell offsets in a device block. */
     size_t cells_per_dev;    /* sum(depth). */
@@ -253,6 +273,7 @@ static uint16_t rows_column(struct rows *rw, uint32_t s)
 {
     if (rw->col_of[s] == ROWS_NO_COL) {
         rw->col_of[s] = (uint16_t)rw->ncols;
+        rw->col_sensor[rw->ncols] = s;
         rw->depth[rw->ncols++] = 1;
     }
     return rw->col_of[s];
@@ -287,6 +308,21 @@ static int rows_layout(struct rows *rw, const struct rows_config *c)
     return 0;
 }
 
+/* Empty every device FIFO and put all slots on the free list. */
+static void rows_pool_reset(struct rows *rw)
+{
+    size_t n = rw->cfg.pending_total;
+
+    for (size_t i = 0; i < rw->cfg.max_devices; i++) {
+        rw->dev[i].head = rw->dev[i].tail = ROWS_NONE;
+        rw->dev[i].count = 0;
+    }
+    for (size_t i = 0; i < n; i++)
+        rw->slot[i].next = i + 1 < n ? (uint32_t)(i + 1) : ROWS_NONE;
+    rw->free_head = 0;
+    rw->pending = 0;
+}
+
 /* The forecasting pool, all slots on the free list. */
 static int rows_pool(struct rows *rw)
 {
@@ -297,11 +333,7 @@ static int rows_pool(struct rows *rw)
         (rw->slot_x = calloc(n, rw->nfeat * sizeof(double))) == NULL ||
         (rw->slot_present = calloc(n, rw->nfeat * sizeof(bool))) == NULL)
         return -ENOMEM; /* rows_free() releases what was allocated */
-    for (size_t i = 0; i < rw->cfg.max_devices; i++)
-        rw->dev[i].head = rw->dev[i].tail = ROWS_NONE;
-    for (size_t i = 0; i < n; i++)
-        rw->slot[i].next = i + 1 < n ? (uint32_t)(i + 1) : ROWS_NONE;
-    rw->free_head = 0;
+    rows_pool_reset(rw);
     return 0;
 }
 
@@ -322,6 +354,7 @@ int rows_new(struct rows **out, const struct rows_config *cfg)
     if ((rw->feat = calloc(nf, sizeof(*rw->feat))) == NULL ||
         (rw->depth = calloc(nf + 1, sizeof(*rw->depth))) == NULL ||
         (rw->off = calloc(nf + 1, sizeof(*rw->off))) == NULL ||
+        (rw->col_sensor = calloc(nf + 1, sizeof(*rw->col_sensor))) == NULL ||
         (rw->x = calloc(nf, sizeof(*rw->x))) == NULL ||
         (rw->present = calloc(nf, sizeof(*rw->present))) == NULL ||
         (rc = rows_layout(rw, cfg)) != 0)
@@ -353,6 +386,7 @@ void rows_free(struct rows *rw)
     free(rw->cells);
     free(rw->present);
     free(rw->x);
+    free(rw->col_sensor);
     free(rw->off);
     free(rw->depth);
     free(rw->col_of);
@@ -585,4 +619,341 @@ size_t rows_nfeatures(const struct rows *rw)
 void rows_stats(const struct rows *rw, struct rows_stats *out)
 {
     *out = rw->stats;
+}
+
+/* ---- Checkpoints ------------------------------------------------------- */
+
+#define ROWS_MAGIC 0x574f5257u /* "WROW" read as little-endian u32 */
+#define ROWS_FNV_OFFSET 0xcbf29ce484222325ULL
+#define ROWS_FNV_PRIME 0x100000001b3ULL
+#define ROWS_NSTATS 7 /* u64 counters in the image */
+
+/* A bounded little-endian writer: counts every byte, stores those that fit
+ * (dedup.c's, so the two images read alike). */
+struct rows_out {
+    uint8_t *buf; /* Borrowed; may be NULL when cap is 0. */
+    size_t cap;   /* Bytes in buf. */
+    size_t len;   /* Bytes produced so far (may exceed cap). */
+    uint64_t fnv; /* FNV-1a of the bytes produced so far. */
+};
+
+static void out_bytes(struct rows_out *o, uint64_t v, int n)
+{
+    for (int i = 0; i < n; i++, v >>= 8) {
+        uint8_t b = (uint8_t)v;
+
+        o->fnv = (o->fnv ^ b) * ROWS_FNV_PRIME;
+        if (o->len < o->cap)
+            o->buf[o->len] = b;
+        o->len++;
+    }
+}
+
+static void out_f64(struct rows_out *o, double d)
+{
+    uint64_t bits;
+
+    memcpy(&bits, &d, sizeof(bits));
+    out_bytes(o, bits, 8);
+}
+
+/* A bounded little-endian reader; any overrun sets bad and reads 0. */
+struct rows_in {
+    const uint8_t *buf; /* Borrowed. */
+    size_t len;         /* Bytes that may be read. */
+    size_t at;          /* Next byte. */
+    bool bad;           /* Ran past the end. */
+};
+
+static uint64_t in_bytes(struct rows_in *in, int n)
+{
+    uint64_t v = 0;
+
+    if (in->bad || in->len - in->at < (size_t)n) {
+        in->bad = true;
+        return 0;
+    }
+    for (int i = 0; i < n; i++)
+        v |= (uint64_t)in->buf[in->at + i] << (8 * i);
+    in->at += (size_t)n;
+    return v;
+}
+
+static double in_f64(struct rows_in *in)
+{
+    uint64_t bits = in_bytes(in, 8);
+    double d;
+
+    memcpy(&d, &bits, sizeof(d));
+    return d;
+}
+
+/* Skip n bytes (n may be huge: a crafted count). */
+static void in_skip(struct rows_in *in, uint64_t n)
+{
+    if (in->bad || n > in->len - in->at)
+        in->bad = true;
+    else
+        in->at += (size_t)n;
+}
+
+/* Whether device d has anything to save. */
+static bool rows_dev_used(const struct rows *rw, size_t d)
+{
+    const uint8_t *filled = &rw->filled[d * rw->ncols];
+
+    if (rows_forecast(rw) && rw->dev[d].count > 0)
+        return true;
+    for (size_t c = 0; c < rw->ncols; c++)
+        if (filled[c] != 0)
+            return true;
+    return false;
+}
+
+static void rows_put_stats(const struct rows_stats *s, struct rows_out *o)
+{
+    const uint64_t v[ROWS_NSTATS] = {
+        s->readings,         s->used,            s->rows,      s->features_missing,
+        s->pending_overflow, s->pending_expired, s->bad_device};
+
+    for (size_t i = 0; i < ROWS_NSTATS; i++)
+        out_bytes(o, v[i], 8);
+}
+
+static void rows_put_device(const struct rows *rw, struct rows_out *o,
+                            uint32_t d)
+{
+    const struct rows_cell *block = &rw->cells[d * rw->cells_per_dev];
+    const uint8_t *filled = &rw->filled[d * rw->ncols];
+    uint32_t npend = rows_forecast(rw) ? rw->dev[d].count : 0;
+
+    out_bytes(o, d, 4);
+    out_bytes(o, npend, 4);
+    for (size_t c = 0; c < rw->ncols; c++) {
+        out_bytes(o, filled[c], 4);
+        for (size_t k = 0; k < filled[c]; k++) {
+            out_f64(o, block[rw->off[c] + k].value);
+            out_bytes(o, (uint64_t)block[rw->off[c] + k].ts_ms, 8);
+        }
+    }
+    for (uint32_t s = npend ? rw->dev[d].head : ROWS_NONE; s != ROWS_NONE;
+         s = rw->slot[s].next) {
+        const struct rows_slot *sl = &rw->slot[s];
+        out_bytes(o, (uint64_t)sl->t_ms, 8);
+        out_bytes(o, sl->seq, 8);
+        out_bytes(o, sl->lsn, 8);
+        out_bytes(o, sl->has_seq, 4);
+        for (size_t i = 0; i < rw->nfeat; i++)
+            out_f64(o, rw->slot_x[(size_t)s * rw->nfeat + i]);
+        for (size_t i = 0; i < rw->nfeat; i++)
+            out_bytes(o, rw->slot_present[(size_t)s * rw->nfeat + i], 1);
+    }
+}
+
+size_t rows_save(const struct rows *rw, uint8_t *buf, size_t cap)
+{
+    struct rows_out o = {buf, cap, 0, ROWS_FNV_OFFSET};
+    uint64_t ndev = 0;
+
+    out_bytes(&o, ROWS_MAGIC, 4);
+    out_bytes(&o, ROWS_FORMAT_VERSION, 4);
+    out_bytes(&o, rw->nfeat, 4);
+    out_bytes(&o, rw->ncols, 4);
+    out_bytes(&o, (uint64_t)rw->cfg.target.horizon_ms, 8);
+    for (size_t c = 0; c < rw->ncols; c++) {
+        out_bytes(&o, rw->col_sensor[c], 4);
+        out_bytes(&o, rw->depth[c], 4);
+    }
+    for (size_t i = 0; i < rw->nfeat; i++) {
+        out_bytes(&o, rw->feat[i].col, 4);
+        out_bytes(&o, rw->feat[i].lag, 4);
+    }
+    rows_put_stats(&rw->stats, &o);
+    for (size_t d = 0; d < rw->cfg.max_devices; d++)
+        ndev += rows_dev_used(rw, d);
+    out_bytes(&o, ndev, 8);
+    for (size_t d = 0; d < rw->cfg.max_devices; d++)
+        if (rows_dev_used(rw, d))
+            rows_put_device(rw, &o, (uint32_t)d);
+    out_bytes(&o, o.fnv, 8);
+    return o.len;
+}
+
+/* The layout part of an image against rw's: 0, -EINVAL, -EBADMSG. */
+static int rows_check_layout(const struct rows *rw, struct rows_in *in)
+{
+    uint64_t nfeat = in_bytes(in, 4);
+    uint64_t ncols = in_bytes(in, 4);
+    bool same;
+
+    same = (int64_t)in_bytes(in, 8) == rw->cfg.target.horizon_ms &&
+           nfeat == rw->nfeat && ncols == rw->ncols;
+    if (in->bad)
+        return -EBADMSG;
+    if (!same)
+        return -EINVAL;
+    for (size_t c = 0; c < rw->ncols; c++) {
+        same &= in_bytes(in, 4) == rw->col_sensor[c];
+        same &= in_bytes(in, 4) == rw->depth[c];
+    }
+    for (size_t i = 0; i < rw->nfeat; i++) {
+        same &= in_bytes(in, 4) == rw->feat[i].col;
+        same &= in_bytes(in, 4) == rw->feat[i].lag;
+    }
+    if (in->bad)
+        return -EBADMSG;
+    return same ? 0 : -EINVAL;
+}
+
+/* One device record: cells in range and ordered, flags 0 or 1. */
+static bool rows_check_device(const struct rows *rw, struct rows_in *in,
+                              uint32_t npend)
+{
+    for (size_t c = 0; c < rw->ncols && !in->bad; c++) {
+        uint64_t f = in_bytes(in, 4);
+        int64_t newer = INT64_MAX;
+        if (f > rw->depth[c])
+            return false;
+        for (uint64_t k = 0; k < f; k++) {
+            int64_t ts;
+            in_skip(in, 8);
+            ts = (int64_t)in_bytes(in, 8);
+            if (ts > newer)
+                return false; /* cells are newest first */
+            newer = ts;
+        }
+    }
+    if (npend > 0 && !rows_forecast(rw))
+        return false;
+    for (uint32_t p = 0; p < npend && !in->bad; p++) {
+        in_skip(in, 24);
+        if (in_bytes(in, 4) > 1)
+            return false;
+        in_skip(in, 8 * (uint64_t)rw->nfeat);
+        for (size_t i = 0; i < rw->nfeat; i++)
+            if (in_bytes(in, 1) > 1)
+                return false;
+    }
+    return !in->bad;
+}
+
+/* Pass 1: check everything without touching rw; *at gets the offset of
+ * the counters. */
+static int rows_verify(const struct rows *rw, const uint8_t *buf, size_t len,
+                       size_t *at)
+{
+    struct rows_in in = {buf, len, 0, false};
+    uint64_t fnv = ROWS_FNV_OFFSET;
+    uint64_t ndev;
+    int64_t last = -1;
+    int rc;
+
+    if (len < 8 || in_bytes(&in, 4) != ROWS_MAGIC)
+        return -EBADMSG;
+    if (in_bytes(&in, 4) != ROWS_FORMAT_VERSION)
+        return -EPROTONOSUPPORT;
+    if (len < 24)
+        return -EBADMSG;
+    for (size_t i = 0; i < len - 8; i++)
+        fnv = (fnv ^ buf[i]) * ROWS_FNV_PRIME;
+    in.at = len - 8;
+    if (in_bytes(&in, 8) != fnv)
+        return -EBADMSG;
+    in.at = 8;
+    in.len = len - 8; /* the checksum is not part of the body */
+    if ((rc = rows_check_layout(rw, &in)) != 0)
+        return rc;
+    *at = in.at;
+    in_skip(&in, 8 * ROWS_NSTATS);
+    ndev = in_bytes(&in, 8);
+    for (uint64_t k = 0; k < ndev && !in.bad; k++) {
+        uint64_t id = in_bytes(&in, 4);
+        uint32_t npend = (uint32_t)in_bytes(&in, 4);
+        if ((int64_t)id <= last || !rows_check_device(rw, &in, npend))
+            return -EBADMSG; /* ids strictly increase */
+        if (id >= rw->cfg.max_devices)
+            return -ENOSPC;
+        last = (int64_t)id;
+    }
+    if (in.bad || in.at != in.len)
+        return -EBADMSG;
+    return 0;
+}
+
+/* Pass 2: one pending row of device d, appended to its FIFO if there is
+ * room (rows_anchor()'s rule: the oldest are kept). */
+static void rows_load_pending(struct rows *rw, struct rows_in *in, uint32_t d)
+{
+    struct rows_dev *v = &rw->dev[d];
+    uint32_t s = rw->free_head;
+    struct rows_slot *sl;
+
+    if (s == ROWS_NONE || v->count >= rw->cfg.pending_per_device) {
+        rw->stats.pending_overflow++;
+        in_skip(in, 28 + 9 * (uint64_t)rw->nfeat);
+        return;
+    }
+    sl = &rw->slot[s];
+    rw->free_head = sl->next;
+    sl->t_ms = (int64_t)in_bytes(in, 8);
+    sl->seq = in_bytes(in, 8);
+    sl->lsn = in_bytes(in, 8);
+    sl->has_seq = (uint8_t)in_bytes(in, 4);
+    sl->next = ROWS_NONE;
+    for (size_t i = 0; i < rw->nfeat; i++)
+        rw->slot_x[(size_t)s * rw->nfeat + i] = in_f64(in);
+    for (size_t i = 0; i < rw->nfeat; i++)
+        rw->slot_present[(size_t)s * rw->nfeat + i] = in_bytes(in, 1) != 0;
+    if (v->tail == ROWS_NONE)
+        v->head = s;
+    else
+        rw->slot[v->tail].next = s;
+    v->tail = s;
+    v->count++;
+    rw->pending++;
+}
+
+/* Pass 2: one device record. */
+static void rows_load_device(struct rows *rw, struct rows_in *in)
+{
+    uint32_t d = (uint32_t)in_bytes(in, 4);
+    uint32_t npend = (uint32_t)in_bytes(in, 4);
+    struct rows_cell *block = &rw->cells[d * rw->cells_per_dev];
+    uint8_t *filled = &rw->filled[d * rw->ncols];
+
+    for (size_t c = 0; c < rw->ncols; c++) {
+        filled[c] = (uint8_t)in_bytes(in, 4);
+        for (size_t k = 0; k < filled[c]; k++) {
+            block[rw->off[c] + k].value = in_f64(in);
+            block[rw->off[c] + k].ts_ms = (int64_t)in_bytes(in, 8);
+        }
+    }
+    for (uint32_t p = 0; p < npend; p++)
+        rows_load_pending(rw, in, d);
+}
+
+int rows_restore(struct rows *rw, const uint8_t *buf, size_t len)
+{
+    struct rows_in in = {buf, len, 0, false};
+    uint64_t v[ROWS_NSTATS];
+    uint64_t ndev;
+    size_t at = 0;
+    int rc;
+
+    if (buf == NULL)
+        return -EBADMSG;
+    if ((rc = rows_verify(rw, buf, len, &at)) != 0)
+        return rc;
+    in.at = at;
+    for (size_t i = 0; i < ROWS_NSTATS; i++)
+        v[i] = in_bytes(&in, 8);
+    rw->stats = (struct rows_stats){v[0], v[1], v[2], v[3], v[4], v[5], v[6]};
+    memset(rw->filled, 0, rw->cfg.max_devices * rw->ncols);
+    if (rows_forecast(rw))
+        rows_pool_reset(rw);
+    ndev = in_bytes(&in, 8);
+    for (uint64_t k = 0; k < ndev; k++)
+        rows_load_device(rw, &in);
+    assert(!in.bad && in.at == len - 8);
+    return 0;
 }

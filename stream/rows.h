@@ -38,6 +38,12 @@
  * gives the same rows as live traffic; rows_expire() is the one entry point
  * that takes the caller's clock.
  *
+ * Checkpoints: rows_save() writes the whole state -- every device's recent
+ * values and timestamps (lag history included), the pending forecast rows
+ * in FIFO order and the counters -- and rows_restore() reads it back into
+ * a rows of the same configuration, so that a restored rows emits exactly
+ * the rows the saved one would have emitted (DESIGN.md "Restarts").
+ *
  * Threads: a struct rows belongs to one thread (the loop thread); the emit
  * callback runs on it, inside rows_add(). */
 #ifndef WEIR_STREAM_ROWS_H
@@ -57,6 +63,7 @@
 #define ROWS_MAX_DEVICES (1u << 24) /* equals INTERN_MAX_CAP */
 #define ROWS_MAX_PENDING (1u << 24) /* pending rows, all devices */
 #define ROWS_SPEC_MAX 96            /* bytes of a formatted spec, with NUL */
+#define ROWS_FORMAT_VERSION 1u      /* of rows_save()'s output */
 
 /* ---- Specs ------------------------------------------------------------- */
 
@@ -171,5 +178,27 @@ size_t rows_nfeatures(const struct rows *rw);
 
 /* Copy the counters into *out. */
 void rows_stats(const struct rows *rw, struct rows_stats *out);
+
+/* ---- Checkpoints ------------------------------------------------------- */
+
+/* Serialise the state (per-device recent values and timestamps, pending
+ * forecast rows, counters) into buf (borrowed, cap bytes; buf may be NULL
+ * when cap is 0). The format is versioned (ROWS_FORMAT_VERSION),
+ * little-endian and checksummed (layout in rows.c). Returns the size
+ * needed; the buffer holds a complete image only if that is <= cap. Never
+ * allocates. */
+size_t rows_save(const struct rows *rw, uint8_t *buf, size_t cap);
+
+/* Replace rw's state with the image in buf[0..len) (borrowed). rw must
+ * have the layout the image was saved with: the same target (sensor and
+ * horizon) and the same features (sensors and lags, in order); the sizes
+ * and times may differ. Pending rows over rw's pending_per_device or
+ * pending_total are not restored: the oldest of each device are kept (as
+ * rows_add() keeps them) and the rest counted in pending_overflow.
+ * Returns 0, -EBADMSG (truncated, checksum or structure wrong),
+ * -EPROTONOSUPPORT (unknown format version), -EINVAL (another layout),
+ * -ENOSPC (a device id >= max_devices). On error rw is left unchanged.
+ * Never allocates. */
+int rows_restore(struct rows *rw, const uint8_t *buf, size_t len);
 
 #endif /* WEIR_STREAM_ROWS_H */

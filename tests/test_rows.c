@@ -1,8 +1,11 @@
 /* test_rows.c -- row assembly: spec parsing and formatting, nowcast rows
  * with missing and aged features, lag features (also of the target, and
  * with late arrivals), forecasting targets with delayed labels, label
- * expiry, buffer overflow per device and for the pool, and a seeded
- * differential run against a reference that keeps every reading.
+ * expiry, buffer overflow per device and for the pool, a seeded
+ * differential run against a reference that keeps every reading, and
+ * checkpoints: a run saved and restored into a fresh rows again and again
+ * emits exactly the rows of an uninterrupted one, and damaged, foreign or
+ * crafted images are refused without touching the state.
  * Threads: single-threaded. */
 #include "stream/rows.h"
 #include "tests/harness.h"
@@ -658,7 +661,317 @@ static void rows_forecast_matches_reference(void)
     run_differential("occ@+5s", feats, rf, 4);
 }
 
+/* ---- Checkpoints ------------------------------------------------------- */
+
+#ifdef SLOW_BUILD
+#define RESUME_READINGS 6000u
+#else
+#define RESUME_READINGS 40000u
+#endif
+
+/* A config of the forecast shape used below: target occ (sensor 0) at
+ * +5 s, features occ, s1, s2@-1, occ@-2 (columns occ depth 3, s1 depth 1,
+ * s2 depth 2). */
+static struct rows *resume_rows(struct got *g, const char *target,
+                                const char *const *feats, size_t nf,
+                                size_t max_devices, size_t per_device)
+{
+    static const uint32_t ids[] = {0, 1, 2, 3};
+    struct rows_config c = rows_config_default(max_devices);
+    struct rows_spec f[MAXF];
+    struct rows *rw;
+
+    for (size_t i = 0; i < nf; i++) {
+        struct rows_spec t;
+        ASSERT_EQ(rows_spec_parse(feats[i], &t), 0);
+        f[i] = spec(feats[i], t.name[0] == 'o' ? 0 : ids[t.name[1] - '0']);
+    }
+    c.target = spec(target, 0);
+    c.features = f;
+    c.nfeatures = nf;
+    c.max_age_ms = 4000;
+    c.label_max_delay_ms = 3000;
+    c.pending_per_device = per_device;
+    c.pending_total = 4 * per_device;
+    c.emit = capture;
+    c.ctx = g;
+    ASSERT_EQ(rows_new(&rw, &c), 0);
+    return rw;
+}
+
+/* rows_save() into a new buffer (malloc'd), *len its size. */
+static uint8_t *save(const struct rows *rw, size_t *len)
+{
+    size_t need = rows_save(rw, NULL, 0);
+    uint8_t *buf = malloc(need);
+
+    ASSERT(buf != NULL);
+    ASSERT_EQ(rows_save(rw, buf, need), need);
+    *len = need;
+    return buf;
+}
+
+static bool same_bits_row(const struct got_row *a, const struct got_row *b)
+{
+    if (memcmp(&a->r.y, &b->r.y, sizeof(double)) != 0 || !same_row(a, b))
+        return false;
+    for (size_t i = 0; i < a->r.n; i++)
+        if (memcmp(&a->x[i], &b->x[i], sizeof(double)) != 0)
+            return false;
+    return true;
+}
+
+/* One stream, fed to an uninterrupted rows and to one that is saved and
+ * restored into a fresh rows every `every` readings: the same rows, bit
+ * for bit, the same counters, and at the end the same image. rows_expire()
+ * runs now and then on both, with late features, -0.0 values and a few
+ * readings of a device outside max_devices thrown in. */
+static void run_resume(const char *target, const char *const *feats,
+                       size_t nf, size_t every)
+{
+    struct got ga = {0}, gb = {0};
+    struct rows *a = resume_rows(&ga, target, feats, nf, RD, 64);
+    struct rows *b = resume_rows(&gb, target, feats, nf, RD, 64);
+    uint64_t rng = test_seed() ^ 0x5eed;
+    int64_t clock[RD] = {0};
+    struct rows_stats sa, sb;
+    uint8_t *ia, *ib;
+    size_t la, lb, restores = 0;
+
+    for (size_t i = 0; i < RESUME_READINGS; i++) {
+        uint64_t v = test_rand(&rng);
+        uint32_t d = (uint32_t)(v % (RD + 1)); /* RD: a bad device id */
+        uint32_t s = (uint32_t)(v >> 8) % RS;
+        int64_t late = s == 0 ? 0 : (int64_t)((v >> 24) % 6000);
+        struct reading r;
+
+        clock[d % RD] += (int64_t)((v >> 16) % 1500);
+        r = rd(d, s, clock[d % RD] - late, (double)(v >> 40 & 0xff) / 7);
+        if ((v >> 50) % 97 == 0)
+            r.value = -0.0; /* sign bits survive too */
+        if ((v >> 57) % 5 == 0)
+            r.flags &= (uint16_t)~READING_HAS_SEQ;
+        rows_add(a, &r);
+        rows_add(b, &r);
+        if (i % 997 == 996) {
+            ASSERT_EQ(rows_expire(a, clock[0]), rows_expire(b, clock[0]));
+        }
+        if (i % every == every - 1) {
+            struct rows *c = resume_rows(&gb, target, feats, nf, RD, 64);
+            uint8_t *img = save(b, &lb);
+            ASSERT_EQ(rows_restore(c, img, lb), 0);
+            ASSERT_EQ(rows_pending(c), rows_pending(b));
+            rows_free(b);
+            free(img);
+            b = c;
+            restores++;
+        }
+    }
+    ASSERT(restores >= 3);
+    fprintf(stderr, "%zu rows, %zu restores\n", ga.n, restores);
+    ASSERT(ga.n > RESUME_READINGS / 50);
+    ASSERT_EQ(ga.n, gb.n);
+    for (size_t i = 0; i < ga.n; i++)
+        ASSERT(same_bits_row(&ga.row[i], &gb.row[i]));
+    rows_stats(a, &sa);
+    rows_stats(b, &sb);
+    ASSERT(memcmp(&sa, &sb, sizeof(sa)) == 0);
+    ASSERT(sa.bad_device > 0 && sa.features_missing > 0);
+    ia = save(a, &la);
+    ib = save(b, &lb);
+    ASSERT_EQ(la, lb);
+    ASSERT(memcmp(ia, ib, la) == 0);
+    free(ia);
+    free(ib);
+    rows_free(a);
+    rows_free(b);
+    free(ga.row);
+    free(gb.row);
+}
+
+static void rows_resume_forecast_exactly(void)
+{
+    static const char *const feats[] = {"occ", "s1", "s2@-1", "occ@-2"};
+
+    run_resume("occ@+5s", feats, 4, 1499);
+}
+
+static void rows_resume_nowcast_exactly(void)
+{
+    static const char *const feats[] = {"s1", "s1@-1", "s2@-2", "s3",
+                                        "occ@-1", "occ@-3"};
+
+    run_resume("occ", feats, 6, 1201);
+}
+
+/* A small hand-made state with a known image layout (see rows.c):
+ * device 0 has three targets (three pending anchors), s1 and two s2;
+ * device 1 one s1. */
+static struct rows *small_state(struct got *g, size_t max_devices,
+                                size_t per_device)
+{
+    static const char *const feats[] = {"occ", "s1", "s2@-1", "occ@-2"};
+    struct rows *rw =
+        resume_rows(g, "occ@+5s", feats, 4, max_devices, per_device);
+
+    add(rw, 0, 1, 500, 1.5);
+    add(rw, 0, 2, 600, 2.5);
+    add(rw, 0, 2, 700, -0.0);
+    add(rw, 0, 0, 0, 10);
+    add(rw, 0, 0, 1000, 11);
+    add(rw, 0, 0, 2000, 12);
+    add(rw, 1, 1, 100, 3.5);
+    return rw;
+}
+
+/* Offsets in small_state()'s image. */
+#define IMG_DEV0 144u                           /* u32 id of device 0 */
+#define IMG_DEV0_OCC (IMG_DEV0 + 8)             /* its occ filled count */
+#define IMG_DEV0_S1 (IMG_DEV0_OCC + 4 + 3 * 16) /* its s1 filled count */
+#define IMG_DEV0_PEND (IMG_DEV0_S1 + 4 + 16 + 4 + 2 * 16) /* 1st pending */
+#define IMG_DEV1 (IMG_DEV0_PEND + 3 * (28 + 9 * 4))       /* device 1 */
+
+static void put32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* Recompute the image's checksum after a crafted change. */
+static void reseal(uint8_t *img, size_t len)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+
+    for (size_t i = 0; i < len - 8; i++)
+        h = (h ^ img[i]) * 0x100000001b3ULL;
+    for (int i = 0; i < 8; i++)
+        img[len - 8 + i] = (uint8_t)(h >> (8 * i));
+}
+
+static void expect_refused(struct rows *rw, uint8_t *img, size_t len, int rc)
+{
+    size_t l0, l1;
+    uint8_t *before = save(rw, &l0);
+    uint8_t *after;
+
+    ASSERT_EQ(rows_restore(rw, img, len), rc);
+    after = save(rw, &l1);
+    ASSERT_EQ(l0, l1);
+    ASSERT(memcmp(before, after, l0) == 0); /* untouched */
+    free(before);
+    free(after);
+}
+
+static void rows_restore_refuses_bad_images(void)
+{
+    struct got g = {0}, h = {0};
+    struct rows *src = small_state(&g, 4, 64);
+    struct rows *dst = resume_rows(&h, "occ@+5s",
+                                   (const char *const[]){"occ", "s1"}, 2, 4,
+                                   64);
+    struct rows *same = small_state(&h, 4, 64);
+    size_t len;
+    uint8_t *img = save(src, &len);
+
+    ASSERT_EQ(len, IMG_DEV1 + 8 + 4 + 4 + 16 + 4 + 8);
+    add(same, 2, 1, 9, 9); /* something to lose */
+    /* Every cut and every flipped byte is refused; state untouched. */
+    for (size_t n = 0; n < len; n++)
+        expect_refused(same, img, n, -EBADMSG);
+    for (size_t i = 0; i < len; i++) {
+        img[i] ^= 0x01;
+        expect_refused(same, img, len, i >= 4 && i < 8 ? -EPROTONOSUPPORT
+                                                       : -EBADMSG);
+        img[i] ^= 0x01;
+    }
+    ASSERT_EQ(rows_restore(same, NULL, 0), -EBADMSG);
+    /* Another layout: different features. */
+    expect_refused(dst, img, len, -EINVAL);
+    /* Checksum-valid but wrong: unordered cells, overfull column, a flag
+     * of 2, a repeated device id, a device beyond max_devices. */
+    {
+        static const struct {
+            size_t at;
+            uint32_t v;
+            int rc;
+        } bad[] = {
+            {IMG_DEV0_OCC + 4 + 8, 500, -EBADMSG}, /* occ[0].ts < occ[1] */
+            {IMG_DEV0_S1, 2, -EBADMSG},             /* s1 depth is 1 */
+            {IMG_DEV0_PEND + 24, 2, -EBADMSG},      /* has_seq = 2 */
+            {IMG_DEV0_PEND + 28 + 32, 2, -EBADMSG}, /* present = 2 */
+            {IMG_DEV1, 0, -EBADMSG},                /* id 0 twice */
+            {IMG_DEV0, 4, -ENOSPC},                 /* id 4 of 0..3 */
+            {IMG_DEV0 + 4, 4, -EBADMSG},            /* 4 pending, 3 stored */
+        };
+        for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+            uint8_t *c = malloc(len);
+            ASSERT(c != NULL);
+            memcpy(c, img, len);
+            put32(c + bad[k].at, bad[k].v);
+            reseal(c, len);
+            fprintf(stderr, "crafted case %zu\n", k);
+            expect_refused(same, c, len, bad[k].rc);
+            free(c);
+        }
+    }
+    /* A smaller table: device ids beyond it are refused. */
+    rows_free(dst);
+    dst = small_state(&h, 1, 64);
+    expect_refused(dst, img, len, -ENOSPC);
+    /* The image itself restores, over whatever was there. */
+    ASSERT_EQ(rows_restore(same, img, len), 0);
+    {
+        size_t l2;
+        uint8_t *again = save(same, &l2);
+        ASSERT_EQ(l2, len);
+        ASSERT(memcmp(again, img, len) == 0);
+        free(again);
+    }
+    free(img);
+    rows_free(src);
+    rows_free(dst);
+    rows_free(same);
+    free(g.row);
+    free(h.row);
+}
+
+/* Smaller pending buffers: the oldest anchors of a device are kept and
+ * the rest counted as overflow; the kept ones are labelled as before. */
+static void rows_restore_into_smaller_buffers(void)
+{
+    struct got g = {0}, h = {0};
+    struct rows *src = small_state(&g, 4, 64);
+    struct rows *dst = small_state(&h, 4, 2);
+    struct rows_stats st;
+    size_t len;
+    uint8_t *img = save(src, &len);
+
+    ASSERT_EQ(rows_pending(src), 3);
+    ASSERT_EQ(rows_restore(dst, img, len), 0);
+    ASSERT_EQ(rows_pending(dst), 2);
+    rows_stats(dst, &st);
+    ASSERT_EQ(st.pending_overflow, 1);
+    add(dst, 0, 0, 7000, 42); /* labels the anchors at 0 and 1000 */
+    ASSERT_EQ(h.n, 2);
+    ASSERT(h.row[0].r.ts_ms == 0 && h.row[1].r.ts_ms == 1000);
+    ASSERT(h.row[0].r.y == 42 && h.row[1].r.y_ts_ms == 7000);
+    /* Features were taken at anchor time, before the restore. */
+    ASSERT(h.row[1].present[0] && h.row[1].x[0] == 11);
+    ASSERT(h.row[1].present[1] && h.row[1].x[1] == 1.5);
+    ASSERT(h.row[1].present[2] && h.row[1].x[2] == 2.5); /* s2@-1 */
+    ASSERT(!h.row[1].present[3] && isnan(h.row[1].x[3])); /* occ@-2 */
+    free(img);
+    rows_free(src);
+    rows_free(dst);
+    free(g.row);
+    free(h.row);
+}
+
 static const struct test tests[] = {
+    {"rows_resume_forecast_exactly", rows_resume_forecast_exactly},
+    {"rows_resume_nowcast_exactly", rows_resume_nowcast_exactly},
+    {"rows_restore_refuses_bad_images", rows_restore_refuses_bad_images},
+    {"rows_restore_into_smaller_buffers", rows_restore_into_smaller_buffers},
     {"rows_spec_parses_and_formats", rows_spec_parses_and_formats},
     {"rows_duration_parser", rows_duration_parser},
     {"rows_rejects_bad_config", rows_rejects_bad_config},
