@@ -30,7 +30,8 @@ enum reject_reason {
     REJECT__COUNT
 };
 
-/* Stable lower_snake_case name of a reason ("decode_error", ...); never NULL. */
+/* Stable lower_snake_case name of a reason ("decode_error", ...); never
+ * NULL ("unknown" for a value outside the enum). */
 const char *reject_name(enum reject_reason reason);
 
 /* One counter per reason; index with enum reject_reason. */

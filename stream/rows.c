@@ -712,9 +712,13 @@ static bool rows_dev_used(const struct rows *rw, size_t d)
 
 static void rows_put_stats(const struct rows_stats *s, struct rows_out *o)
 {
-    const uint64_t v[ROWS_NSTATS] = {
-        s->readings,         s->used,            s->rows,      s->features_missing,
-        s->pending_overflow, s->pending_expired, s->bad_device};
+    const uint64_t v[ROWS_NSTATS] = {s->readings,
+                                     s->used,
+                                     s->rows,
+                                     s->features_missing,
+                                     s->pending_overflow,
+                                     s->pending_expired,
+                                     s->bad_device};
 
     for (size_t i = 0; i < ROWS_NSTATS; i++)
         out_bytes(o, v[i], 8);

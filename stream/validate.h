@@ -22,9 +22,10 @@
  * Rate state is one column of max_devices cells (16 bytes each) per sensor
  * whose rule sets a rate limit, allocated by validate_set_rule() (at most
  * rate_sensors columns); the default rule for unknown sensors has no rate
- * limit, because it would need state for every sensor. Rate state is not
- * checkpointed: after a restart the first record of each pair is not
- * rate-checked.
+ * limit, because it would need state for every sensor. Rate state is
+ * checkpointed (validate_save(), validate_restore()), so after a restart
+ * the first record of each pair is checked against the last one accepted
+ * before it, as in an uninterrupted run.
  *
  * Threads: a struct validate belongs to one thread (the loop thread); rules
  * are set before the first validate_check(). */
@@ -43,6 +44,7 @@
 #define VALIDATE_MAX_SENSORS (1u << 24) /* equals INTERN_MAX_CAP */
 #define VALIDATE_MAX_DEVICES (1u << 24) /* equals INTERN_MAX_CAP */
 #define VALIDATE_MAX_RATE_SENSORS 1024u /* sensors with a rate limit */
+#define VALIDATE_FORMAT_VERSION 1u      /* of validate_save()'s output */
 
 /* ---- Types ------------------------------------------------------------- */
 
@@ -121,5 +123,24 @@ void validate_prefetch(const struct validate *v, const struct reading *r);
 
 /* Copy the counters into *out. */
 void validate_stats(const struct validate *v, struct validate_stats *out);
+
+/* ---- Checkpoints ------------------------------------------------------- */
+
+/* Serialise the rate state (the last accepted value and timestamp of every
+ * (device, sensor) pair of a rate-limited sensor; not the rules, not the
+ * counters) into buf (borrowed, cap bytes; buf may be NULL when cap is 0).
+ * The format is versioned (VALIDATE_FORMAT_VERSION), little-endian and
+ * checksummed (layout in validate.c). Returns the size needed; the buffer
+ * holds a complete image only if that is <= cap. Never allocates. */
+size_t validate_save(const struct validate *v, uint8_t *buf, size_t cap);
+
+/* Replace v's rate state with the image in buf[0..len) (borrowed). State
+ * is matched by sensor id, so the rules may have been set in another
+ * order; state of a sensor that has no rate limit in v (its rule changed)
+ * is dropped, and pairs the image does not hold start empty. Returns 0,
+ * -EBADMSG (truncated, checksum or structure wrong), -EPROTONOSUPPORT
+ * (unknown format version), -ENOSPC (a device id >= max_devices). On
+ * error v is left unchanged. Never allocates. */
+int validate_restore(struct validate *v, const uint8_t *buf, size_t len);
 
 #endif /* WEIR_STREAM_VALIDATE_H */

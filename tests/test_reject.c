@@ -25,10 +25,10 @@ static void names_and_numbers_are_stable(void)
     /* Names appear in topics and metrics, numbers in checkpoints: a
      * reason is only ever added at the end. This table is the contract. */
     static const char *const names[] = {
-        "none",           "decode_error",  "too_large",      "missing_field",
-        "bad_name",       "table_full",    "duplicate",      "stale",
-        "nan",            "out_of_range",  "rate_of_change", "ts_future",
-        "ts_stale",       "unknown_sensor", "ring_full",     "unknown_topic",
+        "none",     "decode_error",   "too_large",      "missing_field",
+        "bad_name", "table_full",     "duplicate",      "stale",
+        "nan",      "out_of_range",   "rate_of_change", "ts_future",
+        "ts_stale", "unknown_sensor", "ring_full",      "unknown_topic",
     };
 
     ASSERT_EQ(sizeof(names) / sizeof(names[0]), REJECT__COUNT);
@@ -36,7 +36,7 @@ static void names_and_numbers_are_stable(void)
         ASSERT_STREQ(reject_name((enum reject_reason)i), names[i]);
     ASSERT_EQ(REJECT_UNKNOWN_TOPIC, 15);
     ASSERT_STREQ(reject_name((enum reject_reason)REJECT__COUNT), "unknown");
-    ASSERT_STREQ(reject_name((enum reject_reason)-1), "unknown");
+    ASSERT_STREQ(reject_name((enum reject_reason) - 1), "unknown");
 }
 
 static const struct test tests[] = {

@@ -726,8 +726,8 @@ static bool same_bits_row(const struct got_row *a, const struct got_row *b)
  * for bit, the same counters, and at the end the same image. rows_expire()
  * runs now and then on both, with late features, -0.0 values and a few
  * readings of a device outside max_devices thrown in. */
-static void run_resume(const char *target, const char *const *feats,
-                       size_t nf, size_t every)
+static void run_resume(const char *target, const char *const *feats, size_t nf,
+                       size_t every)
 {
     struct got ga = {0}, gb = {0};
     struct rows *a = resume_rows(&ga, target, feats, nf, RD, 64);
@@ -798,8 +798,8 @@ static void rows_resume_forecast_exactly(void)
 
 static void rows_resume_nowcast_exactly(void)
 {
-    static const char *const feats[] = {"s1", "s1@-1", "s2@-2", "s3",
-                                        "occ@-1", "occ@-3"};
+    static const char *const feats[] = {"s1", "s1@-1",  "s2@-2",
+                                        "s3", "occ@-1", "occ@-3"};
 
     run_resume("occ", feats, 6, 1201);
 }
@@ -866,9 +866,8 @@ static void rows_restore_refuses_bad_images(void)
 {
     struct got g = {0}, h = {0};
     struct rows *src = small_state(&g, 4, 64);
-    struct rows *dst = resume_rows(&h, "occ@+5s",
-                                   (const char *const[]){"occ", "s1"}, 2, 4,
-                                   64);
+    struct rows *dst = resume_rows(
+        &h, "occ@+5s", (const char *const[]){"occ", "s1"}, 2, 4, 64);
     struct rows *same = small_state(&h, 4, 64);
     size_t len;
     uint8_t *img = save(src, &len);
@@ -880,8 +879,8 @@ static void rows_restore_refuses_bad_images(void)
         expect_refused(same, img, n, -EBADMSG);
     for (size_t i = 0; i < len; i++) {
         img[i] ^= 0x01;
-        expect_refused(same, img, len, i >= 4 && i < 8 ? -EPROTONOSUPPORT
-                                                       : -EBADMSG);
+        expect_refused(same, img, len,
+                       i >= 4 && i < 8 ? -EPROTONOSUPPORT : -EBADMSG);
         img[i] ^= 0x01;
     }
     ASSERT_EQ(rows_restore(same, NULL, 0), -EBADMSG);
@@ -895,7 +894,7 @@ static void rows_restore_refuses_bad_images(void)
             uint32_t v;
             int rc;
         } bad[] = {
-            {IMG_DEV0_OCC + 4 + 8, 500, -EBADMSG}, /* occ[0].ts < occ[1] */
+            {IMG_DEV0_OCC + 4 + 8, 500, -EBADMSG},  /* occ[0].ts < occ[1] */
             {IMG_DEV0_S1, 2, -EBADMSG},             /* s1 depth is 1 */
             {IMG_DEV0_PEND + 24, 2, -EBADMSG},      /* has_seq = 2 */
             {IMG_DEV0_PEND + 28 + 32, 2, -EBADMSG}, /* present = 2 */
@@ -958,7 +957,7 @@ static void rows_restore_into_smaller_buffers(void)
     /* Features were taken at anchor time, before the restore. */
     ASSERT(h.row[1].present[0] && h.row[1].x[0] == 11);
     ASSERT(h.row[1].present[1] && h.row[1].x[1] == 1.5);
-    ASSERT(h.row[1].present[2] && h.row[1].x[2] == 2.5); /* s2@-1 */
+    ASSERT(h.row[1].present[2] && h.row[1].x[2] == 2.5);  /* s2@-1 */
     ASSERT(!h.row[1].present[3] && isnan(h.row[1].x[3])); /* occ@-2 */
     free(img);
     rows_free(src);

@@ -1,6 +1,8 @@
 /* test_validate.c -- every check of validate.h at its boundaries, the order
  * of the checks, the rate state (per pair, forward only, self-healing after
- * a step), unknown sensors, configuration errors and the counters.
+ * a step), unknown sensors, configuration errors, the counters, and rate
+ * state checkpoints (a resumed run gives the verdicts of an uninterrupted
+ * one; damaged images are refused without touching the state).
  * Threads: single-threaded. */
 #include "stream/validate.h"
 #include "tests/harness.h"
@@ -233,7 +235,165 @@ static void validate_counts_every_outcome(void)
     validate_free(v);
 }
 
+/* ---- Checkpoints ------------------------------------------------------- */
+
+/* Sensors 1 and 3 have rate limits (set in the order given), 2 a range. */
+static struct validate *make_rated(bool three_first)
+{
+    struct validate *v = make(false);
+    struct validate_rule r = validate_rule_any();
+
+    r.max_rate_per_s = 2.0;
+    if (three_first)
+        ASSERT_EQ(validate_set_rule(v, 3, &r), 0);
+    ASSERT_EQ(validate_set_rule(v, 1, &r), 0);
+    if (!three_first)
+        ASSERT_EQ(validate_set_rule(v, 3, &r), 0);
+    r = validate_rule_any();
+    r.min = 0;
+    r.max = 100;
+    ASSERT_EQ(validate_set_rule(v, 2, &r), 0);
+    return v;
+}
+
+static uint8_t *vsave(const struct validate *v, size_t *len)
+{
+    size_t need = validate_save(v, NULL, 0);
+    uint8_t *buf = malloc(need);
+
+    ASSERT(buf != NULL);
+    ASSERT_EQ(validate_save(v, buf, need), need);
+    *len = need;
+    return buf;
+}
+
+/* A random walk per (device, sensor) with jumps; every 500 records the
+ * second validator is saved and restored into a fresh one (its rules set
+ * in the other order). Verdicts must match the uninterrupted run; a third
+ * validator that is recreated without its state must not. */
+static void validate_resumes_exactly(void)
+{
+    struct validate *a = make_rated(false);
+    struct validate *b = make_rated(false);
+    struct validate *c = make_rated(false);
+    uint64_t rng = test_seed();
+    double level[4][4] = {{0}};
+    int64_t ts[4][4] = {{0}};
+    size_t rate_rejects = 0, differ = 0;
+
+    for (int i = 0; i < 20000; i++) {
+        uint64_t x = test_rand(&rng);
+        uint32_t d = (uint32_t)(x % 4), s = (uint32_t)(x >> 8) % 4;
+        struct reading r;
+        enum reject_reason wa, wb;
+
+        ts[d][s] += 100 + (int64_t)((x >> 16) % 2000);
+        level[d][s] +=
+            (x >> 32) % 10 == 0 ? 50 : ((double)(x >> 40 & 0xff) - 127.5) / 200;
+        r = rd(d, s, NOW - 50000 + ts[d][s] % 40000, level[d][s]);
+        wa = validate_check(a, &r, NOW);
+        wb = validate_check(b, &r, NOW);
+        ASSERT_EQ(wa, wb);
+        differ += validate_check(c, &r, NOW) != wa;
+        rate_rejects += wa == REJECT_RATE_OF_CHANGE;
+        if (i % 500 == 499) {
+            struct validate *n = make_rated(i % 1000 == 999);
+            size_t len;
+            uint8_t *img = vsave(b, &len);
+            ASSERT_EQ(validate_restore(n, img, len), 0);
+            free(img);
+            validate_free(b);
+            b = n;
+            validate_free(c);
+            c = make_rated(false);
+        }
+    }
+    ASSERT(rate_rejects > 100);
+    ASSERT(differ > 0); /* the state matters: losing it changes verdicts */
+    {
+        size_t la, lb;
+        uint8_t *ia = vsave(a, &la), *ib = vsave(b, &lb);
+        ASSERT_EQ(la, lb);
+        ASSERT(memcmp(ia, ib, la) == 0);
+        free(ia);
+        free(ib);
+    }
+    validate_free(a);
+    validate_free(b);
+    validate_free(c);
+}
+
+static void expect_untouched(struct validate *v, const uint8_t *img, size_t len,
+                             int rc)
+{
+    size_t l0, l1;
+    uint8_t *before = vsave(v, &l0);
+    uint8_t *after;
+
+    ASSERT_EQ(validate_restore(v, img, len), rc);
+    after = vsave(v, &l1);
+    ASSERT_EQ(l0, l1);
+    ASSERT(memcmp(before, after, l0) == 0);
+    free(before);
+    free(after);
+}
+
+static void validate_restore_refuses_bad_images(void)
+{
+    struct validate *a = make_rated(false);
+    struct validate *b = make_rated(false);
+    struct validate_config small = validate_config_default(2, 8);
+    struct validate_rule rate = validate_rule_any();
+    struct validate *c;
+    size_t len;
+    uint8_t *img;
+
+    ASSERT_EQ(chk(a, 0, 1, NOW - 1000, 5), REJECT_NONE);
+    ASSERT_EQ(chk(a, 3, 1, NOW - 1000, 7), REJECT_NONE);
+    ASSERT_EQ(chk(a, 2, 3, NOW - 1000, 9), REJECT_NONE);
+    ASSERT_EQ(chk(b, 1, 1, NOW - 1000, 1), REJECT_NONE); /* to be lost */
+    img = vsave(a, &len);
+    /* 8 header, 8 ncols, sensor 1: 16 + 2 x 24, sensor 3: 16 + 24, 8. */
+    ASSERT_EQ(len, 8 + 8 + 16 + 48 + 16 + 24 + 8);
+    for (size_t n = 0; n < len; n++)
+        expect_untouched(b, img, n, -EBADMSG);
+    for (size_t i = 0; i < len; i++) {
+        img[i] ^= 0x20;
+        expect_untouched(b, img, len,
+                         i >= 4 && i < 8 ? -EPROTONOSUPPORT : -EBADMSG);
+        img[i] ^= 0x20;
+    }
+    ASSERT_EQ(validate_restore(b, NULL, 0), -EBADMSG);
+    /* Device 3 does not fit a table of 2. */
+    small.max_future_ms = 1000;
+    ASSERT_EQ(validate_new(&c, &small), 0);
+    rate.max_rate_per_s = 2.0;
+    ASSERT_EQ(validate_set_rule(c, 1, &rate), 0);
+    expect_untouched(c, img, len, -ENOSPC);
+    validate_free(c);
+    /* Restored: device 1's pair is gone, the saved pairs constrain. */
+    ASSERT_EQ(validate_restore(b, img, len), 0);
+    ASSERT_EQ(chk(b, 1, 1, NOW - 500, 100), REJECT_NONE); /* first again */
+    ASSERT_EQ(chk(b, 0, 1, NOW - 500, 100), REJECT_RATE_OF_CHANGE);
+    ASSERT_EQ(chk(b, 0, 1, NOW - 500, 5.5), REJECT_NONE);
+    ASSERT_EQ(chk(b, 2, 3, NOW, 9 + 2.5), REJECT_RATE_OF_CHANGE);
+    ASSERT_EQ(chk(b, 2, 3, NOW, 9 + 1.5), REJECT_NONE);
+    /* A validator where sensor 3 lost its rate limit drops its state. */
+    c = make(false);
+    ASSERT_EQ(validate_set_rule(c, 1, &rate), 0);
+    ASSERT_EQ(validate_restore(c, img, len), 0);
+    ASSERT_EQ(chk(c, 3, 1, NOW, 100), REJECT_RATE_OF_CHANGE);
+    ASSERT_EQ(chk(c, 2, 3, NOW, 1e6), REJECT_NONE);
+    validate_free(c);
+    free(img);
+    validate_free(a);
+    validate_free(b);
+}
+
 static const struct test tests[] = {
+    {"validate_resumes_exactly", validate_resumes_exactly},
+    {"validate_restore_refuses_bad_images",
+     validate_restore_refuses_bad_images},
     {"validate_rejects_bad_config", validate_rejects_bad_config},
     {"validate_nan_and_order_of_checks", validate_nan_and_order_of_checks},
     {"validate_unknown_sensors", validate_unknown_sensors},
