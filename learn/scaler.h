@@ -18,7 +18,8 @@
  * column has count == 0 or m2 == 0 (no spread seen yet) its z is 0: the
  * mean is all we know. A value that is not finite (NaN, +-Inf) or beyond
  * +-SCALER_VALUE_MAX counts as missing, everywhere, so z[] is always
- * finite. (1/sd is tracked incrementally: z is exact to 4e-9 relative.)
+ * finite. (1/sd is tracked incrementally: z is exact to 4e-9 relative;
+ * scaler_state_get() carries the tracked value, so checkpoints are exact.)
  *
  * Prequential order for a row: scaler_update(x) then scaler_transform(x)
  * (or scaler_update_transform(), one pass). Using the row's own features is
@@ -91,13 +92,16 @@ void scaler_update(struct scaler *s, const double *x, const uint8_t *present);
 
 /* Write z[scaler_width()] for x[n] (layout above) with the current
  * statistics; s is unchanged. x, present (may be NULL) borrowed; z is the
- * caller's. Every z[] is finite. */
-void scaler_transform(const struct scaler *s, const double *x,
-                      const uint8_t *present, double *z);
+ * caller's. Every z[] is finite. Returns the number of missing values in
+ * the row (not present, not finite, or beyond +-SCALER_VALUE_MAX): when it
+ * is 0, every indicator column of z is 0. */
+size_t scaler_transform(const struct scaler *s, const double *x,
+                        const uint8_t *present, double *z);
 
-/* scaler_update() then scaler_transform() of the same row, in one pass. */
-void scaler_update_transform(struct scaler *s, const double *x,
-                             const uint8_t *present, double *z);
+/* scaler_update() then scaler_transform() of the same row, in one pass;
+ * returns the missing values as scaler_transform(). */
+size_t scaler_update_transform(struct scaler *s, const double *x,
+                               const uint8_t *present, double *z);
 
 /* One column: z of value v in column i (0 if v counts as missing or the
  * column has no spread yet), and its inverse mean + sd * z (mean if no
@@ -117,6 +121,22 @@ void scaler_col_get(const struct scaler *s, size_t i, struct scaler_col *out);
  * 0 with non-zero mean/m2, |mean| > SCALER_VALUE_MAX, a non-finite m2, or
  * m2 < 0): s is unchanged. */
 int scaler_col_set(struct scaler *s, size_t i, const struct scaler_col *in);
+
+/* Full state for checkpoints, as a flat array of doubles with layout
+ * version SCALER_STATE_VERSION: per column count, mean, m2 and the
+ * tracked 1/sd (see scaler.c). Unlike scaler_col_set(), which recomputes
+ * 1/sd exactly, scaler_state_set() restores it as it was, so a restored
+ * scaler continues bit for bit as if uninterrupted. */
+#define SCALER_STATE_VERSION 1
+size_t scaler_state_len(const struct scaler *s); /* 4 n */
+/* Returns 0, or -EINVAL if len != scaler_state_len(). out is the
+ * caller's. */
+int scaler_state_get(const struct scaler *s, double *out, size_t len);
+/* Borrows in. Returns 0, or -EINVAL (wrong len; a column that
+ * scaler_col_set() would refuse, a count that is not an integer below
+ * 2^53, or a 1/sd further than 1e-6 relative from the exact one): s
+ * unchanged. */
+int scaler_state_set(struct scaler *s, const double *in, size_t len);
 
 /* dst := dst merged with src (borrows src): per column, the Welford state of
  * the union of both streams (Chan, Golub, LeVeque 1979). Returns 0, or

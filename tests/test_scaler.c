@@ -1,6 +1,7 @@
 /* test_scaler.c -- Welford statistics against two-pass formulas, the z[]
- * layout with missing values and indicators, state round trips and merge
- * against one scaler fed both streams. Seeded (WEIR_TEST_SEED). */
+ * layout with missing values and indicators, the two-column row path
+ * against the one-column code bit for bit, exact state round trips, and
+ * merge against one scaler fed both streams. Seeded (WEIR_TEST_SEED). */
 #include "learn/scaler.h"
 #include "tests/harness.h"
 
@@ -154,31 +155,65 @@ static void layout_missing_and_indicators(void)
     scaler_free(s);
 }
 
-/* update_transform == update then transform, bit for bit. */
+/* One row for the differential tests: n values, mostly Gaussian around a
+ * per-column offset, with rare missing, non-finite or enormous values,
+ * sudden jumps (which push the Newton-tracked 1/sd out of its window) and
+ * a constant column (no spread: z stays 0). */
+static void odd_row(uint64_t *rng, size_t n, int i, double *x, uint8_t *p)
+{
+    for (size_t j = 0; j < n; j++) {
+        uint64_t r = test_rand(rng) % 1000;
+        x[j] = (double)(j + 1) * gauss(rng) + 100.0 * (double)j;
+        if (i > 3000 && i % 1500 < 10)
+            x[j] += 50.0 * (double)(j + 1); /* a jump */
+        if (j == 3)
+            x[j] = 21.5; /* constant */
+        p[j] = r != 0;
+        if (r == 1)
+            x[j] = NAN;
+        else if (r == 2)
+            x[j] = 3e100;
+    }
+}
+
+/* update_transform == update then transform, bit for bit: the two-column
+ * path of scaler_update_transform() against the one-column code of
+ * scaler_update() and scaler_transform(), for odd and even widths, with
+ * and without present[], long enough for the Newton tracking (> 1e4
+ * rows), comparing z (indicators included) and the whole state. */
 static void update_transform_is_update_then_transform(void)
 {
-    struct scaler *a = NULL;
-    struct scaler *b = NULL;
+    static const size_t widths[] = {1, 2, 3, 7, 8};
     uint64_t rng = test_seed();
 
-    ASSERT_EQ(scaler_new(&a, 3, NULL), 0);
-    ASSERT_EQ(scaler_new(&b, 3, NULL), 0);
-    for (int i = 0; i < 5000; i++) {
-        double x[3];
-        uint8_t p[3];
-        double za[6];
-        double zb[6];
-        for (int j = 0; j < 3; j++) {
-            x[j] = (j + 1) * gauss(&rng) + j * 100;
-            p[j] = (test_rand(&rng) % 10) != 0;
+    for (size_t w = 0; w < sizeof(widths) / sizeof(widths[0]); w++) {
+        size_t n = widths[w];
+        for (int masked = 0; masked < 2; masked++) {
+            struct scaler *a = NULL;
+            struct scaler *b = NULL;
+            double sa[32];
+            double sb[32];
+            ASSERT_EQ(scaler_new(&a, n, NULL), 0);
+            ASSERT_EQ(scaler_new(&b, n, NULL), 0);
+            for (int i = 0; i < 15000; i++) {
+                double x[8];
+                uint8_t p[8];
+                double za[16];
+                double zb[16];
+                odd_row(&rng, n, i, x, p);
+                const uint8_t *pr = masked ? p : NULL;
+                size_t miss = scaler_update_transform(a, x, pr, za);
+                scaler_update(b, x, pr);
+                ASSERT_EQ(miss, scaler_transform(b, x, pr, zb));
+                ASSERT(memcmp(za, zb, 2 * n * sizeof(double)) == 0);
+            }
+            scaler_state_get(a, sa, 4 * n);
+            scaler_state_get(b, sb, 4 * n);
+            ASSERT(memcmp(sa, sb, 4 * n * sizeof(double)) == 0);
+            scaler_free(a);
+            scaler_free(b);
         }
-        scaler_update_transform(a, x, p, za);
-        scaler_update(b, x, p);
-        scaler_transform(b, x, p, zb);
-        ASSERT(memcmp(za, zb, sizeof(za)) == 0);
     }
-    scaler_free(a);
-    scaler_free(b);
 }
 
 /* Extreme and non-finite values never give a non-finite z. */
@@ -205,6 +240,81 @@ static void z_is_always_finite(void)
             ASSERT(isfinite(z[j]));
     }
     scaler_free(s);
+}
+
+/* The full state (with the tracked 1/sd) restores bit for bit: a copy
+ * continues exactly as the original; it drives z; and states no tracking
+ * could reach are refused, leaving the scaler unchanged. */
+static void state_round_trip_is_exact(void)
+{
+    struct scaler *a = NULL;
+    struct scaler *b = NULL;
+    uint64_t rng = test_seed();
+    double st[32];
+    double bad[32];
+    double back[32];
+    double x[8];
+    uint8_t p[8];
+    double za[16];
+    double zb[16];
+
+    ASSERT_EQ(scaler_new(&a, 8, NULL), 0);
+    ASSERT_EQ(scaler_new(&b, 8, NULL), 0);
+    ASSERT_EQ(scaler_state_len(a), 32);
+    for (int i = 0; i < 20000; i++) {
+        odd_row(&rng, 8, i, x, p);
+        scaler_update_transform(a, x, p, za);
+    }
+    ASSERT_EQ(scaler_state_get(a, st, 31), -EINVAL);
+    ASSERT_EQ(scaler_state_get(a, st, 32), 0);
+    ASSERT_EQ(scaler_state_set(b, st, 31), -EINVAL);
+    ASSERT_EQ(scaler_state_set(b, st, 32), 0);
+    /* z is (x - mean) times the tracked 1/sd of the state. */
+    x[0] = 1.25;
+    scaler_transform(a, x, NULL, za);
+    ASSERT(za[0] == (1.25 - st[1]) * st[3]);
+    for (int i = 0; i < 3000; i++) {
+        odd_row(&rng, 8, 20000 + i, x, p);
+        ASSERT_EQ(scaler_update_transform(a, x, p, za),
+                  scaler_update_transform(b, x, p, zb));
+        ASSERT(memcmp(za, zb, sizeof(za)) == 0);
+    }
+    ASSERT_EQ(scaler_state_get(a, st, 32), 0);
+    ASSERT_EQ(scaler_state_get(b, back, 32), 0);
+    ASSERT(memcmp(st, back, sizeof(st)) == 0);
+    /* Refusals: each leaves b as it was. */
+    for (int k = 0; k < 7; k++) {
+        memcpy(bad, st, sizeof(bad));
+        switch (k) {
+        case 0:
+            bad[4] = 100.5;
+            break; /* count not integral */
+        case 1:
+            bad[4] = 0x1p54;
+            break; /* count too large */
+        case 2:
+            bad[6] = -1.0;
+            break; /* m2 < 0 */
+        case 3:
+            bad[7] *= 1.001;
+            break; /* 1/sd off by 1e-3 */
+        case 4:
+            bad[7] = NAN;
+            break; /* 1/sd not a number */
+        case 5:
+            bad[13] = 2 * SCALER_VALUE_MAX;
+            break; /* mean */
+        default:
+            bad[14] = 0;
+            bad[15] = 1;
+            break; /* 1/sd without m2 */
+        }
+        ASSERT_EQ(scaler_state_set(b, bad, 32), -EINVAL);
+        ASSERT_EQ(scaler_state_get(b, back, 32), 0);
+        ASSERT(memcmp(st, back, sizeof(st)) == 0);
+    }
+    scaler_free(a);
+    scaler_free(b);
 }
 
 /* Merge of two scalers equals one scaler fed both streams (count exactly,
@@ -327,6 +437,7 @@ static const struct test tests[] = {
      merge_equals_one_scaler_on_both_streams},
     {"col_state_round_trip_and_validation",
      col_state_round_trip_and_validation},
+    {"state_round_trip_is_exact", state_round_trip_is_exact},
     {"bad_arguments_are_refused", bad_arguments_are_refused},
     {NULL, NULL}};
 
