@@ -126,9 +126,12 @@ static inline double clean_x(double v)
     return 0.0; /* zero, tiny or NaN */
 }
 
+/* v limited to [-lim, lim], as two compare-and-selects (minsd and maxsd
+ * on x86-64, no branch); NaN gives lim (callers never pass one). */
 static inline double clamp(double v, double lim)
 {
-    return v > lim ? lim : (v < -lim ? -lim : v);
+    v = v < lim ? v : lim;
+    return v > -lim ? v : -lim;
 }
 
 static inline double sigmoid(double z)
@@ -153,14 +156,16 @@ static bool params_ok(const struct model_params *p)
            p->l2 <= MODEL_LR_MAX && p->power_t >= 0 && p->power_t <= 1;
 }
 
-/* Score of weight row w for raw input x, with NAG's pending rescale (step
- * 1) applied on the fly so that nothing is written. */
-static double score_row(const struct model *m, const double *w, const double *x)
+/* Score of weight row w for raw input x[0..use) (inputs from use on are 0
+ * and add nothing), with NAG's pending rescale (step 1) applied on the fly
+ * so that nothing is written. */
+static double score_row(const struct model *m, const double *w, const double *x,
+                        size_t use)
 {
     double z = w[m->n];
 
     if (m->p.optimizer == MODEL_NORMALIZED) {
-        for (size_t i = 0; i < m->n; i++) {
+        for (size_t i = 0; i < use; i++) {
             double xi = clean_x(x[i]);
             double wi = w[i];
             double a = fabs(xi);
@@ -169,20 +174,22 @@ static double score_row(const struct model *m, const double *w, const double *x)
             z += wi * xi;
         }
     } else {
-        for (size_t i = 0; i < m->n; i++)
+        for (size_t i = 0; i < use; i++)
             z += w[i] * clean_x(x[i]);
     }
     return z;
 }
 
-/* Score of row w for the sanitised (and, for NAG, already rescaled) input
- * xs[n]: the same operations in the same order as score_row(), so that
- * model_learn() reports bit for bit what model_predict() would. */
-static inline double score_clean(const double *w, const double *xs, size_t n)
+/* Score of row w (bias at w[n]) for the sanitised (and, for NAG, already
+ * rescaled) input xs[0..use): the same operations in the same order as
+ * score_row(), so that model_learn() reports bit for bit what
+ * model_predict() would. */
+static inline double score_clean(const double *w, const double *xs, size_t use,
+                                 size_t n)
 {
     double z = w[n];
 
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < use; i++)
         z += w[i] * xs[i];
     return z;
 }
@@ -334,16 +341,16 @@ double model_predict(const struct model *m, const double *x)
 
     switch (m->p.kind) {
     case MODEL_LINEAR:
-        return clamp(score_row(m, m->w, x), MODEL_X_MAX);
+        return clamp(score_row(m, m->w, x, m->n), MODEL_X_MAX);
     case MODEL_LOGISTIC:
-        return sigmoid(score_row(m, m->w, x));
+        return sigmoid(score_row(m, m->w, x, m->n));
     default:
         break;
     }
     /* Softmax: the argmax of the (clamped) scores needs no exp. */
     for (size_t k = 0; k < m->outputs; k++) {
         double z =
-            clamp(score_row(m, m->w + k * m->stride, x), MODEL_LOGIT_MAX);
+            clamp(score_row(m, m->w + k * m->stride, x, m->n), MODEL_LOGIT_MAX);
         if (k == 0 || z > zbest) {
             zbest = z;
             best = k;
@@ -352,21 +359,28 @@ double model_predict(const struct model *m, const double *x)
     return (double)best;
 }
 
-size_t model_predict_proba(const struct model *m, const double *x,
-                           double *proba)
+/* model_predict_proba() of x[0..use), the other inputs 0. */
+static size_t proba_of(const struct model *m, const double *x, size_t use,
+                       double *proba)
 {
     double p;
 
-    assert(m->p.kind != MODEL_LINEAR);
     if (m->p.kind == MODEL_LOGISTIC) {
-        p = sigmoid(score_row(m, m->w, x));
+        p = sigmoid(score_row(m, m->w, x, use));
         proba[0] = 1.0 - p;
         proba[1] = p;
         return p > 0.5 ? 1 : 0;
     }
     for (size_t k = 0; k < m->outputs; k++)
-        proba[k] = score_row(m, m->w + k * m->stride, x);
+        proba[k] = score_row(m, m->w + k * m->stride, x, use);
     return softmax_inplace(proba, m->outputs);
+}
+
+size_t model_predict_proba(const struct model *m, const double *x,
+                           double *proba)
+{
+    assert(m->p.kind != MODEL_LINEAR);
+    return proba_of(m, x, m->n, proba);
 }
 
 /* ---- Update ------------------------------------------------------------ */
@@ -377,62 +391,95 @@ static bool label_ok(const struct model *m, double y)
         return false;
     if (m->p.kind == MODEL_LOGISTIC)
         return y == 0.0 || y == 1.0;
+    /* In range first, so that the cast is defined; then integral (a cast
+     * and a compare, where floor() is a call). */
     if (m->p.kind == MODEL_SOFTMAX)
-        return y >= 0 && y < (double)m->classes && y == floor(y);
+        return y >= 0 && y < (double)m->classes && (double)(int64_t)y == y;
     return true;
 }
 
-/* NAG steps 1 and 2 on the sanitised row xs: grow scales (rescaling the
- * weights of every output), then add the row's normalised norm to N. */
-static void nag_scale(struct model *m)
+/* NAG steps 1 and 2 on x[0..head) (the other inputs are 0: no scale
+ * grows, N gains nothing), sanitised into xs on the way: grow scales
+ * (rescaling the weights of every output), then add the row's normalised
+ * norm to N. With one output, also score the row in the same pass (each
+ * weight is final once its own input is rescaled) and return it; else 0. */
+static double nag_prepare(struct model *m, const double *restrict x,
+                          size_t head)
 {
+    double *restrict xs = m->xs;
+    double *restrict w = m->w;
     double nx = 1.0; /* The bias: (1 / 1)^2. */
+    double z = w[m->n];
 
-    for (size_t i = 0; i < m->n; i++) {
-        double a = fabs(m->xs[i]);
+    for (size_t i = 0; i < head; i++) {
+        double v = clean_x(x[i]);
+        double a = fabs(v);
         double si = m->s[i];
+        xs[i] = v;
         if (a > si) {
             if (si > 0) {
                 double r = si / a;
                 for (size_t k = 0; k < m->outputs; k++)
-                    m->w[k * m->stride + i] *= r;
+                    w[k * m->stride + i] *= r;
             }
             m->s[i] = a;
             m->inv_s[i] = 1.0 / a;
         }
         nx += (a * m->inv_s[i]) * (a * m->inv_s[i]); /* 0 if a == 0 */
+        z += w[i] * v;
     }
     m->norm += nx;
+    return z;
 }
 
-/* Sanitise x into xs, count the row, and (NAG) grow the scales. */
-static void prepare_row(struct model *m, const double *restrict x)
+/* Count the row, sanitise x[0..head) into xs and (NAG) grow the scales;
+ * for a single-output model, score it in the same pass into *z0 (in the
+ * order of score_clean(), so bit for bit what model_predict() gives).
+ * Returns how many inputs the step must visit: head when L2 is off (an
+ * input at 0 then has a zero gradient and its weight, G and scale stay
+ * exactly as they are), else all n, with xs zero beyond head (L2 decays
+ * every weight on every row; the zeros add nothing to the score). */
+static size_t prepare_row(struct model *m, const double *restrict x,
+                          size_t head, double *z0)
 {
     double *restrict xs = m->xs;
-    size_t n = m->n;
+    const double *restrict w = m->w;
+    size_t use = m->p.l2 > 0 ? m->n : head;
+    double z = w[m->n];
 
-    for (size_t i = 0; i < n; i++)
-        xs[i] = clean_x(x[i]);
     m->t++;
-    if (m->p.optimizer == MODEL_NORMALIZED)
-        nag_scale(m);
+    if (m->p.optimizer == MODEL_NORMALIZED) {
+        z = nag_prepare(m, x, head);
+    } else {
+        for (size_t i = 0; i < head; i++) {
+            double v = clean_x(x[i]);
+            xs[i] = v;
+            z += w[i] * v;
+        }
+    }
+    for (size_t i = head; i < use; i++)
+        xs[i] = 0.0;
+    *z0 = z;
+    return use;
 }
 
-/* Predict from xs into out (may be NULL) and leave dLoss/dz_k in m->gk. */
-static void predict_and_grad(struct model *m, double y, double *out)
+/* Predict into out (may be NULL) from the score z0 (one output) or xs
+ * (softmax), and leave dLoss/dz_k in m->gk. */
+static void predict_and_grad(struct model *m, double y, double *out, double z0,
+                             size_t use)
 {
     double *gk = m->gk;
     double v;
 
     if (m->p.kind == MODEL_LINEAR) {
-        v = clamp(score_clean(m->w, m->xs, m->n), MODEL_X_MAX);
+        v = clamp(z0, MODEL_X_MAX);
         if (out != NULL)
             out[0] = v;
         gk[0] = v - clamp(y, MODEL_X_MAX);
         return;
     }
     if (m->p.kind == MODEL_LOGISTIC) {
-        v = sigmoid(score_clean(m->w, m->xs, m->n));
+        v = sigmoid(z0);
         if (out != NULL) {
             out[0] = 1.0 - v;
             out[1] = v;
@@ -441,7 +488,7 @@ static void predict_and_grad(struct model *m, double y, double *out)
         return;
     }
     for (size_t k = 0; k < m->outputs; k++)
-        gk[k] = score_clean(m->w + k * m->stride, m->xs, m->n);
+        gk[k] = score_clean(m->w + k * m->stride, m->xs, use, m->n);
     softmax_inplace(gk, m->outputs);
     if (out != NULL)
         memcpy(out, gk, m->outputs * sizeof(*out));
@@ -453,7 +500,7 @@ static void predict_and_grad(struct model *m, double y, double *out)
  * a register across its update instead of reloading it after every store.
  */
 static void step_sgd(const struct model *m, double *restrict w,
-                     const double *restrict xs, double g)
+                     const double *restrict xs, double g, size_t use)
 {
     double eta = m->p.learning_rate;
     double l2 = m->p.l2;
@@ -462,8 +509,13 @@ static void step_sgd(const struct model *m, double *restrict w,
     if (m->p.power_t > 0)
         eta = m->p.power_t == 0.5 ? eta / sqrt((double)m->t)
                                   : eta * pow((double)m->t, -m->p.power_t);
-    for (size_t i = 0; i < n; i++)
-        w[i] = clamp(w[i] - eta * (g * xs[i] + l2 * w[i]), MODEL_W_MAX);
+    /* Without L2, the l2 * w term is a zero that changes no bit. */
+    if (l2 > 0)
+        for (size_t i = 0; i < use; i++)
+            w[i] = clamp(w[i] - eta * (g * xs[i] + l2 * w[i]), MODEL_W_MAX);
+    else
+        for (size_t i = 0; i < use; i++)
+            w[i] = clamp(w[i] - eta * (g * xs[i]), MODEL_W_MAX);
     w[n] = clamp(w[n] - eta * g, MODEL_W_MAX);
 }
 
@@ -473,13 +525,13 @@ static void step_sgd(const struct model *m, double *restrict w,
  * any realistic number of rows (1e6 per row, 1e300 after 1e294 rows). */
 static void step_adagrad(const struct model *m, double *restrict w,
                          double *restrict g2, const double *restrict xs,
-                         double g)
+                         double g, size_t use)
 {
     double eta = m->p.learning_rate;
     double l2 = m->p.l2;
     size_t n = m->n;
 
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < use; i++) {
         double wi = w[i];
         double d = g * xs[i] + l2 * wi;
         double gi = g2[i] + d * d;
@@ -496,14 +548,15 @@ static void step_adagrad(const struct model *m, double *restrict w,
  * As for AdaGrad |d| / sqrt(G) <= 1, so a step is at most c / s_i <=
  * MODEL_LR_MAX / MODEL_X_MIN = 1e81: no clamp is needed to stay finite. */
 static void step_nag(const struct model *m, double *restrict w,
-                     double *restrict g2, const double *restrict xs, double g)
+                     double *restrict g2, const double *restrict xs, double g,
+                     size_t use)
 {
     double c = m->p.learning_rate * sqrt((double)m->t / m->norm);
     double l2 = m->p.l2;
     const double *restrict inv_s = m->inv_s;
     size_t n = m->n;
 
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < use; i++) {
         double wi = w[i];
         double d = g * xs[i] + l2 * wi;
         double gi = g2[i] + d * d;
@@ -514,29 +567,39 @@ static void step_nag(const struct model *m, double *restrict w,
     w[n] -= c * g / (sqrt(g2[n]) + 1e-300);
 }
 
-int model_learn(struct model *m, const double *x, double y, double *out)
+int model_learn_prefix(struct model *m, const double *x, size_t head, double y,
+                       double *out)
 {
+    size_t use;
+    double z0;
+
+    assert(head <= m->n);
     if (!label_ok(m, y)) {
         if (out != NULL && m->p.kind == MODEL_LINEAR)
-            out[0] = model_predict(m, x);
+            out[0] = clamp(score_row(m, m->w, x, head), MODEL_X_MAX);
         else if (out != NULL)
-            model_predict_proba(m, x, out);
+            proba_of(m, x, head, out);
         return -EINVAL;
     }
-    prepare_row(m, x);
-    predict_and_grad(m, y, out);
+    use = prepare_row(m, x, head, &z0);
+    predict_and_grad(m, y, out, z0, use);
     for (size_t k = 0; k < m->outputs; k++) {
         double *w = m->w + k * m->stride;
         double *g2 = m->g2 + k * m->stride;
         double g = m->gk[k];
         if (m->p.optimizer == MODEL_SGD)
-            step_sgd(m, w, m->xs, g);
+            step_sgd(m, w, m->xs, g, use);
         else if (m->p.optimizer == MODEL_ADAGRAD)
-            step_adagrad(m, w, g2, m->xs, g);
+            step_adagrad(m, w, g2, m->xs, g, use);
         else
-            step_nag(m, w, g2, m->xs, g);
+            step_nag(m, w, g2, m->xs, g, use);
     }
     return 0;
+}
+
+int model_learn(struct model *m, const double *x, double y, double *out)
+{
+    return model_learn_prefix(m, x, m->n, y, out);
 }
 
 int model_update(struct model *m, const double *x, double y)

@@ -140,6 +140,18 @@ int model_update(struct model *m, const double *x, double y);
  * label (see model_update(); out is still filled, m unchanged). */
 int model_learn(struct model *m, const double *x, double y, double *out);
 
+/* model_learn() of a row whose inputs from head on are all 0, given only
+ * x[0..head) (borrowed; nothing beyond is read), head <= n: bit for bit
+ * the result of model_learn() on the full row with those zeros, at the
+ * cost of head inputs instead of n. An input at 0 adds nothing to a
+ * score, gets a zero gradient and leaves its NAG scale and N as they are,
+ * so with l2 == 0 only the first head inputs and the bias are visited;
+ * with l2 > 0 every weight decays on every row and all n are. (The
+ * learner passes the features alone on rows with no missing feature:
+ * their indicator inputs, last, are 0.) Returns as model_learn(). */
+int model_learn_prefix(struct model *m, const double *x, size_t head, double y,
+                       double *out);
+
 /* ---- Losses (pure helpers) --------------------------------------------- */
 
 /* (y - y_hat)^2, clamped to DBL_MAX (finite for finite arguments). */

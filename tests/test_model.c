@@ -717,6 +717,78 @@ static void learn_is_predict_then_update(void)
     }
 }
 
+/* model_learn_prefix(head) = model_learn() of the row with zeros from
+ * head on, bit for bit (outputs and the whole state), for every kind,
+ * optimizer and with or without L2; what lies beyond head is never read
+ * (NaN there would show); a refused label reports the same prediction. */
+static void learn_prefix_is_learn_with_zeros(void)
+{
+    static const enum model_kind kinds[] = {MODEL_LINEAR, MODEL_LOGISTIC,
+                                            MODEL_SOFTMAX};
+
+    for (int k = 0; k < 3; k++)
+        for (int o = MODEL_SGD; o <= MODEL_NORMALIZED; o++)
+            for (int reg = 0; reg < 2; reg++) {
+                struct model *a = new_model(kinds[k], (enum model_optimizer)o,
+                                            0, reg ? 1e-3 : 0, 6, 3);
+                struct model *b = new_model(kinds[k], (enum model_optimizer)o,
+                                            0, reg ? 1e-3 : 0, 6, 3);
+                uint64_t rng = test_seed();
+                size_t len = model_state_len(a);
+                double sa[128];
+                double sb[128];
+                ASSERT(len <= 128);
+                for (int r = 0; r < 3000; r++) {
+                    double x[6];
+                    double xz[6];
+                    double y;
+                    double oa[3];
+                    double ob[3];
+                    size_t head = (size_t)(test_rand(&rng) % 3) * 2 + 2;
+                    blob_point(&rng, x, &y);
+                    for (int i = 2; i < 6; i++)
+                        x[i] = (i % 2 ? 1.0 + r / 500.0 : 1.0) * gauss(&rng);
+                    if (kinds[k] == MODEL_LOGISTIC)
+                        y = y == 1.0;
+                    if (kinds[k] == MODEL_LINEAR)
+                        y = 2 * x[0] - x[1];
+                    for (size_t i = 0; i < 6; i++) {
+                        xz[i] = i < head ? x[i] : 0.0;
+                        if (i >= head)
+                            x[i] = NAN; /* must not be read */
+                    }
+                    ASSERT_EQ(model_learn_prefix(a, x, head, y, oa), 0);
+                    ASSERT_EQ(model_learn(b, xz, y, ob), 0);
+                    ASSERT(
+                        memcmp(
+                            oa, ob,
+                            (kinds[k] == MODEL_LINEAR ? 1 : model_classes(a)) *
+                                sizeof(double)) == 0);
+                }
+                ASSERT_EQ(model_state_get(a, sa, len), 0);
+                ASSERT_EQ(model_state_get(b, sb, len), 0);
+                ASSERT(memcmp(sa, sb, len * sizeof(double)) == 0);
+                {
+                    double x[6] = {0.3, -0.2, NAN, NAN, NAN, NAN};
+                    double xz[6] = {0.3, -0.2, 0, 0, 0, 0};
+                    double oa[3] = {-1, -1, -1};
+                    double ob[3] = {-2, -2, -2};
+                    double bad = kinds[k] == MODEL_LINEAR ? NAN : 7.0;
+                    ASSERT_EQ(model_learn_prefix(a, x, 2, bad, oa), -EINVAL);
+                    ASSERT_EQ(model_learn(b, xz, bad, ob), -EINVAL);
+                    ASSERT(
+                        memcmp(
+                            oa, ob,
+                            (kinds[k] == MODEL_LINEAR ? 1 : model_classes(a)) *
+                                sizeof(double)) == 0);
+                    ASSERT_EQ(model_state_get(a, sa, len), 0);
+                    ASSERT(memcmp(sa, sb, len * sizeof(double)) == 0);
+                }
+                model_free(a);
+                model_free(b);
+            }
+}
+
 /* ---- State and merge --------------------------------------------------- */
 
 /* A checkpoint restored into a fresh model continues bit for bit. */
@@ -840,6 +912,7 @@ static const struct test tests[] = {
     {"weights_layout_is_row_major_bias_last",
      weights_layout_is_row_major_bias_last},
     {"learn_is_predict_then_update", learn_is_predict_then_update},
+    {"learn_prefix_is_learn_with_zeros", learn_prefix_is_learn_with_zeros},
     {"state_round_trip_continues_identically",
      state_round_trip_continues_identically},
     {"merge_follows_its_contract", merge_follows_its_contract},
