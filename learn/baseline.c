@@ -154,40 +154,82 @@ size_t baseline_predict_proba(const struct baseline *b, uint32_t series,
     return c;
 }
 
-int baseline_update(struct baseline *b, uint32_t series, double y)
+double baseline_proba_of(const struct baseline *b, uint32_t series, size_t cls)
 {
-    struct baseline_slot *s;
+    assert(b->classes >= 2 && cls < b->classes);
+    if (b->kind == BASELINE_MAJORITY)
+        return ((double)b->count[cls] + 1.0) /
+               ((double)b->rows + (double)b->classes);
+    return (size_t)baseline_predict(b, series) == cls ? 1.0 : 0.0;
+}
 
-    if (!isfinite(y))
-        return -EINVAL;
-    if (b->classes > 0 && !(y >= 0 && y < (double)b->classes && y == floor(y)))
-        return -EINVAL;
-    b->rows++;
-    switch (b->kind) {
-    case BASELINE_MEAN:
-        b->mean += (y - b->mean) / (double)b->rows;
-        return 0;
-    case BASELINE_MAJORITY: {
-        size_t k = (size_t)y;
-        b->count[k]++;
-        if (b->count[k] > b->count[b->leader] ||
-            (b->count[k] == b->count[b->leader] && k < b->leader))
-            b->leader = k;
-        return 0;
-    }
-    default:
-        break;
-    }
-    if (series < b->max_series) {
+/* A label the baseline can learn: finite, and a class index when
+ * classifying (in range first, so that the cast is defined; then integral
+ * by a cast and a compare, where floor() is a call). */
+static inline bool label_ok(const struct baseline *b, double y)
+{
+    if (b->classes == 0)
+        return isfinite(y);
+    return y >= 0 && y < (double)b->classes && (double)(int64_t)y == y;
+}
+
+/* MAJORITY: count class k; only it can overtake the leader. */
+static inline void count_class(struct baseline *b, size_t k)
+{
+    b->count[k]++;
+    if (b->count[k] > b->count[b->leader] ||
+        (b->count[k] == b->count[b->leader] && k < b->leader))
+        b->leader = k;
+}
+
+/* NO_CHANGE: y becomes the last label of series (and of any series). */
+static inline void note_label(struct baseline *b, uint32_t series, double y)
+{
+    struct baseline_slot *s = &b->spill;
+
+    if (series < b->max_series)
         s = &b->series[series];
-    } else {
-        s = &b->spill;
+    else
         b->overflows++;
-    }
     s->last = y;
     s->seen = 1;
     b->global = *s;
+}
+
+int baseline_learn(struct baseline *b, uint32_t series, double y, double *pred,
+                   double *p_y)
+{
+    size_t k;
+
+    *pred = baseline_predict(b, series);
+    if (!label_ok(b, y)) {
+        if (p_y != NULL)
+            *p_y = NAN;
+        return -EINVAL;
+    }
+    /* A class index, checked: the signed conversion is one instruction,
+     * the unsigned one a compare and two paths. */
+    k = b->classes > 0 ? (size_t)(int64_t)y : 0;
+    if (p_y != NULL && b->classes > 0)
+        *p_y = b->kind == BASELINE_MAJORITY
+                   ? ((double)b->count[k] + 1.0) /
+                         ((double)b->rows + (double)b->classes)
+                   : ((size_t)*pred == k ? 1.0 : 0.0);
+    b->rows++;
+    if (b->kind == BASELINE_MEAN)
+        b->mean += (y - b->mean) / (double)b->rows;
+    else if (b->kind == BASELINE_MAJORITY)
+        count_class(b, k);
+    else
+        note_label(b, series, y);
     return 0;
+}
+
+int baseline_update(struct baseline *b, uint32_t series, double y)
+{
+    double pred;
+
+    return baseline_learn(b, series, y, &pred, NULL);
 }
 
 /* ---- Introspection and merge ------------------------------------------- */

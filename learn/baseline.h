@@ -73,9 +73,21 @@ double baseline_predict(const struct baseline *b, uint32_t series);
 size_t baseline_predict_proba(const struct baseline *b, uint32_t series,
                               double *proba);
 
+/* Classification: the probability baseline_predict_proba() gives class
+ * cls (< K), bit for bit, in O(1). */
+double baseline_proba_of(const struct baseline *b, uint32_t series, size_t cls);
+
 /* Learn label y of series. Returns 0, or -EINVAL (y not finite, or not a
  * class index 0..K-1 for classification): b unchanged. */
 int baseline_update(struct baseline *b, uint32_t series, double y);
+
+/* Prequential step in one call: *pred receives baseline_predict(b,
+ * series) and, for classification, *p_y (may be NULL; ignored for
+ * regression) baseline_proba_of(b, series, y), both as they stand before
+ * y is learned; then y is learned as by baseline_update(). Returns 0, or
+ * -EINVAL for a bad y: b unchanged, *pred set, *p_y NaN. */
+int baseline_learn(struct baseline *b, uint32_t series, double y, double *pred,
+                   double *p_y);
 
 /* ---- Introspection and merge ------------------------------------------- */
 

@@ -1,11 +1,17 @@
 /* test_baseline.c -- no-change per series (with its fallbacks and the
- * overflow slot), running mean, majority class, probabilities, merge.
+ * overflow slot), running mean, majority class, probabilities, the fused
+ * baseline_learn(), merge.
  * Seeded (WEIR_TEST_SEED). */
 #include "learn/baseline.h"
 #include "tests/harness.h"
 
 #include <errno.h>
 #include <math.h>
+
+static double unit(uint64_t *rng)
+{
+    return (double)(test_rand(rng) >> 11) * 0x1.0p-53;
+}
 
 static struct baseline *make(enum baseline_kind kind, size_t k, size_t s)
 {
@@ -226,6 +232,60 @@ static void state_round_trip_continues_identically(void)
     }
 }
 
+/* baseline_learn() = predict, proba_of the label, then update, bit for
+ * bit, for every kind (with series beyond max_series in the overflow
+ * slot); proba_of equals the entry of predict_proba; a refused label
+ * changes nothing and reports NaN. */
+static void learn_is_predict_then_update(void)
+{
+    static const enum baseline_kind kinds[] = {
+        BASELINE_NO_CHANGE, BASELINE_NO_CHANGE, BASELINE_MEAN,
+        BASELINE_MAJORITY};
+    static const size_t classes[] = {0, 4, 0, 4};
+    uint64_t rng = test_seed();
+
+    for (int k = 0; k < 4; k++) {
+        struct baseline *a = make(kinds[k], classes[k], 8);
+        struct baseline *b = make(kinds[k], classes[k], 8);
+        size_t len = baseline_state_len(a);
+        double sa[64];
+        double sb[64];
+        ASSERT(len <= 64);
+        for (int i = 0; i < 5000; i++) {
+            uint32_t s = (uint32_t)(test_rand(&rng) % 10);
+            double y = classes[k] ? (double)(test_rand(&rng) % 4)
+                                  : 10.0 * unit(&rng) - 3.0;
+            double pred;
+            double p_y = -1;
+            double pr[4];
+            double want = baseline_predict(b, s);
+            ASSERT_EQ(baseline_learn(a, s, y, &pred, &p_y), 0);
+            if (classes[k]) {
+                baseline_predict_proba(b, s, pr);
+                ASSERT(p_y == pr[(size_t)y]);
+                ASSERT(p_y == baseline_proba_of(b, s, (size_t)y));
+            }
+            ASSERT_EQ(baseline_update(b, s, y), 0);
+            ASSERT(memcmp(&pred, &want, sizeof(pred)) == 0);
+        }
+        ASSERT_EQ(baseline_state_get(a, sa, len), 0);
+        ASSERT_EQ(baseline_state_get(b, sb, len), 0);
+        ASSERT(memcmp(sa, sb, len * sizeof(double)) == 0);
+        {
+            double pred = -1;
+            double p_y = 0;
+            ASSERT_EQ(baseline_learn(a, 2, classes[k] ? 4.0 : NAN, &pred, &p_y),
+                      -EINVAL);
+            ASSERT(pred == baseline_predict(b, 2));
+            ASSERT(classes[k] == 0 || isnan(p_y));
+            ASSERT_EQ(baseline_state_get(a, sa, len), 0);
+            ASSERT(memcmp(sa, sb, len * sizeof(double)) == 0);
+        }
+        baseline_free(a);
+        baseline_free(b);
+    }
+}
+
 static void bad_shapes_are_refused(void)
 {
     struct baseline *b = NULL;
@@ -252,6 +312,7 @@ static const struct test tests[] = {
     {"merge_semantics", merge_semantics},
     {"state_round_trip_continues_identically",
      state_round_trip_continues_identically},
+    {"learn_is_predict_then_update", learn_is_predict_then_update},
     {"bad_shapes_are_refused", bad_shapes_are_refused},
     {NULL, NULL}};
 
