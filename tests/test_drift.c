@@ -66,6 +66,30 @@ static void adwin_detects_abrupt_shift(void)
     ASSERT_NEAR(st.mean, 0.8, 0.05);
 }
 
+/* The check runs every `clock` values exactly, whether the clock is a
+ * power of two (masked) or not (divided): a detection is reported only on
+ * a multiple of it, and a warning-level shift is seen too. */
+static void adwin_checks_on_its_clock(void)
+{
+    static const uint32_t clocks[] = {1, 7, 32, 100};
+
+    for (size_t c = 0; c < 4; c++) {
+        struct drift_adwin_params p;
+        struct drift_adwin a;
+        struct drift_status st;
+        uint64_t rng = test_seed() + c;
+        long delay;
+        drift_adwin_params_default(&p);
+        p.clock = clocks[c];
+        ASSERT_EQ(drift_adwin_init(&a, &p), 0);
+        delay = adwin_delay(&a, &rng, 3000, 0.1, 0.9, 2000);
+        ASSERT(delay > 0 && delay <= 60 + (long)clocks[c]);
+        drift_adwin_status(&a, &st);
+        ASSERT_EQ(st.detected_at % clocks[c], 0);
+        ASSERT_EQ(st.detected_at, 3000 + (uint64_t)delay);
+    }
+}
+
 /* 1e6 stationary values, two distributions: no drift at the default
  * confidence (see drift.h for the bound, and why it is the paper's
  * delta / |W| form). */
@@ -323,6 +347,7 @@ static void ph_rejects_bad_params_and_values(void)
 
 static const struct test tests[] = {
     {"adwin_detects_abrupt_shift", adwin_detects_abrupt_shift},
+    {"adwin_checks_on_its_clock", adwin_checks_on_its_clock},
     {"adwin_silent_on_stationary_stream", adwin_silent_on_stationary_stream},
     {"adwin_window_statistics_are_exact", adwin_window_statistics_are_exact},
     {"adwin_checkpoint_by_copy", adwin_checkpoint_by_copy},
