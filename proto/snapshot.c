@@ -69,6 +69,7 @@ void snapshot_close(struct snapshot *s)
     free(s->feature_scaler);
     free(s->impute);
     free(s->weights);
+    free(s->input_scale);
     free_strings(s->class_labels, s->n_classes);
     free(s->baselines);
     free_strings(s->baseline_names, s->n_baselines);
@@ -80,7 +81,7 @@ static bool snapshot_is_empty(const struct snapshot *s)
     return s->feature_names == NULL && s->feature_scaler == NULL &&
            s->impute == NULL && s->weights == NULL && s->class_labels == NULL &&
            s->baselines == NULL && s->baseline_names == NULL &&
-           s->extra == NULL;
+           s->extra == NULL && s->input_scale == NULL;
 }
 
 int snapshot_alloc(struct snapshot *s, size_t n_inputs, uint32_t outputs,
@@ -114,6 +115,16 @@ int snapshot_alloc(struct snapshot *s, size_t n_inputs, uint32_t outputs,
     }
     for (size_t i = 0; i < n_baselines; i++)
         snapshot_metrics_clear(&s->baselines[i]);
+    return 0;
+}
+
+int snapshot_alloc_input_scale(struct snapshot *s)
+{
+    if (s->input_scale != NULL)
+        return -EINVAL;
+    /* One spare element, as snapshot_alloc(): calloc(0) may give NULL. */
+    if ((s->input_scale = calloc(s->n_inputs + 1, sizeof(double))) == NULL)
+        return -ENOMEM;
     return 0;
 }
 
@@ -231,6 +242,9 @@ int snapshot_check(const struct snapshot *s)
     if (!all_finite(s->impute, s->n_inputs) ||
         !all_finite(s->weights, (size_t)s->outputs * (s->n_inputs + 1)))
         return -EBADMSG;
+    for (size_t i = 0; s->input_scale != NULL && i < s->n_inputs; i++)
+        if (!(s->input_scale[i] >= 0) || !isfinite(s->input_scale[i]))
+            return -EBADMSG;
     for (size_t i = 0; i < s->n_baselines; i++)
         if (!name_ok(s->baseline_names[i], false))
             return -EBADMSG;
@@ -390,6 +404,10 @@ static void enc_message(struct enc *e, const struct snapshot *s)
     m->target = s->target;
     m->n_impute = s->n_inputs;
     m->impute = s->impute;
+    if (s->input_scale != NULL) {
+        m->n_input_scale = s->n_inputs;
+        m->input_scale = s->input_scale;
+    }
 }
 
 int snapshot_encode(const struct snapshot *s, uint8_t **out, size_t *len)
@@ -476,6 +494,7 @@ static int dec_shape(const Weir__ModelSnapshot *m)
         m->n_class_labels > SNAPSHOT_MAX_OUTPUTS ||
         m->n_baselines > SNAPSHOT_MAX_BASELINES ||
         m->n_baseline_names != m->n_baselines ||
+        (m->n_input_scale != 0 && m->n_input_scale != n) ||
         (m->hyper != NULL && m->hyper->n_extra > SNAPSHOT_MAX_EXTRA))
         return -EBADMSG;
     return 0;
@@ -537,6 +556,12 @@ static int dec_body(struct snapshot *s, const Weir__ModelSnapshot *m)
     }
     memcpy(s->impute, m->impute, m->n_impute * sizeof(*s->impute));
     memcpy(s->weights, m->weights, m->n_weights * sizeof(*s->weights));
+    if (m->n_input_scale > 0) {
+        if ((rc = snapshot_alloc_input_scale(s)) < 0)
+            return rc;
+        memcpy(s->input_scale, m->input_scale,
+               m->n_input_scale * sizeof(*s->input_scale));
+    }
     dec_metrics(&s->validation, m->validation);
     dec_metrics(&s->test, m->test);
     for (size_t i = 0; i < m->n_baselines; i++)

@@ -12,7 +12,8 @@
  * Compatibility (proto/weir.proto's rules): the decoder ignores fields it
  * does not know, refuses a format_version newer than SNAPSHOT_FORMAT_VERSION
  * (-EPROTONOSUPPORT) and any message whose parts are inconsistent (weights
- * not outputs x (inputs + 1), one scaler per input, non-finite weights, ...)
+ * not outputs x (inputs + 1), one scaler per input, non-finite weights,
+ * input scales that are not one per input or not finite and >= 0, ...)
  * with -EBADMSG, so a decoded snapshot can always be used to predict without
  * further checks. Doubles travel as fixed64, so a round trip is bit-exact.
  * Optional metric fields that are absent decode to NaN, and NaN metric fields
@@ -118,6 +119,9 @@ struct snapshot {
 
     uint32_t outputs;    /* 1 (linear, logistic, anomaly) or K (softmax). */
     double *weights;     /* [outputs][n_inputs + 1], bias last in each row. */
+    double *input_scale; /* [n_inputs] or NULL: the normalized optimizer's
+                            per-input scales (ModelSnapshot.input_scale;
+                            snapshot_alloc_input_scale()). */
     size_t n_classes;    /* Entries in class_labels (0 for regression). */
     char **class_labels; /* [n_classes] label of each class. */
 
@@ -147,6 +151,11 @@ void snapshot_close(struct snapshot *s);
  * or -ENOMEM (s is left empty). Borrows s. */
 int snapshot_alloc(struct snapshot *s, size_t n_inputs, uint32_t outputs,
                    size_t n_classes, size_t n_baselines, size_t n_extra);
+
+/* Allocate s->input_scale (n_inputs zeros) for a snapshot made by
+ * snapshot_alloc(). 0, -EINVAL (already there) or -ENOMEM (s unchanged).
+ * Borrows s. */
+int snapshot_alloc_input_scale(struct snapshot *s);
 
 /* Replace *dst with an owned copy of src (NULL allowed). 0 or -ENOMEM
  * (*dst unchanged). Borrows src. */

@@ -69,6 +69,12 @@ static void make_full(struct snapshot *s, uint64_t *st)
     s->window_id = 7;
     s->drift = SNAPSHOT_DRIFT_WARNING;
     s->rows_trained = 123456;
+    if (test_rand(st) % 2) { /* half with per-input scales */
+        ASSERT_EQ(snapshot_alloc_input_scale(s), 0);
+        ASSERT_EQ(snapshot_alloc_input_scale(s), -EINVAL);
+        for (size_t i = 0; i < 5; i++)
+            s->input_scale[i] = i == 2 ? 0.0 : fabs(rand_double(st));
+    }
 }
 
 static bool same_bits(double a, double b)
@@ -123,6 +129,10 @@ static void assert_equal(const struct snapshot *a, const struct snapshot *b)
     ASSERT_EQ(a->outputs, b->outputs);
     ASSERT(memcmp(a->weights, b->weights,
                   a->outputs * (a->n_inputs + 1) * sizeof(double)) == 0);
+    ASSERT((a->input_scale == NULL) == (b->input_scale == NULL));
+    if (a->input_scale != NULL)
+        ASSERT(memcmp(a->input_scale, b->input_scale,
+                      a->n_inputs * sizeof(double)) == 0);
     ASSERT_EQ(a->n_classes, b->n_classes);
     for (size_t i = 0; i < a->n_classes; i++)
         ASSERT_STREQ(a->class_labels[i], b->class_labels[i]);
@@ -222,6 +232,7 @@ struct pb_fixture {
     char *classes[2];
     double weights[3];
     double impute[2];
+    double scale[2];
 };
 
 static void pb_fixture_init(struct pb_fixture *f)
@@ -250,6 +261,8 @@ static void pb_fixture_init(struct pb_fixture *f)
         f->scp[i] = &f->sc[i];
         f->impute[i] = 1.0;
     }
+    f->scale[0] = 4.0;
+    f->scale[1] = 1.5;
     f->weights[0] = 0.5;
     f->weights[1] = -0.5;
     f->weights[2] = 0.25;
@@ -277,6 +290,7 @@ static void hand_built_message_decodes(void)
     ASSERT_STREQ(s.class_labels[1], "UP");
     ASSERT(s.weights[2] == 0.25);
     ASSERT(isnan(s.validation.accuracy));
+    ASSERT(s.input_scale == NULL); /* absent: none */
     snapshot_close(&s);
 }
 
@@ -325,6 +339,25 @@ static void inconsistent_messages_are_refused(void)
     pb_fixture_init(&f);
     f.m.has_outputs = 0;
     ASSERT_EQ(decode_pb(&f.m, &s), -EBADMSG);
+    /* input_scale: one per input, finite and >= 0, or none at all. */
+    pb_fixture_init(&f);
+    f.m.n_input_scale = 1;
+    f.m.input_scale = f.scale;
+    ASSERT_EQ(decode_pb(&f.m, &s), -EBADMSG);
+    pb_fixture_init(&f);
+    f.m.n_input_scale = 2;
+    f.m.input_scale = f.scale;
+    f.scale[1] = -1.0;
+    ASSERT_EQ(decode_pb(&f.m, &s), -EBADMSG);
+    f.scale[1] = NAN;
+    ASSERT_EQ(decode_pb(&f.m, &s), -EBADMSG);
+    f.scale[1] = INFINITY;
+    ASSERT_EQ(decode_pb(&f.m, &s), -EBADMSG);
+    f.scale[1] = 0.0;
+    ASSERT_EQ(decode_pb(&f.m, &s), 0);
+    ASSERT(s.input_scale != NULL && s.input_scale[0] == 4.0 &&
+           s.input_scale[1] == 0.0);
+    snapshot_close(&s);
 }
 
 static void newer_format_is_refused(void)
@@ -381,6 +414,12 @@ static void encode_refuses_inconsistent_snapshot(void)
     s.weights[1] = INFINITY;
     ASSERT_EQ(snapshot_encode(&s, &buf, &len), -EBADMSG);
     s.weights[1] = 0.0;
+    ASSERT_EQ(snapshot_alloc_input_scale(&s), 0);
+    s.input_scale[0] = -2.0; /* a scale is a magnitude */
+    ASSERT_EQ(snapshot_encode(&s, &buf, &len), -EBADMSG);
+    s.input_scale[0] = 2.0;
+    ASSERT_EQ(snapshot_encode(&s, &buf, &len), 0);
+    free(buf);
     s.kind = SNAPSHOT_KIND_SOFTMAX; /* softmax needs outputs == classes */
     ASSERT_EQ(snapshot_encode(&s, &buf, &len), -EBADMSG);
     ASSERT_EQ(snapshot_alloc(&s, 1, 1, 0, 0, 0), -EINVAL); /* not empty */
