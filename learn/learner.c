@@ -5,18 +5,22 @@
  *
  * Per-row path. A training row costs one scaler pass (the shared scaler:
  * every candidate sees the same z, so scaling is paid once, not per
- * candidate), the two baselines (array loads), and per candidate a predict,
- * one metrics_add and a model_update. Classification fuses predict, score
- * and update per candidate, so z stays in L1 and the loop touches each
- * model once; regression needs two passes because the target scaler must
- * take y between predicting (old statistics) and training (new ones).
- * Nothing on the path allocates, formats or branches on configuration more
- * than once per candidate. Cumulative figures ("since the start") are not
- * accumulated per row: a window's accumulator is merged into them when the
- * window closes (metrics are sums, merge is exact), which halves the
- * per-row metrics cost. For the same reason the served accumulator (what
- * the learner's own predictions scored) is the champion's window
- * accumulator merged at each rotation: the champion is fixed while a
+ * candidate; it also counts the missing values), the two baselines (one
+ * baseline_learn() each: predict, then learn), and per candidate a
+ * predict, one metrics_add and an update. Classification fuses predict,
+ * score and update per candidate (model_learn_prefix()), so z stays in L1
+ * and the loop touches each model once; regression needs two passes
+ * because the target scaler must take y between predicting (old
+ * statistics) and training (new ones). On a row with no missing feature
+ * the indicator inputs are all 0 and the models visit only the features
+ * (learn/model.h: bit for bit the same result). Nothing on the path
+ * allocates, formats or branches on configuration more than once per
+ * candidate, nor branches on a prediction (argmax()). Cumulative figures
+ * ("since the start") are not accumulated per row: a window's accumulator is
+ * merged into them when the window closes (metrics are sums, merge is exact),
+ * which halves the per-row metrics cost. For the same reason the served
+ * accumulator (what the learner's own predictions scored) is the champion's
+ * window accumulator merged at each rotation: the champion is fixed while a
  * window is open.
  *
  * Test stream. splitmix64 of (series, seq, salt) compared with
@@ -46,12 +50,13 @@
  *     u32    CRC-32 (zlib) of everything before it
  * Payload sections (put_control ... put_history below, in this order):
  * learner counters and window, champion, recent-test, detector-block and
- * snapshot-version state; the scaler (per column count, mean, m2) and the
- * target scaler; per candidate its model state (u64 length, then the
- * doubles of model_state_get) and its five accumulators (window, all,
- * test, the two recent-test spans); the baselines as the shadow describes
- * them (labelled no-change slots with their labels, the last one updated,
- * majority counts or the mean) and their five accumulators each; the
+ * snapshot-version state; the scaler's and the target scaler's state
+ * (scaler_state_get: per column count, mean, m2 and the tracked 1/sd, as
+ * u64 length then doubles); per candidate its model state (the same, from
+ * model_state_get) and its five accumulators (window, all, test, the two
+ * recent-test spans); per baseline its state (baseline_state_get, written
+ * sparsely: runs of zero words are counted, not stored, so the no-change
+ * table costs only its labelled series) and its five accumulators; the
  * served and served-test accumulators; the detectors (every field of
  * struct drift_adwin / drift_ph, in declaration order, _Static_assert'ed
  * against their sizes); the history ring (all history_len slots). An
@@ -59,6 +64,9 @@
  * corner of the confusion matrix. Restoring checks every index and count
  * against the configuration and hands every module state to its own
  * setter, so a CRC-valid but wrong checkpoint is refused, not trusted.
+ * Layout 2 (this one) differs from layout 1 in the scaler (1/sd added)
+ * and baseline sections; a layout-1 checkpoint is refused with
+ * -EPROTONOSUPPORT (the daemon then starts the task afresh).
  *
  * Threads: none; see learner.h. */
 #include "learn/learner.h"
@@ -73,7 +81,7 @@
 #include "learn/baseline.h"
 #include "learn/scaler.h"
 
-#define LEARNER_LAYOUT_VERSION 1u
+#define LEARNER_LAYOUT_VERSION 2u
 #define LEARNER_MAGIC "WEIRLRN"
 
 /* ---- Types --------------------------------------------------------------- */
@@ -102,19 +110,6 @@ struct cand {
 struct base {
     struct baseline *b; /* Owned. */
     struct accs a;      /* Its figures. */
-};
-
-/* learn/baseline.h has no state accessors, so the learner keeps what a
- * checkpoint needs to rebuild its baselines exactly (see baselines_load):
- * which no-change slots have a label (their values are read back with
- * baseline_predict), which series was updated last (the global slot is a
- * copy of it), and the majority counts or the mean's row count. */
-struct shadow {
-    uint8_t *seen;        /* [max_series + 1]; the last is the spill slot. */
-    uint32_t last_series; /* Slot of the most recent no-change update. */
-    bool any;             /* A label has been learned. */
-    uint64_t *count;      /* [K] labels per class (classification). */
-    uint64_t rows;        /* Labels learned. */
 };
 
 /* A history slot; its figures live in learner.hist_res. */
@@ -147,8 +142,7 @@ struct learner {
     size_t nc;          /* Candidates. */
     struct cand *c;     /* [nc]. */
     struct base bl[LEARNER_BASELINES]; /* no-change, mean/majority. */
-    struct shadow sh;           /* What checkpoints need of the baselines. */
-    struct metrics served;      /* Champion of each closed window. */
+    struct metrics served;             /* Champion of each closed window. */
     struct metrics served_test; /* Test rows, by the champion of the day. */
     double *z;                  /* [width] scratch of the row path. */
     double *proba;              /* [max(k, 2)] scratch. */
@@ -544,10 +538,6 @@ static int make_baselines(struct learner *l, const struct learner_config *c)
     for (size_t b = 0; b < LEARNER_BASELINES; b++)
         if ((rc = init_accs(l, &l->bl[b].a)) < 0)
             return rc;
-    l->sh.seen = calloc(c->max_series + 1, sizeof(*l->sh.seen));
-    l->sh.count = calloc(l->k + 1, sizeof(*l->sh.count));
-    if (l->sh.seen == NULL || l->sh.count == NULL)
-        return -ENOMEM;
     if (metrics_init(&l->served_test, l->mkind, l->k) < 0)
         return -EINVAL;
     return metrics_init(&l->served, l->mkind, l->k);
@@ -649,8 +639,6 @@ void learner_free(struct learner *l)
     free(l->proba);
     free(l->hist);
     free(l->hist_res);
-    free(l->sh.seen);
-    free(l->sh.count);
     free(l);
 }
 
@@ -876,20 +864,10 @@ static bool label_ok(const struct learner *l, double y, size_t *cls)
         return true;
     /* In range first, so the cast is defined; then integral (a cast and a
      * compare instead of a call to floor()). */
-    if (!(y >= 0 && y < (double)l->k) || (double)(size_t)y != y)
+    if (!(y >= 0 && y < (double)l->k) || (double)(int64_t)y != y)
         return false;
-    *cls = (size_t)y;
+    *cls = (size_t)(int64_t)y; /* one instruction; the unsigned cast is not */
     return true;
-}
-
-static uint64_t count_missing(const struct learner *l,
-                              const struct learner_row *r)
-{
-    uint64_t miss = 0;
-
-    for (size_t i = 0; i < l->n; i++)
-        miss += (r->present != NULL && !r->present[i]) || !isfinite(r->x[i]);
-    return miss;
 }
 
 /* Candidate c's class for z, the probability of true class y and of the
@@ -932,14 +910,10 @@ static void score_baselines_class(struct learner *l, uint32_t series, size_t y,
     /* No-change makes hard predictions: no probability, no log loss. */
     if (y_nc >= 0)
         metrics_add_class(acc0, y, (size_t)y_nc, NAN, y_nc);
-    /* Majority: its class, and only the probability of the true class,
-     * (c_y + 1) / (rows + K) as learn/baseline.h defines it, from the
-     * shadow counts (the same numbers, so the same bits) instead of all K
-     * probabilities. */
+    /* Majority: its class, and only the probability of the true class
+     * instead of all K. */
     k = (size_t)baseline_predict(l->bl[1].b, series);
-    metrics_add_class(acc1, y, k,
-                      ((double)l->sh.count[y] + 1.0) /
-                          ((double)l->sh.rows + (double)l->k),
+    metrics_add_class(acc1, y, k, baseline_proba_of(l->bl[1].b, series, y),
                       y_nc);
 }
 
@@ -949,58 +923,66 @@ static void set_out(struct learner_out *out, double y_hat, double p_hat)
     out->p_hat = p_hat;
 }
 
-static void feed_drift(struct learner *l, double loss,
-                       const struct learner_row *r, struct learner_out *out);
-
-static inline void shadow_note(struct learner *l, uint32_t series, size_t cls)
-{
-    uint32_t slot =
-        series < l->cfg.max_series ? series : (uint32_t)l->cfg.max_series;
-
-    l->sh.seen[slot] = 1;
-    l->sh.last_series = slot;
-    l->sh.any = true;
-    l->sh.rows++;
-    if (l->k > 0)
-        l->sh.count[cls]++;
-}
+static inline void feed_drift(struct learner *l, double loss,
+                              const struct learner_row *r,
+                              struct learner_out *out);
 
 /* The class a probability vector predicts: the most probable, lowest
- * index on ties (as model_predict_proba()). */
+ * index on ties (as model_predict_proba()). A select, not a branch: the
+ * outcome is as random as the predictions, and a branch on it would be
+ * resolved only at the end of the model's long chain of dependent flops
+ * (dot product, exp, divide), discarding all the work fetched meanwhile
+ * on every misprediction: measured, that cost more than the rest of the
+ * bookkeeping. */
 static inline size_t argmax(const double *p, size_t k)
 {
     size_t best = 0;
+    double top = p[0];
 
-    for (size_t j = 1; j < k; j++)
-        if (p[j] > p[best])
-            best = j;
+    for (size_t j = 1; j < k; j++) {
+        size_t gt = p[j] > top; /* a set-on-compare */
+        best ^= (best ^ j) & (0 - gt);
+        top = p[j] > top ? p[j] : top; /* maxsd */
+    }
     return best;
 }
 
+/* The training rows: z holds the row's model inputs, of which only the
+ * first `head` can be non-zero (the features alone when none is missing:
+ * the indicators are then all 0, and learn/model.h skips them). */
 static void train_class(struct learner *l, const struct learner_row *r,
-                        size_t y, struct learner_out *out)
+                        size_t y, size_t head, struct learner_out *out)
 {
-    long y_nc = no_change_class(l, r->series);
+    bool nc_any = baseline_rows(l->bl[0].b) > 0;
+    double nc_pred;
+    double maj_pred;
+    double maj_p;
+    long y_nc;
     double loss = 0.0;
 
-    score_baselines_class(l, r->series, y, y_nc, &l->bl[0].a.win,
-                          &l->bl[1].a.win);
+    /* The baselines predict, are scored and learn in one call each (as
+     * score_baselines_class() then baseline_update(): the candidates
+     * never look at them). */
+    baseline_learn(l->bl[0].b, r->series, (double)y, &nc_pred, NULL);
+    y_nc = nc_any ? (long)nc_pred : -1;
+    if (y_nc >= 0)
+        metrics_add_class(&l->bl[0].a.win, y, (size_t)y_nc, NAN, y_nc);
+    baseline_learn(l->bl[1].b, r->series, (double)y, &maj_pred, &maj_p);
+    metrics_add_class(&l->bl[1].a.win, y, (size_t)(int64_t)maj_pred, maj_p,
+                      y_nc);
     for (size_t i = 0; i < l->nc; i++) {
         struct cand *c = &l->c[i];
         size_t k;
         /* One pass: the probabilities before training, then the step. */
-        if (model_learn(c->m, l->z, (double)y, l->proba) < 0)
+        if (model_learn_prefix(c->m, l->z, head, (double)y, l->proba) < 0)
             l->st.model_errors++;
         k = argmax(l->proba, l->k);
         metrics_add_class(&c->a.win, y, k, l->proba[y], y_nc);
         if (i == l->champion) {
             set_out(out, (double)k, l->proba[k]);
-            loss = k == y ? 0.0 : 1.0;
+            loss = (double)(k != y); /* no branch: see argmax() */
         }
     }
-    for (size_t b = 0; b < LEARNER_BASELINES; b++)
-        baseline_update(l->bl[b].b, r->series, (double)y);
-    shadow_note(l, r->series, y);
     feed_drift(l, loss, r, out);
 }
 
@@ -1009,7 +991,6 @@ static void test_class(struct learner *l, const struct learner_row *r, size_t y,
 {
     long y_nc = no_change_class(l, r->series);
 
-    scaler_transform(l->sc, r->x, r->present, l->z);
     score_baselines_class(l, r->series, y, y_nc, &l->bl[0].a.trec[l->trec_cur],
                           &l->bl[1].a.trec[l->trec_cur]);
     for (size_t i = 0; i < l->nc; i++) {
@@ -1053,13 +1034,20 @@ static double reg_loss(double e, double sd)
 }
 
 static void train_reg(struct learner *l, const struct learner_row *r,
-                      struct learner_out *out)
+                      size_t head, struct learner_out *out)
 {
     double sd = scaler_sd(l->ysc, 0);
+    bool nc_any = baseline_rows(l->bl[0].b) > 0;
+    double pred;
     double loss = 0.0;
     double yz;
 
-    score_baselines_reg(l, r->series, r->y, &l->bl[0].a.win, &l->bl[1].a.win);
+    /* Baselines: predict, score and learn in one call each. */
+    baseline_learn(l->bl[0].b, r->series, r->y, &pred, NULL);
+    if (nc_any)
+        metrics_add_reg(&l->bl[0].a.win, r->y, pred);
+    baseline_learn(l->bl[1].b, r->series, r->y, &pred, NULL);
+    metrics_add_reg(&l->bl[1].a.win, r->y, pred);
     for (size_t i = 0; i < l->nc; i++) {
         double y_hat = predict_reg(l, &l->c[i], l->z);
         metrics_add_reg(&l->c[i].a.win, r->y, y_hat);
@@ -1071,18 +1059,14 @@ static void train_reg(struct learner *l, const struct learner_row *r,
     scaler_update(l->ysc, &r->y, NULL);
     yz = scaler_z(l->ysc, 0, r->y);
     for (size_t i = 0; i < l->nc; i++)
-        if (model_update(l->c[i].m, l->z, yz) < 0)
+        if (model_learn_prefix(l->c[i].m, l->z, head, yz, NULL) < 0)
             l->st.model_errors++;
-    for (size_t b = 0; b < LEARNER_BASELINES; b++)
-        baseline_update(l->bl[b].b, r->series, r->y);
-    shadow_note(l, r->series, 0);
     feed_drift(l, loss, r, out);
 }
 
 static void test_reg(struct learner *l, const struct learner_row *r,
                      struct learner_out *out)
 {
-    scaler_transform(l->sc, r->x, r->present, l->z);
     score_baselines_reg(l, r->series, r->y, &l->bl[0].a.trec[l->trec_cur],
                         &l->bl[1].a.trec[l->trec_cur]);
     for (size_t i = 0; i < l->nc; i++) {
@@ -1105,8 +1089,9 @@ static void shorten_window(struct learner *l)
     l->win_len = len > floor_len ? len : floor_len;
 }
 
-static void feed_drift(struct learner *l, double loss,
-                       const struct learner_row *r, struct learner_out *out)
+static inline void feed_drift(struct learner *l, double loss,
+                              const struct learner_row *r,
+                              struct learner_out *out)
 {
     enum drift_state a = DRIFT_NONE;
     enum drift_state p = DRIFT_NONE;
@@ -1195,6 +1180,8 @@ int learner_update(struct learner *l, const struct learner_row *r,
 {
     struct learner_out scratch;
     size_t y = 0;
+    size_t miss;
+    size_t head;
 
     if (out == NULL)
         out = &scratch;
@@ -1208,11 +1195,12 @@ int learner_update(struct learner *l, const struct learner_row *r,
     if (window_empty(l))
         l->first_ts = r->ts_ms;
     l->last_ts = r->ts_ms;
-    l->st.features_missing += count_missing(l, r);
     if (row_is_test(l, r)) {
         out->test = true;
         l->st.rows_test++;
         l->win_test++;
+        l->st.features_missing +=
+            scaler_transform(l->sc, r->x, r->present, l->z);
         if (l->k > 0)
             test_class(l, r, y, out);
         else
@@ -1220,11 +1208,13 @@ int learner_update(struct learner *l, const struct learner_row *r,
         return 0;
     }
     l->st.rows_trained++;
-    scaler_update_transform(l->sc, r->x, r->present, l->z);
+    miss = scaler_update_transform(l->sc, r->x, r->present, l->z);
+    l->st.features_missing += miss;
+    head = miss == 0 ? l->n : l->width;
     if (l->k > 0)
-        train_class(l, r, y, out);
+        train_class(l, r, y, head, out);
     else
-        train_reg(l, r, out);
+        train_reg(l, r, head, out);
     l->win_rows++;
     maybe_close(l, out);
     return 0;
@@ -1496,9 +1486,10 @@ static int snap_inputs(const struct learner *l, struct snapshot *s)
     return 0;
 }
 
-/* HyperParams.extra: "power_t", and for NAG the per-input scales s_i that
- * model_predict() applies to inputs beyond them. */
-static int snap_extra(const struct learner *l, const struct cand *c,
+/* HyperParams.extra "power_t"; for the normalized optimizer, the per-input
+ * scales s_i (ModelSnapshot.input_scale) that model_predict() applies to
+ * inputs beyond them. */
+static int snap_model(const struct learner *l, const struct cand *c,
                       struct snapshot *s)
 {
     size_t len = model_state_len(c->m);
@@ -1508,20 +1499,14 @@ static int snap_extra(const struct learner *l, const struct cand *c,
     if (snapshot_set_string(&s->extra[0].name, "power_t") < 0)
         return -ENOMEM;
     s->extra[0].value = c->p.power_t;
-    if (s->n_extra == 1)
+    model_weights_get(c->m, s->weights, wl);
+    if (c->p.optimizer != MODEL_NORMALIZED)
         return 0;
-    if ((st = calloc(len, sizeof(*st))) == NULL)
+    if (snapshot_alloc_input_scale(s) < 0 ||
+        (st = calloc(len, sizeof(*st))) == NULL)
         return -ENOMEM;
     model_state_get(c->m, st, len);
-    for (size_t i = 0; i < l->width; i++) {
-        char name[32];
-        snprintf(name, sizeof(name), "nag_scale:%zu", i);
-        if (snapshot_set_string(&s->extra[1 + i].name, name) < 0) {
-            free(st);
-            return -ENOMEM;
-        }
-        s->extra[1 + i].value = st[2 * wl + i];
-    }
+    memcpy(s->input_scale, st + 2 * wl, l->width * sizeof(*st));
     free(st);
     return 0;
 }
@@ -1573,19 +1558,15 @@ static void bump_version(struct learner *l)
 int learner_snapshot(struct learner *l, struct snapshot *s)
 {
     const struct cand *c = &l->c[l->champion];
-    size_t n_extra = 1;
     int rc;
 
-    if (c->p.optimizer == MODEL_NORMALIZED)
-        n_extra += l->width;
     rc = snapshot_alloc(s, l->width, (uint32_t)model_outputs(c->m), l->k,
-                        LEARNER_BASELINES, n_extra);
+                        LEARNER_BASELINES, 1);
     if (rc < 0)
         return rc;
-    if ((rc = snap_inputs(l, s)) < 0 || (rc = snap_extra(l, c, s)) < 0 ||
+    if ((rc = snap_inputs(l, s)) < 0 || (rc = snap_model(l, c, s)) < 0 ||
         (rc = snap_labels(l, s)) < 0)
         goto out_close;
-    model_weights_get(c->m, s->weights, model_weights_len(c->m));
     s->kind = (enum snapshot_kind)c->p.kind;
     s->optimizer = (enum snapshot_optimizer)c->p.optimizer;
     s->learning_rate = c->p.learning_rate;
@@ -2074,29 +2055,107 @@ static void get_control(struct rd *r, struct learner *l)
         r->bad = true;
 }
 
-static void put_scaler(struct wr *w, const struct scaler *s)
+/* A flat array of doubles: its length, then the values. */
+static void put_f64s(struct wr *w, const double *v, size_t n)
 {
-    struct scaler_col col;
+    put_u64(w, n);
+    for (size_t i = 0; i < n; i++)
+        put_f64(w, v[i]);
+}
 
-    for (size_t i = 0; i < scaler_features(s); i++) {
-        scaler_col_get(s, i, &col);
-        put_u64(w, col.count);
-        put_f64(w, col.mean);
-        put_f64(w, col.m2);
+/* Into v[n] (the caller's): the length must be n. */
+static void get_f64s(struct rd *r, double *v, size_t n)
+{
+    if (get_u64(r) != n || (r->len - r->off) / 8 < n) {
+        r->bad = true;
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        v[i] = get_f64(r);
+}
+
+/* A flat array of doubles, mostly zeros (the no-change baseline's table
+ * of series: 16 bytes per series, most never seen): its length, then
+ * pairs of runs, a count of +0.0 words and a count of literal words
+ * followed by the literals, until the length is covered. */
+static bool is_zero_bits(double d)
+{
+    uint64_t u;
+
+    memcpy(&u, &d, sizeof(u));
+    return u == 0;
+}
+
+static void put_sparse(struct wr *w, const double *v, size_t n)
+{
+    size_t i = 0;
+
+    put_u64(w, n);
+    while (i < n) {
+        size_t z = i;
+        size_t e;
+        while (z < n && is_zero_bits(v[z]))
+            z++;
+        e = z;
+        while (e < n && !is_zero_bits(v[e]))
+            e++;
+        put_u64(w, z - i);
+        put_u64(w, e - z);
+        for (size_t k = z; k < e; k++)
+            put_f64(w, v[k]);
+        i = e;
     }
 }
 
-static void get_scaler(struct rd *r, struct scaler *s)
+/* Into v[n] (the caller's, zeroed): the length must be n, and every run
+ * must make progress and stay inside it. */
+static void get_sparse(struct rd *r, double *v, size_t n)
 {
-    struct scaler_col col;
+    size_t i = 0;
 
-    for (size_t i = 0; i < scaler_features(s); i++) {
-        col.count = get_u64(r);
-        col.mean = get_f64(r);
-        col.m2 = get_f64(r);
-        if (!r->bad && scaler_col_set(s, i, &col) < 0)
+    if (get_u64(r) != n)
+        r->bad = true;
+    while (i < n && !r->bad) {
+        uint64_t zeros = get_bounded(r, n - i);
+        uint64_t lits;
+        i += (size_t)zeros;
+        lits = get_bounded(r, n - i);
+        if (zeros + lits == 0 || (r->len - r->off) / 8 < lits) {
             r->bad = true;
+            break;
+        }
+        for (uint64_t k = 0; k < lits; k++)
+            v[i++] = get_f64(r);
     }
+}
+
+/* Each module's flat state, through its own getter and setter: the setter
+ * validates, so a CRC-valid but wrong checkpoint is refused. */
+static int put_scaler(struct wr *w, const struct scaler *s)
+{
+    size_t len = scaler_state_len(s);
+    double *st = calloc(len, sizeof(*st));
+
+    if (st == NULL)
+        return -ENOMEM;
+    scaler_state_get(s, st, len);
+    put_f64s(w, st, len);
+    free(st);
+    return 0;
+}
+
+static int get_scaler(struct rd *r, struct scaler *s)
+{
+    size_t len = scaler_state_len(s);
+    double *st = calloc(len, sizeof(*st));
+
+    if (st == NULL)
+        return -ENOMEM;
+    get_f64s(r, st, len);
+    if (!r->bad && scaler_state_set(s, st, len) < 0)
+        r->bad = true;
+    free(st);
+    return 0;
 }
 
 static int put_models(struct wr *w, const struct learner *l)
@@ -2137,34 +2196,41 @@ static int get_models(struct rd *r, struct learner *l)
     return 0;
 }
 
-/* The baselines as the shadow describes them: the labelled no-change
- * slots with their labels, the last one updated, then the majority counts
- * (or the mean's rows and value), then the accumulators. */
-static void put_baselines(struct wr *w, const struct learner *l)
+/* Each baseline's state (sparse: see put_sparse) and accumulators, then
+ * the served and served-test accumulators. */
+static int put_baselines(struct wr *w, const struct learner *l)
 {
-    size_t slots = l->cfg.max_series + 1;
-    uint64_t seen = 0;
-
-    for (size_t i = 0; i < slots; i++)
-        seen += l->sh.seen[i];
-    put_u64(w, seen);
-    for (size_t i = 0; i < slots; i++) {
-        if (!l->sh.seen[i])
-            continue;
-        put_u32(w, (uint32_t)i);
-        put_f64(w, baseline_predict(l->bl[0].b, (uint32_t)i));
-    }
-    put_u32(w, l->sh.last_series);
-    put_u64(w, l->sh.any);
-    put_u64(w, l->sh.rows);
-    for (size_t k = 0; k < l->k; k++)
-        put_u64(w, l->sh.count[k]);
-    put_f64(w, l->k == 0 ? baseline_predict(l->bl[1].b, 0) : 0.0);
     for (size_t b = 0; b < LEARNER_BASELINES; b++) {
+        size_t len = baseline_state_len(l->bl[b].b);
+        double *st = calloc(len, sizeof(*st));
+        if (st == NULL)
+            return -ENOMEM;
+        baseline_state_get(l->bl[b].b, st, len);
+        put_sparse(w, st, len);
+        free(st);
         put_accs(w, &l->bl[b].a);
     }
     put_metrics(w, &l->served);
     put_metrics(w, &l->served_test);
+    return 0;
+}
+
+static int get_baselines(struct rd *r, struct learner *l)
+{
+    for (size_t b = 0; b < LEARNER_BASELINES && !r->bad; b++) {
+        size_t len = baseline_state_len(l->bl[b].b);
+        double *st = calloc(len, sizeof(*st));
+        if (st == NULL)
+            return -ENOMEM;
+        get_sparse(r, st, len);
+        if (!r->bad && baseline_state_set(l->bl[b].b, st, len) < 0)
+            r->bad = true;
+        free(st);
+        get_accs(r, &l->bl[b].a);
+    }
+    get_metrics(r, &l->served);
+    get_metrics(r, &l->served_test);
+    return 0;
 }
 
 static void put_history(struct wr *w, const struct learner *l)
@@ -2225,106 +2291,6 @@ static void get_history(struct rd *r, struct learner *l)
     }
 }
 
-/* ---- Checkpoints: rebuilding baselines ------------------------------------
- */
-
-/* dst += n copies of a baseline that learned one label y (series s), in
- * O(log n) merges: learn/baseline.h merges add counts and weight means, and
- * merging equal means leaves the mean exactly unchanged. */
-static int add_copies(struct baseline *dst, enum baseline_kind kind, size_t k,
-                      uint32_t s, double y, uint64_t n)
-{
-    struct baseline *unit = NULL;
-    struct baseline *tmp = NULL;
-    int rc;
-
-    if ((rc = baseline_new(&unit, kind, k, 1)) < 0 ||
-        (rc = baseline_update(unit, s, y)) < 0)
-        goto out;
-    while (n > 0) {
-        if (n & 1)
-            baseline_merge(dst, unit);
-        n >>= 1;
-        if (n == 0)
-            break;
-        baseline_free(tmp);
-        if ((rc = baseline_new(&tmp, kind, k, 1)) < 0)
-            goto out;
-        baseline_merge(tmp, unit);
-        baseline_merge(unit, tmp); /* unit doubles */
-    }
-out:
-    baseline_free(tmp);
-    baseline_free(unit);
-    return rc;
-}
-
-/* No-change: one update per labelled slot, the last-updated slot last so
- * the global "last label of any series" comes out right. */
-static void load_no_change(struct learner *l, const uint32_t *slot,
-                           const double *val, size_t n)
-{
-    size_t last = n;
-
-    for (size_t i = 0; i < n; i++) {
-        if (slot[i] == l->sh.last_series) {
-            last = i;
-            continue;
-        }
-        baseline_update(l->bl[0].b, slot[i], val[i]);
-    }
-    if (last < n)
-        baseline_update(l->bl[0].b, slot[last], val[last]);
-}
-
-static int get_baselines(struct rd *r, struct learner *l)
-{
-    size_t slots = l->cfg.max_series + 1;
-    uint64_t n = get_bounded(r, slots);
-    uint32_t *slot = calloc(n + 1, sizeof(*slot));
-    double *val = calloc(n + 1, sizeof(*val));
-    double mean;
-    int rc = -ENOMEM;
-
-    if (slot == NULL || val == NULL)
-        goto out;
-    for (size_t i = 0; i < n && !r->bad; i++) {
-        slot[i] = get_u32(r);
-        val[i] = get_f64(r);
-        if (slot[i] >= slots || l->sh.seen[slot[i]] ||
-            (l->k > 0 && !(val[i] >= 0 && val[i] < (double)l->k)))
-            r->bad = true;
-        else
-            l->sh.seen[slot[i]] = 1;
-    }
-    l->sh.last_series = get_u32(r);
-    l->sh.any = get_bounded(r, 1) != 0;
-    l->sh.rows = get_u64(r);
-    for (size_t k = 0; k < l->k; k++)
-        l->sh.count[k] = get_u64(r);
-    mean = get_f64(r);
-    rc = 0;
-    if (r->bad)
-        goto out;
-    load_no_change(l, slot, val, (size_t)n);
-    if (l->k == 0 && l->sh.rows > 0)
-        rc = add_copies(l->bl[1].b, BASELINE_MEAN, 0, 0, mean, l->sh.rows);
-    for (size_t k = 0; k < l->k && rc == 0; k++)
-        rc = add_copies(l->bl[1].b, BASELINE_MAJORITY, l->k, 0, (double)k,
-                        l->sh.count[k]);
-    if (rc == -EINVAL)
-        rc = -EBADMSG; /* a label the baseline refuses: corrupt */
-    for (size_t b = 0; b < LEARNER_BASELINES; b++) {
-        get_accs(r, &l->bl[b].a);
-    }
-    get_metrics(r, &l->served);
-    get_metrics(r, &l->served_test);
-out:
-    free(slot);
-    free(val);
-    return rc;
-}
-
 /* ---- Checkpoints: entry points --------------------------------------------
  */
 
@@ -2341,12 +2307,10 @@ int learner_save(const struct learner *l, uint8_t **buf, size_t *len)
     at = w.len;
     put_u64(&w, 0); /* payload length, patched below */
     put_control(&w, l);
-    put_scaler(&w, l->sc);
-    if (l->ysc != NULL)
-        put_scaler(&w, l->ysc);
-    if ((rc = put_models(&w, l)) < 0)
+    if ((rc = put_scaler(&w, l->sc)) < 0 ||
+        (l->ysc != NULL && (rc = put_scaler(&w, l->ysc)) < 0) ||
+        (rc = put_models(&w, l)) < 0 || (rc = put_baselines(&w, l)) < 0)
         goto out_free;
-    put_baselines(&w, l);
     put_adwin(&w, &l->adwin);
     put_ph(&w, &l->ph);
     put_history(&w, l);
@@ -2446,10 +2410,9 @@ int learner_restore(struct learner *l, const uint8_t *buf, size_t len)
     if ((rc = twin(l, &t)) < 0)
         return rc;
     get_control(&r, t);
-    get_scaler(&r, t->sc);
-    if (t->ysc != NULL)
-        get_scaler(&r, t->ysc);
-    if ((rc = get_models(&r, t)) < 0 || (rc = get_baselines(&r, t)) < 0)
+    if ((rc = get_scaler(&r, t->sc)) < 0 ||
+        (t->ysc != NULL && (rc = get_scaler(&r, t->ysc)) < 0) ||
+        (rc = get_models(&r, t)) < 0 || (rc = get_baselines(&r, t)) < 0)
         goto out_free;
     get_adwin(&r, &t->adwin);
     get_ph(&r, &t->ph);
@@ -2470,19 +2433,6 @@ static void merge_accs(struct accs *d, const struct accs *s)
 {
     for (size_t i = 0; i < ACCS_N; i++)
         metrics_merge(acc_at(d, i), acc_at_c(s, i));
-}
-
-static void merge_shadow(struct learner *dst, const struct learner *src)
-{
-    for (size_t i = 0; i <= dst->cfg.max_series; i++)
-        dst->sh.seen[i] |= src->sh.seen[i];
-    if (src->sh.any) {
-        dst->sh.last_series = src->sh.last_series;
-        dst->sh.any = true;
-    }
-    dst->sh.rows += src->sh.rows;
-    for (size_t k = 0; k < dst->k; k++)
-        dst->sh.count[k] += src->sh.count[k];
 }
 
 static void merge_stats(struct learner_stats *d, const struct learner_stats *s)
@@ -2512,7 +2462,6 @@ int learner_merge(struct learner *dst, const struct learner *src)
     }
     metrics_merge(&dst->served, &src->served);
     metrics_merge(&dst->served_test, &src->served_test);
-    merge_shadow(dst, src);
     merge_stats(&dst->st, &src->st);
     return 0;
 }

@@ -25,7 +25,8 @@
  *   5. If windows count rows and the window is full, it closes (rotation).
  *
  * Missing features. A feature is missing when present[i] is 0 or x[i] is
- * not finite. learn/scaler.h imputes it at its running mean (z = 0) and
+ * not finite (or beyond +-SCALER_VALUE_MAX, 1e100, which learn/scaler.h
+ * treats alike). learn/scaler.h imputes it at its running mean (z = 0) and
  * sets the feature's 0/1 indicator input "<name>?missing" (every feature
  * has one unless learner_config.indicator says otherwise), so a model can
  * learn what absence means; a missing value is never a silent zero in the
@@ -69,8 +70,8 @@
  * Snapshots. learner_snapshot() fills a struct snapshot (proto/snapshot.h)
  * from the champion: kind, hyper-parameters, input names (features, then
  * the "?missing" indicators), scaler state and imputed values, weights (and
- * for the normalized optimizer its per-input scales, as HyperParams.extra
- * "nag_scale:<index>", which predictions need), the last closed window's
+ * for the normalized optimizer its per-input scales, ModelSnapshot.
+ * input_scale, which predictions need), the last closed window's
  * validation metrics and baselines, the champion's recent test-stream
  * metrics (LEARNER_SCOPE_TEST_RECENT: the test rows of the last
  * history_len to 2 history_len windows, so the figure describes the model
@@ -82,22 +83,24 @@
  *
  * Determinism and memory. Everything depends only on the rows and their
  * order (windows run on data time, never the wall clock), so replaying a
- * capture gives bit-identical models. One caveat, learn/scaler.h's: the
- * scaler tracks 1/sd by Newton steps that its exported state (count, mean,
- * m2) does not carry, so a learner restored from a checkpoint continues
- * with z-scores that may differ from an uninterrupted run's in the last
- * bits (every decision the tests could observe stays the same). All memory
- * is allocated by learner_new(): per candidate and baseline a model (or
- * baseline) and five metric accumulators (~8.3 KB each, a 32 x 32
- * confusion matrix), per window of history 72 bytes per candidate and
- * baseline, and 1 byte per series for checkpoints of the no-change
- * baseline.
+ * capture gives bit-identical models, and a learner restored from a
+ * checkpoint continues bit for bit as if it had never stopped (every
+ * module's full state is saved, the scaler's Newton-tracked 1/sd
+ * included). All memory is allocated by learner_new(): per candidate and
+ * baseline a model (or baseline) and five metric accumulators (~8.3 KB
+ * each, a 32 x 32 confusion matrix), per window of history 72 bytes per
+ * candidate and baseline; learner_save() allocates its buffer and, while
+ * it runs, a copy of each module's state (16 bytes per series for the
+ * no-change baseline).
  *
- * Cost per training row with C candidates of n features: one scaler pass,
- * then per candidate one model_learn() (predict and update in one pass:
- * about 3 (n + 1) multiply-adds and an exp) and one metrics add (a log);
- * the baselines, test hash and window bookkeeping are O(1); ADWIN is O(1)
- * amortised (see Drift).
+ * Cost per training row with C candidates of n features: one scaler pass
+ * (two columns at a time), then per candidate one model_learn() (predict
+ * and update in one pass: about 3 (n + 1) multiply-adds and an exp; on a
+ * row with no missing feature the indicator inputs are 0 and skipped) and
+ * one metrics add (a log); the baselines (one call each), test hash and
+ * window bookkeeping are O(1); ADWIN is O(1) amortised (see Drift).
+ * bench/learn.sh measures it against a plain C AdaGrad loop in the same
+ * run, in time and in instructions.
  *
  * Threads: none of its own. A learner belongs to the thread that created
  * it (the loop thread); const functions only read and may run concurrently

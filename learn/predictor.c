@@ -9,9 +9,10 @@
  * feature order, which is learn/scaler.h's layout), each feature's Welford
  * state goes into a struct scaler with scaler_col_set(), the weights into
  * a struct model with model_weights_set(), and for the normalized optimizer
- * the per-input scales (HyperParams.extra "nag_scale:<input>") with
- * model_state_set(), because model_predict() shrinks the weight of an input
- * beyond its scale. Hyper-parameters that do not affect prediction (rate,
+ * the per-input scales (ModelSnapshot.input_scale; in snapshots written
+ * before that field, HyperParams.extra "nag_scale:<input>", still read)
+ * with model_state_set(), because model_predict() shrinks the weight of an
+ * input beyond its scale. Hyper-parameters that do not affect prediction (rate,
  * L2) fall back to defaults when absent.
  *
  * Cost of a prediction: one scaler pass (a multiply per feature) and one
@@ -127,7 +128,10 @@ static void params_of(const struct snapshot *s, struct model_params *mp)
         mp->l2 = s->l2;
 }
 
-/* The NAG scales s_i from HyperParams.extra into a model state. */
+/* The NAG scales s_i into a model state: from ModelSnapshot.input_scale,
+ * or, in a snapshot written before that field existed, from the
+ * HyperParams.extra entries "nag_scale:<input>" (absent ones stay 0: an
+ * input never seen non-zero). */
 static int set_nag_scales(struct model *m, const struct snapshot *s)
 {
     size_t len = model_state_len(m);
@@ -138,7 +142,9 @@ static int set_nag_scales(struct model *m, const struct snapshot *s)
     if ((st = calloc(len, sizeof(*st))) == NULL)
         return -ENOMEM;
     model_state_get(m, st, len);
-    for (size_t e = 0; e < s->n_extra; e++) {
+    if (s->input_scale != NULL)
+        memcpy(st + 2 * wl, s->input_scale, s->n_inputs * sizeof(*st));
+    for (size_t e = 0; s->input_scale == NULL && e < s->n_extra; e++) {
         unsigned long i;
         int used = 0;
         if (sscanf(s->extra[e].name, "nag_scale:%lu%n", &i, &used) != 1 ||

@@ -12,14 +12,14 @@
  * learner_update(). Within a CSV row the target's reading comes last, so a
  * nowcast row sees the features of its own CSV row.
  *
- * Layering: this module includes ingest/csvsrc.h and stream/rows.h, which
- * DESIGN.md does not let learn/ depend on; it is a driver around the pure
- * learner, kept beside it so that benchmarks and tests share one replay
- * path, and it can move to ingest/ unchanged.
+ * Layering: a driver around the pure learner that reads files
+ * (ingest/csvsrc.h) and assembles rows (stream/rows.h), so it lives in
+ * ingest/, which may depend on stream/ and learn/ (DESIGN.md); benchmarks
+ * and tests share this one replay path.
  *
  * Threads: everything runs on the calling thread. */
-#ifndef WEIR_LEARN_EVALUATE_H
-#define WEIR_LEARN_EVALUATE_H
+#ifndef WEIR_INGEST_EVALUATE_H
+#define WEIR_INGEST_EVALUATE_H
 
 #include <stddef.h> /* For size_t. */
 #include <stdint.h> /* For uint64_t, int64_t. */
@@ -63,4 +63,4 @@ int evaluate_csv(const struct evaluate_spec *spec,
                  const struct learner_config *cfg, struct learner **out,
                  struct evaluate_result *res, char *err, size_t errlen);
 
-#endif /* WEIR_LEARN_EVALUATE_H */
+#endif /* WEIR_INGEST_EVALUATE_H */

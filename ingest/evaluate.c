@@ -11,7 +11,7 @@
  * measures that on rows in memory).
  *
  * Threads: the calling thread only. */
-#include "learn/evaluate.h"
+#include "ingest/evaluate.h"
 
 #include <errno.h>
 #include <stdbool.h>
