@@ -1,12 +1,13 @@
 /* bench_learn.c -- the online learner on real data and its speed.
  *
- *   bench_learn [all|elec2|occupancy|speed]     (default: all)
+ *   bench_learn [all|elec2|occupancy|speed [CASE]|profile CASE ROWS]
+ *                                               (default: all)
  *
  * Data sets are read from $WEIR_DATA (default ../shared/data, relative to
  * the repository root, where `make bench-learn` runs):
  *
  * elec2      Elec2 (elecNormNew.csv, 45,312 rows, target class UP/DOWN) in
- *            stream order through learn/evaluate.h (CSV -> stream/rows.h ->
+ *            stream order through ingest/evaluate.h (CSV -> stream/rows.h ->
  *            learner), test stream off so that every row is predicted and
  *            then learned, exactly River's progressive validation: the
  *            first row is predicted too (a model with no data predicts),
@@ -42,7 +43,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "learn/evaluate.h"
+#include "ingest/evaluate.h"
 #include "learn/learner.h"
 
 /* River's published progressive-validation accuracies on Elec2
@@ -273,19 +274,87 @@ static void make_rows(double *x, double *y)
     }
 }
 
-/* One timed run of rows updates; returns rows per CPU second, and per wall
- * second in *wall. */
-static double time_run(size_t nc, bool lean, const double *x, const double *y,
-                       uint64_t rows, double *wall, double *acc)
+/* The reference: a plain C loop that a programmer would write for one
+ * logistic regression on these 8 features with AdaGrad (the issue's
+ * yardstick: "half the plain loop"). Per row it predicts (a dot product
+ * and an exp), counts a hit, and takes one AdaGrad step per weight (a sqrt
+ * and a divide each). No scaling, no missing values, no metrics beyond the
+ * hit count, no windows, no drift detection: everything learner_update()
+ * adds to this is what the ratio prices. */
+#define PLAIN_ETA 0.1
+
+struct plain {
+    double w[SPEED_FEATURES + 1];  /* Weights, bias last. */
+    double g2[SPEED_FEATURES + 1]; /* AdaGrad's sums of squared gradients. */
+    uint64_t correct;              /* Rows predicted right before training. */
+};
+
+/* noinline: callgrind counts this function alone (bench/learn.sh). */
+__attribute__((noinline)) static void plain_rows(struct plain *p,
+                                                 const double *x,
+                                                 const double *y,
+                                                 uint64_t first, uint64_t rows)
+{
+    for (uint64_t i = first; i < first + rows; i++) {
+        size_t k = i & (SPEED_ROWS - 1);
+        const double *xi = x + k * SPEED_FEATURES;
+        double z = p->w[SPEED_FEATURES];
+        double pr;
+        double g;
+        for (size_t j = 0; j < SPEED_FEATURES; j++)
+            z += p->w[j] * xi[j];
+        pr = 1.0 / (1.0 + exp(-z));
+        p->correct += (pr > 0.5) == (y[k] > 0.5);
+        g = pr - y[k];
+        for (size_t j = 0; j < SPEED_FEATURES; j++) {
+            double d = g * xi[j];
+            p->g2[j] += d * d;
+            p->w[j] -= PLAIN_ETA * d / (sqrt(p->g2[j]) + 1e-8);
+        }
+        p->g2[SPEED_FEATURES] += g * g;
+        p->w[SPEED_FEATURES] -=
+            PLAIN_ETA * g / (sqrt(p->g2[SPEED_FEATURES]) + 1e-8);
+    }
+}
+
+/* noinline, as plain_rows(): the learner's per-row path and nothing else. */
+__attribute__((noinline)) static void
+learner_rows(struct learner *l, const double *x, const double *y,
+             uint64_t first, uint64_t rows)
+{
+    for (uint64_t i = first; i < first + rows; i++) {
+        size_t k = i & (SPEED_ROWS - 1);
+        struct learner_row r = {
+            0, i, (int64_t)i, y[k], x + k * SPEED_FEATURES, NULL};
+        learner_update(l, &r, NULL);
+    }
+}
+
+/* The measured parts of `bench_learn profile`, apart from the warm-up. */
+__attribute__((noinline)) static void
+measured_plain(struct plain *p, const double *x, const double *y,
+               uint64_t first, uint64_t rows)
+{
+    plain_rows(p, x, y, first, rows);
+}
+
+__attribute__((noinline)) static void
+measured_learner(struct learner *l, const double *x, const double *y,
+                 uint64_t first, uint64_t rows)
+{
+    learner_rows(l, x, y, first, rows);
+}
+
+/* A learner for one speed case: nc candidates of the default grid (the
+ * first is logistic SGD at 0.01, scikit-learn's configuration in
+ * bench/sklearn_ref.py); lean drops the indicators and takes Page-Hinkley.
+ * Returns owned, or NULL. */
+static struct learner *speed_learner(size_t nc, bool lean)
 {
     static const bool no_indicators[SPEED_FEATURES];
     struct learner_candidate c[LEARNER_MAX_CANDIDATES];
     struct learner_config cfg;
     struct learner *l;
-    struct metrics_result m;
-    double t0;
-    double c0;
-    double cpu;
 
     learner_config_default(&cfg, LEARNER_BINARY, SPEED_FEATURES, 2);
     learner_default_grid(LEARNER_BINARY, c, LEARNER_MAX_CANDIDATES);
@@ -295,69 +364,190 @@ static double time_run(size_t nc, bool lean, const double *x, const double *y,
         cfg.indicator = no_indicators;
         cfg.detector = LEARNER_DETECT_PH;
     }
-    if (learner_new(&l, &cfg) < 0)
-        return 0;
-    t0 = now_s(CLOCK_MONOTONIC);
-    c0 = now_s(CLOCK_THREAD_CPUTIME_ID);
-    for (uint64_t i = 0; i < rows; i++) {
-        size_t k = i & (SPEED_ROWS - 1);
-        struct learner_row r = {
-            0, i, (int64_t)i, y[k], x + k * SPEED_FEATURES, NULL};
-        learner_update(l, &r, NULL);
-    }
-    cpu = now_s(CLOCK_THREAD_CPUTIME_ID) - c0;
-    *wall = (double)rows / (now_s(CLOCK_MONOTONIC) - t0);
-    learner_served(l, &m);
-    *acc = m.accuracy;
-    learner_free(l);
-    return (double)rows / cpu;
+    return learner_new(&l, &cfg) < 0 ? NULL : l;
 }
 
-static void speed_case(const char *label, size_t nc, bool lean, const double *x,
-                       const double *y, uint64_t rows)
-{
-    double best = 0;
-    double best_wall = 0;
-    double acc = 0;
+/* Rates of one timed run (rows per CPU-second of this thread and per wall
+ * second) and its accuracy. */
+struct rate {
+    double cpu;
+    double wall;
+    double acc;
+};
 
-    for (int rep = 0; rep < 3; rep++) {
-        double wall;
-        double r = time_run(nc, lean, x, y, rows, &wall, &acc);
-        if (r > best)
-            best = r;
-        if (wall > best_wall)
-            best_wall = wall;
+static void rate_of(struct rate *r, double c0, double t0, uint64_t rows)
+{
+    r->cpu = (double)rows / (now_s(CLOCK_THREAD_CPUTIME_ID) - c0);
+    r->wall = (double)rows / (now_s(CLOCK_MONOTONIC) - t0);
+}
+
+static void time_plain(const double *x, const double *y, uint64_t rows,
+                       struct rate *r)
+{
+    struct plain p;
+    double t0;
+    double c0;
+
+    memset(&p, 0, sizeof(p));
+    t0 = now_s(CLOCK_MONOTONIC);
+    c0 = now_s(CLOCK_THREAD_CPUTIME_ID);
+    plain_rows(&p, x, y, 0, rows);
+    rate_of(r, c0, t0, rows);
+    r->acc = (double)p.correct / (double)rows;
+}
+
+static int time_learner(size_t nc, bool lean, const double *x, const double *y,
+                        uint64_t rows, struct rate *r)
+{
+    struct learner *l = speed_learner(nc, lean);
+    struct metrics_result m;
+    double t0;
+    double c0;
+
+    if (l == NULL)
+        return -ENOMEM;
+    t0 = now_s(CLOCK_MONOTONIC);
+    c0 = now_s(CLOCK_THREAD_CPUTIME_ID);
+    learner_rows(l, x, y, 0, rows);
+    rate_of(r, c0, t0, rows);
+    learner_served(l, &m);
+    r->acc = m.accuracy;
+    learner_free(l);
+    return 0;
+}
+
+static void keep_best(struct rate *best, const struct rate *r)
+{
+    if (r->cpu > best->cpu)
+        best->cpu = r->cpu;
+    if (r->wall > best->wall)
+        best->wall = r->wall;
+    best->acc = r->acc;
+}
+
+/* Run the case called name? (only == NULL: every case.) */
+static bool want(const char *only, const char *name)
+{
+    return only == NULL || strcmp(only, name) == 0;
+}
+
+/* Best of SPEED_REPS runs of the learner, each right after a run of the
+ * plain loop over as many rows, so both see the same load: the ratio is
+ * learner / plain, per CPU-second and per wall second. */
+#define SPEED_REPS 5
+
+static int speed_case(const char *label, size_t nc, bool lean, const double *x,
+                      const double *y, uint64_t rows)
+{
+    struct rate best = {0, 0, 0};
+    struct rate plain = {0, 0, 0};
+    struct rate r;
+
+    for (int rep = 0; rep < SPEED_REPS; rep++) {
+        time_plain(x, y, rows, &r);
+        keep_best(&plain, &r);
+        if (time_learner(nc, lean, x, y, rows, &r) < 0)
+            return -ENOMEM;
+        keep_best(&best, &r);
     }
     printf("RESULT learn_speed case=%s candidates=%zu features=%d "
            "model_inputs=%d detector=%s rows_per_s=%.0f rows_per_s_wall=%.0f "
-           "candidate_rows_per_s=%.0f ns_per_row=%.1f accuracy=%.4f\n",
+           "candidate_rows_per_s=%.0f ns_per_row=%.1f accuracy=%.4f "
+           "plain_rows_per_s=%.0f plain_rows_per_s_wall=%.0f "
+           "plain_accuracy=%.4f ratio_plain=%.3f ratio_plain_wall=%.3f\n",
            label, nc, SPEED_FEATURES,
            lean ? SPEED_FEATURES : 2 * SPEED_FEATURES,
-           lean ? "page_hinkley" : "adwin", best, best_wall, best * (double)nc,
-           1e9 / best, acc);
+           lean ? "page_hinkley" : "adwin", best.cpu, best.wall,
+           best.cpu * (double)nc, 1e9 / best.cpu, best.acc, plain.cpu,
+           plain.wall, plain.acc, best.cpu * (double)nc / plain.cpu,
+           best.wall * (double)nc / plain.wall);
+    return 0;
 }
 
-static int bench_speed(void)
+static int bench_speed(const char *only)
 {
     double *x = calloc((size_t)SPEED_ROWS * SPEED_FEATURES, sizeof(*x));
     double *y = calloc(SPEED_ROWS, sizeof(*y));
     size_t grid = learner_default_grid(LEARNER_BINARY, NULL, 0);
+    int rc = -ENOMEM;
 
-    if (x == NULL || y == NULL) {
-        free(x);
-        free(y);
-        return -ENOMEM;
-    }
+    if (x == NULL || y == NULL)
+        goto out;
     make_rows(x, y);
-    speed_case("one_candidate", 1, false, x, y, 10000000);
-    speed_case("default_grid", grid, false, x, y, 2000000);
+    rc = 0;
+    /* ratio_plain of the grid is per candidate: candidate rows per second
+     * against the plain loop's rows per second. */
+    if (want(only, "one_candidate") &&
+        (rc = speed_case("one_candidate", 1, false, x, y, 4000000)) < 0)
+        goto out;
+    if (want(only, "default_grid") &&
+        (rc = speed_case("default_grid", grid, false, x, y, 1000000)) < 0)
+        goto out;
     /* What the defaults cost: no missing-value indicators (these rows
      * have no missing values; the indicators double the model's inputs)
      * and Page-Hinkley instead of ADWIN. */
-    speed_case("one_candidate_lean", 1, true, x, y, 10000000);
+    if (want(only, "one_candidate_lean"))
+        rc = speed_case("one_candidate_lean", 1, true, x, y, 4000000);
+out:
     free(x);
     free(y);
-    return 0;
+    return rc;
+}
+
+/* `bench_learn profile CASE ROWS`: warm up on SPEED_ROWS rows, then run
+ * ROWS more inside measured_plain() / measured_learner(), untimed, for
+ * `valgrind --tool=callgrind --toggle-collect=measured_*` (bench/learn.sh
+ * divides the instructions by ROWS). CASE: plain, one_candidate,
+ * one_candidate_lean, default_grid. */
+static int bench_profile(const char *what, uint64_t rows)
+{
+    double *x = calloc((size_t)SPEED_ROWS * SPEED_FEATURES, sizeof(*x));
+    double *y = calloc(SPEED_ROWS, sizeof(*y));
+    struct learner *l = NULL;
+    struct plain p;
+    double c0;
+    int rc = -ENOMEM;
+
+    if (x == NULL || y == NULL)
+        goto out;
+    make_rows(x, y);
+    rc = 0;
+    if (strcmp(what, "plain") == 0) {
+        memset(&p, 0, sizeof(p));
+        plain_rows(&p, x, y, 0, SPEED_ROWS);
+        c0 = now_s(CLOCK_THREAD_CPUTIME_ID);
+        measured_plain(&p, x, y, SPEED_ROWS, rows);
+        printf("# profile plain rows=%llu ns_per_row=%.1f accuracy=%.4f\n",
+               (unsigned long long)rows,
+               1e9 * (now_s(CLOCK_THREAD_CPUTIME_ID) - c0) / (double)rows,
+               (double)p.correct / (double)(rows + SPEED_ROWS));
+        goto out;
+    }
+    if (strcmp(what, "one_candidate") == 0)
+        l = speed_learner(1, false);
+    else if (strcmp(what, "one_candidate_lean") == 0)
+        l = speed_learner(1, true);
+    else if (strcmp(what, "default_grid") == 0)
+        l = speed_learner(learner_default_grid(LEARNER_BINARY, NULL, 0), false);
+    else
+        rc = -EINVAL;
+    if (rc == 0 && l == NULL)
+        rc = -ENOMEM;
+    if (rc < 0)
+        goto out;
+    learner_rows(l, x, y, 0, SPEED_ROWS);
+    c0 = now_s(CLOCK_THREAD_CPUTIME_ID);
+    measured_learner(l, x, y, SPEED_ROWS, rows);
+    printf("# profile %s rows=%llu ns_per_row=%.1f\n", what,
+           (unsigned long long)rows,
+           1e9 * (now_s(CLOCK_THREAD_CPUTIME_ID) - c0) / (double)rows);
+out:
+    learner_free(l);
+    free(x);
+    free(y);
+    if (rc < 0)
+        fprintf(stderr, "profile %s: %s\n", what, strerror(-rc));
+    return rc;
 }
 
 int main(int argc, char **argv)
@@ -371,6 +561,9 @@ int main(int argc, char **argv)
     if (all || strcmp(what, "occupancy") == 0)
         rc |= bench_occupancy();
     if (all || strcmp(what, "speed") == 0)
-        rc |= bench_speed();
+        rc |= bench_speed(all || argc < 3 ? NULL : argv[2]);
+    if (strcmp(what, "profile") == 0)
+        rc = bench_profile(argc > 2 ? argv[2] : "one_candidate",
+                           argc > 3 ? strtoull(argv[3], NULL, 10) : 100000);
     return rc == 0 ? 0 : 1;
 }
