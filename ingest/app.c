@@ -83,6 +83,7 @@ struct app {
     struct inbox *inbox;
     struct mqtt *mqtt;
     struct http_server *http;
+    bool port_written; /* state_dir/http.port is ours. */
     uv_async_t wakeup;
     uv_timer_t ckpt_timer;
     uv_timer_t house_timer;
@@ -108,7 +109,7 @@ struct app {
     uint64_t ckpts;
     uint64_t ckpt_failures;
     uint64_t catchups;
-    uint64_t snap_drops;         /* Snapshots the outbox refused, seen. */
+    uint64_t snap_drops; /* Snapshots the outbox refused, seen. */
     long fault_delay_ms; /* Test fault: sleep per wake-up. */
     bool stopping;
     int exit_code;
@@ -537,6 +538,32 @@ static int fill_health(void *ctx, struct http_buf *body)
     return status_health(&s, body);
 }
 
+/* state_dir/HTTP_PORT_FILE holds the port the endpoint got ("9107\n"),
+ * so that scripts and tests can use listen = host:0 (no probing for a free
+ * port, which races) and still find it; written atomically once listening,
+ * removed at a clean shutdown. */
+static void port_file(struct app *a, bool create)
+{
+    char path[PATH_MAX];
+    char text[16];
+    int n, rc;
+
+    if (!create) {
+        if (a->port_written &&
+            snprintf(path, sizeof(path), "%s/%s", a->cfg->state_dir,
+                     HTTP_PORT_FILE) < (int)sizeof(path))
+            unlink(path);
+        a->port_written = false;
+        return;
+    }
+    n = snprintf(text, sizeof(text), "%d\n", http_port(a->http));
+    if ((rc = checkpoint_write_atomic(a->cfg->state_dir, HTTP_PORT_FILE, NULL,
+                                      text, (size_t)n)) != 0)
+        log_msg(LOG_WARN, "http: cannot write %s/%s: %s", a->cfg->state_dir,
+                HTTP_PORT_FILE, strerror(-rc));
+    a->port_written = rc == 0;
+}
+
 static int http_setup(struct app *a)
 {
     const struct config_http *h = &a->cfg->http;
@@ -557,13 +584,15 @@ static int http_setup(struct app *a)
         (rc = http_route(a->http, "/healthz", "application/json", fill_health,
                          a)) != 0)
         return rc;
-    if ((rc = http_start(a->http, h->host, h->port)) != 0)
+    if ((rc = http_start(a->http, h->host, h->port)) != 0) {
         log_msg(LOG_ERROR, "http: cannot listen on %s:%d: %s", h->host, h->port,
                 uv_strerror(rc));
-    else
-        log_msg(LOG_INFO, "http: serving /metrics and /healthz on %s:%d",
-                h->host, http_port(a->http));
-    return rc;
+        return rc;
+    }
+    port_file(a, true); /* before the log line, which tests wait for */
+    log_msg(LOG_INFO, "http: serving /metrics and /healthz on %s:%d", h->host,
+            http_port(a->http));
+    return 0;
 }
 
 /* ---- Shutdown ---------------------------------------------------------- */
@@ -595,6 +624,7 @@ static void shutdown_now(struct app *a)
         log_msg(LOG_WARN, "mqtt: clean disconnect timed out");
     mqtt_free(a->mqtt); /* no Paho thread can wake us after this */
     a->mqtt = NULL;
+    port_file(a, false);
     http_free(a->http);
     a->http = NULL;
     close_handle((uv_handle_t *)&a->wakeup);
@@ -865,6 +895,7 @@ void app_free(struct app *a)
         mqtt_stop(a->mqtt, 1000);
         mqtt_free(a->mqtt);
     }
+    port_file(a, false);
     http_free(a->http);
     if (a->handles) {
         close_handle((uv_handle_t *)&a->wakeup);

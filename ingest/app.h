@@ -12,7 +12,8 @@
  * Paho's thread wakes the loop, dead letters are published, checkpoints
  * are taken on a timer (image on the loop thread, write and fsync in
  * libuv's thread pool, log truncation afterwards), /metrics and /healthz
- * are served, and SIGTERM/SIGINT start the shutdown: stop taking messages
+ * are served (the port is logged and written to state_dir/http.port), and
+ * SIGTERM/SIGINT start the shutdown: stop taking messages
  * (late ones are only logged), drain the ring, publish final snapshots,
  * checkpoint, let the outbox flush, publish `offline`, disconnect, exit 0
  * -- each step bounded, a few seconds in all.
@@ -27,6 +28,10 @@
 #include <stddef.h> /* For size_t. */
 
 #include "ingest/config.h" /* For struct config. */
+
+/* In state_dir while /metrics is served: the port, in decimal and a
+ * newline ([http] listen = host:0 takes any free port). */
+#define HTTP_PORT_FILE "http.port"
 
 struct app;
 

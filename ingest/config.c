@@ -1490,9 +1490,8 @@ static bool t_listen_parse(struct parser *p, const struct key_spec *k,
         h->enabled = false;
         return true;
     }
-    if (colon == NULL || !parse_u64(colon + 1, &port) || port == 0 ||
-        port > 65535)
-        goto bad;
+    if (colon == NULL || !parse_u64(colon + 1, &port) || port > 65535)
+        goto bad; /* port 0: any free port (the daemon reports it) */
     hl = (size_t)(colon - v);
     if (hl >= 2 && v[0] == '[' && v[hl - 1] == ']')
         hs++, hl -= 2;
@@ -1514,7 +1513,7 @@ static bool t_listen_parse(struct parser *p, const struct key_spec *k,
 bad:
     perr(p, p->lineno,
          KEYFMT "expected a numeric address and port (127.0.0.1:9107, "
-                "[::1]:9107) or off",
+                "[::1]:9107, 127.0.0.1:0 for any free port) or off",
          KEYARGS(p, k, v));
     return false;
 }
@@ -1780,6 +1779,9 @@ static const struct key_spec task_keys[] = {
     {K(struct config_task, max_series, "max_series", t_uint), .lo = 1,
      .hi = 65536, .def = "4096",
      NA(is_anomaly, "applies only to anomaly tasks")},
+    /* No built-in default: unset, it follows [topics] publish_predictions
+     * (check_task()). */
+    {K(struct config_task, predictions, "predictions", t_bool)},
 };
 
 static const struct key_spec topics_keys[] = {
@@ -1800,7 +1802,12 @@ static const struct key_spec topics_keys[] = {
      .def = "weir/status"},
     {K(struct config_topics, drift, "drift", t_outtopic), .names = ph_task,
      .def = "weir/model/{task}/drift"},
+    {K(struct config_topics, anomaly, "anomaly", t_outtopic), .names = ph_pred,
+     .def = "weir/anomaly/{task}/{device}"},
 };
+/* check_topics() keeps a flag per pair of keys, and one per key at 15. */
+_Static_assert(sizeof(topics_keys) / sizeof(topics_keys[0]) < 15,
+               "check_topics() said[][] is too small");
 
 static const struct key_spec snapshot_keys[] = {
     {K(struct config_snapshot, min_interval_ms, "min_interval", t_duration),
@@ -2627,6 +2634,8 @@ static void check_task(struct parser *p, size_t i)
         t->nmodels = t->noptimizers = t->nlearning_rates = t->nl2 = 0;
         t->drift = CONFIG_DRIFT_NONE;
     }
+    if (!set_line(p, S_TASK, i, "predictions"))
+        t->predictions = p->cfg->topics.publish_predictions;
     if (is_forecast(p->cfg, t) && t->max_pending_per_device > t->max_pending)
         perr(p, blame(p, S_TASK, i, "max_pending_per_device"),
              "[task %s] max_pending_per_device is larger than max_pending",

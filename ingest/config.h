@@ -52,28 +52,41 @@
  *                   require_timestamp = false, require_seq = false
  *   [task NAME]     kind = regression | classification | anomaly,
  *                   features = list of NAME, NAME@-k (k readings earlier,
- *                   1..16; anomaly: the sensors to score, no lags);
+ *                   1..16; anomaly: the sensors to score, no lags),
+ *                   predictions = [topics] publish_predictions (on|off:
+ *                   this task's per-row predictions or scores);
  *                   supervised only: target = NAME or NAME@+h (forecast h
- *                   ahead),
- *                   window = 500 rows (or a duration), models (regression:
- *                   linear; classification: logistic, softmax; default
- *                   linear / logistic), classes (classification: class
- *                   labels, more than 2 is multiclass), optimizers = sgd,
- * adagrad, normalized, learning_rates = 0.5, 0.1, 0.01, l2 = 0, 0.0001 (at most
- * 64 candidates), test_fraction = 0.1 in [0, 1), drift = adwin | page_hinkley |
- * none, drift_delta = 0.002 (adwin) / 0.05 (page_hinkley), drift_threshold = 50
- * (page_hinkley), feature_max_age = 10m; forecasting only: label_max_delay =
- * 10m, max_pending = 16384, max_pending_per_device = 256; anomaly only:
- * threshold = 0.5, max_series = 4096 [topics]        snapshot =
- * weir/model/{task}/snapshot, metrics = weir/model/{task}/metrics, predictions
- * = weir/pred/{task}/{device}, publish_predictions = false, rejects =
- * weir/rejects/{reason}, publish_rejects = true, status = weir/status, drift =
- * weir/model/{task}/drift [snapshot]      min_interval = 10s, keep = 5 [wal]
- * fsync = interval (none|interval|always), fsync_interval = 1s, segment_size =
- * 64MiB, max_size = 1GiB (>= 2 segments), full_wait = 100ms [http] listen =
- * 127.0.0.1:9107 (or off), max_connections = 32, timeout = 5s, max_request =
- * 8KiB, keep_alive = true [limits]        ring_slots = 65536 (power of two),
- * max_devices = 10000, max_sensors = 4096
+ *                   ahead), window = 500 rows (or a duration), models
+ *                   (regression: linear; classification: logistic,
+ *                   softmax; default linear / logistic), classes
+ *                   (classification: class labels, more than 2 is
+ *                   multiclass), optimizers = sgd, adagrad, normalized,
+ *                   learning_rates = 0.5, 0.1, 0.01, l2 = 0, 0.0001 (at
+ *                   most 64 candidates), test_fraction = 0.1 in [0, 1),
+ *                   drift = adwin | page_hinkley | none, drift_delta =
+ *                   0.002 (adwin) / 0.05 (page_hinkley), drift_threshold =
+ *                   50 (page_hinkley), feature_max_age = 10m;
+ *                   forecasting only: label_max_delay = 10m, max_pending =
+ *                   16384, max_pending_per_device = 256;
+ *                   anomaly only: threshold = 0.5, max_series = 4096
+ *   [topics]        snapshot = weir/model/{task}/snapshot, metrics =
+ *                   weir/model/{task}/metrics, predictions =
+ *                   weir/pred/{task}/{device}, publish_predictions = false,
+ *                   anomaly = weir/anomaly/{task}/{device} (anomaly
+ *                   events), rejects = weir/rejects/{reason},
+ *                   publish_rejects = true, status = weir/status, drift =
+ *                   weir/model/{task}/drift
+ *   [snapshot]      min_interval = 10s, keep = 5
+ *   [wal]           fsync = interval (none|interval|always),
+ *                   fsync_interval = 1s, segment_size = 64MiB, max_size =
+ *                   1GiB (>= 2 segments), full_wait = 100ms
+ *   [http]          listen = 127.0.0.1:9107 (host:port, [v6]:port, port
+ *                   0 for any free port -- the daemon logs the one it got
+ *                   and writes it to state_dir/http.port -- or off),
+ *                   max_connections = 32, timeout = 5s, max_request =
+ *                   8KiB, keep_alive = true
+ *   [limits]        ring_slots = 65536 (power of two), max_devices =
+ *                   10000, max_sensors = 4096
  *
  * Threads: config_load() and config_parse() run in main() before any thread
  * starts; the struct config they return is read-only afterwards and may be
@@ -205,6 +218,8 @@ struct config_task {
     size_t max_pending_per_device; /* Forecast rows waiting, per device. */
     double threshold;              /* Anomaly: score that is an event. */
     size_t max_series;             /* Anomaly: (device, sensor) series. */
+    bool predictions;              /* Publish per-row predictions/scores
+                                      (default: [topics]'s switch). */
     int line;                      /* Line of the section header. */
 };
 
@@ -217,6 +232,7 @@ struct config_topics {
     bool publish_rejects;     /* Rejects are published. */
     char *status;             /* online/offline, retained, last will. */
     char *drift;              /* {task}; DriftEvent. */
+    char *anomaly;            /* {task}, {device}; JSON anomaly event. */
 };
 
 struct config_snapshot {
@@ -235,7 +251,7 @@ struct config_wal {
 struct config_http {
     bool enabled;             /* false: listen = off. */
     char *host;               /* Numeric address to bind. */
-    int port;                 /* 0..65535. */
+    int port;                 /* 0..65535; 0: any free port. */
     uint32_t max_connections; /* Open at once. */
     int64_t timeout_ms;       /* A request must arrive in this. */
     size_t max_request_bytes; /* Request line + headers. */

@@ -141,8 +141,10 @@ static void task_of(const struct config *cfg, const struct config_task *t,
         fnv(fnv(0xcbf29ce484222325ULL, cfg->mqtt.client_id), t->name);
     o->max_age_ms = t->feature_max_age_ms;
     o->label_max_delay_ms = t->label_max_delay_ms;
+    o->pending_total = t->max_pending;
+    o->pending_per_device = t->max_pending_per_device;
     o->snapshot_interval_ms = cfg->snapshot.min_interval_ms;
-    o->predictions = cfg->topics.publish_predictions;
+    o->predictions = t->predictions;
     o->ncandidates = grid(t, cands);
     o->candidates = o->ncandidates > 0 ? cands : NULL;
     o->drift_set = o->kind != TASK_ANOMALY;
@@ -335,6 +337,7 @@ void setup_topics(const struct config *cfg, struct publish_topics *out)
     SET(PUBLISH_DRIFT, t->drift);
     SET(PUBLISH_REJECT, t->rejects);
     SET(PUBLISH_STATUS, t->status);
+    SET(PUBLISH_ANOMALY, t->anomaly);
 #undef SET
 }
 

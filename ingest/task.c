@@ -19,11 +19,16 @@
  * are rare (windows, snapshots) except predictions, which are formatted
  * with snprintf and no allocation.
  *
- * Checkpoints: learner_save() covers the learner; the anomaly detectors
- * have no save API yet, so their state (a flat, pointer-free struct per
- * anomaly.h's "one fixed-size allocation") is copied as raw bytes and
- * refused on restore unless anomaly_state_bytes() matches -- a stopgap
- * until learn/anomaly.h exports a versioned format.
+ * Checkpoints: the image (format 2) is the task's header (kind, name,
+ * counters, snapshot pacing), then for a supervised task the learner's
+ * image (learner_save()) and the row assembly's (rows_save()), for an
+ * anomaly task one anomaly_save() image per detector with its cell and
+ * threshold flag; a CRC-32 closes it. Every part is versioned and checked
+ * by its own module. Restores are all or nothing: the rows image is
+ * applied first and put back from a copy if the learner then refuses its
+ * own; detector images are all checked on a scratch detector before any
+ * is applied. Format 1 (before rows could be saved) is still read for
+ * supervised tasks.
  *
  * Threads: the loop thread (or replay's thread) owns a task entirely. */
 #include "ingest/task.h"
@@ -45,7 +50,8 @@
 #include "proto/snapshot.h"
 
 #define TASK_MAGIC 0x4b535457u /* "WTSK" */
-#define TASK_FORMAT 1u
+#define TASK_FORMAT 2u         /* learner + rows, versioned detectors */
+#define TASK_FORMAT_LEARNER 1u /* learner only; still read */
 
 struct task {
     char name[TASK_NAME_MAX + 1]; /* Constant. */
@@ -483,6 +489,10 @@ static int make_rows(struct task *t, const struct task_config *cfg,
         rc.max_age_ms = cfg->max_age_ms;
     if (cfg->label_max_delay_ms > 0)
         rc.label_max_delay_ms = cfg->label_max_delay_ms;
+    if (cfg->pending_total > 0)
+        rc.pending_total = cfg->pending_total;
+    if (cfg->pending_per_device > 0)
+        rc.pending_per_device = cfg->pending_per_device;
     rc.emit = on_row;
     rc.ctx = t;
     if ((rc2 = rows_new(&t->rows, &rc)) != 0)
@@ -762,20 +772,42 @@ static void get_stats(struct bytes_in *in, struct task_stats *s)
     s->bad_labels = bytes_get_u64(in);
 }
 
+/* One blob per detector: u64 cell, u8 above, anomaly_save() image. */
 static void save_anomaly(const struct task *t, struct bytes_out *b)
 {
     size_t cells = t->max_devices * t->nsensors;
+    uint8_t img[ANOMALY_SAVE_MAX_BYTES];
+    uint64_t n = 0;
     size_t i;
 
-    bytes_put_u32(b, (uint32_t)sizeof(t->acfg));
-    bytes_put_u64(b, t->st.series);
+    for (i = 0; i < cells; i++)
+        n += t->det[i] != NULL;
+    bytes_put_u64(b, n);
     for (i = 0; i < cells; i++) {
+        size_t len;
         if (t->det[i] == NULL)
             continue;
+        len = anomaly_save(t->det[i], img, sizeof(img));
+        assert(len <= sizeof(img));
         bytes_put_u64(b, i);
         bytes_put_u8(b, t->above[i]);
-        bytes_put_blob(b, t->det[i], anomaly_state_bytes(t->det[i]));
+        bytes_put_blob(b, img, len);
     }
+}
+
+/* The row assembly's image as a blob. */
+static void save_rows(const struct task *t, struct bytes_out *b)
+{
+    size_t len = rows_save(t->rows, NULL, 0);
+    uint8_t *img = malloc(len);
+
+    if (img == NULL) {
+        b->failed = true;
+        return;
+    }
+    rows_save(t->rows, img, len);
+    bytes_put_blob(b, img, len);
+    free(img);
 }
 
 int task_save(const struct task *t, uint8_t **buf, size_t *len)
@@ -800,6 +832,7 @@ int task_save(const struct task *t, uint8_t **buf, size_t *len)
             b.failed = true;
         bytes_put_blob(&b, lb, ll);
         free(lb);
+        save_rows(t, &b);
     }
     bytes_put_crc(&b);
     if (b.failed) {
@@ -809,33 +842,6 @@ int task_save(const struct task *t, uint8_t **buf, size_t *len)
     *buf = b.data;
     *len = b.len;
     return 0;
-}
-
-/* Detector state as raw bytes: see the top of the file. */
-static int restore_anomaly(struct task *t, struct bytes_in *in)
-{
-    size_t cells = t->max_devices * t->nsensors;
-    uint64_t n;
-    uint64_t k;
-
-    if (bytes_get_u32(in) != (uint32_t)sizeof(t->acfg))
-        return -EINVAL;
-    n = bytes_get_u64(in);
-    for (k = 0; k < n && !in->bad; k++) {
-        uint64_t cell = bytes_get_u64(in);
-        uint8_t above = bytes_get_u8(in);
-        size_t sz;
-        const uint8_t *p = bytes_get_blob(in, &sz);
-        if (in->bad || cell >= cells)
-            return -EBADMSG;
-        if (t->det[cell] == NULL && anomaly_new(&t->det[cell], &t->acfg))
-            return -ENOMEM;
-        if (sz != anomaly_state_bytes(t->det[cell]))
-            return -EINVAL;
-        memcpy((void *)t->det[cell], p, sz);
-        t->above[cell] = above;
-    }
-    return in->bad ? -EBADMSG : 0;
 }
 
 static void reset_anomaly(struct task *t)
@@ -849,18 +855,126 @@ static void reset_anomaly(struct task *t)
     }
 }
 
+/* Pass 1: every detector image checks (on a scratch detector), cells are
+ * in range and increase. *n gets the count. */
+static int check_anomaly(struct task *t, struct bytes_in *in, uint64_t *n)
+{
+    size_t cells = t->max_devices * t->nsensors;
+    struct anomaly *scratch;
+    int64_t last = -1;
+    uint64_t k;
+    int rc = 0;
+
+    *n = bytes_get_u64(in);
+    if (in->bad)
+        return -EBADMSG;
+    if (*n > 0 && anomaly_new(&scratch, &t->acfg) != 0)
+        return -ENOMEM;
+    for (k = 0; k < *n && rc == 0; k++) {
+        uint64_t cell = bytes_get_u64(in);
+        uint8_t above = bytes_get_u8(in);
+        size_t sz;
+        const uint8_t *p = bytes_get_blob(in, &sz);
+        if (in->bad || above > 1 || (int64_t)cell <= last)
+            rc = -EBADMSG;
+        else if (cell >= cells)
+            rc = -ENOSPC;
+        else
+            rc = anomaly_restore(scratch, p, sz);
+        last = (int64_t)cell;
+    }
+    if (*n > 0)
+        anomaly_free(scratch);
+    if (rc == -EPROTONOSUPPORT)
+        rc = -EINVAL; /* detector state of another build: start afresh */
+    return rc;
+}
+
+/* Pass 2: apply what check_anomaly() accepted at in. */
+static int apply_anomaly(struct task *t, struct bytes_in *in, uint64_t n)
+{
+    uint64_t k;
+
+    reset_anomaly(t);
+    for (k = 0; k < n; k++) {
+        uint64_t cell = bytes_get_u64(in);
+        uint8_t above = bytes_get_u8(in);
+        size_t sz;
+        const uint8_t *p = bytes_get_blob(in, &sz);
+        if (anomaly_new(&t->det[cell], &t->acfg) != 0) {
+            reset_anomaly(t);
+            return -ENOMEM;
+        }
+        anomaly_restore(t->det[cell], p, sz); /* checked in pass 1 */
+        t->above[cell] = above;
+    }
+    return 0;
+}
+
+static int restore_anomaly(struct task *t, struct bytes_in *in, uint32_t format,
+                           uint64_t *series)
+{
+    struct bytes_in again;
+    uint64_t n;
+    int rc;
+
+    if (format != TASK_FORMAT)
+        return -EINVAL; /* raw detector bytes of an earlier build */
+    again = *in;
+    if ((rc = check_anomaly(t, in, &n)) != 0)
+        return rc;
+    if (in->at != in->len)
+        return -EBADMSG;
+    bytes_get_u64(&again);
+    *series = n;
+    return apply_anomaly(t, &again, n);
+}
+
+/* Learner, then (format 2) rows; t unchanged on error. */
+static int restore_supervised(struct task *t, struct bytes_in *in,
+                              uint32_t format)
+{
+    const uint8_t *lp, *rp = NULL;
+    uint8_t *backup = NULL;
+    size_t ln, rn = 0, bn;
+    int rc;
+
+    lp = bytes_get_blob(in, &ln);
+    if (format == TASK_FORMAT)
+        rp = bytes_get_blob(in, &rn);
+    if (in->bad || lp == NULL || in->at != in->len)
+        return -EBADMSG;
+    if (rp != NULL) {
+        bn = rows_save(t->rows, NULL, 0);
+        if ((backup = malloc(bn)) == NULL)
+            return -ENOMEM;
+        rows_save(t->rows, backup, bn);
+        if ((rc = rows_restore(t->rows, rp, rn)) != 0)
+            goto out;
+    }
+    if ((rc = learner_restore(t->learner, lp, ln)) != 0 && backup != NULL)
+        rows_restore(t->rows, backup, bn); /* our own image: cannot fail */
+out:
+    free(backup);
+    return rc;
+}
+
 int task_restore(struct task *t, const uint8_t *buf, size_t len)
 {
     struct bytes_in in = bytes_in_make(buf, len);
     struct task_stats st;
     char name[TASK_NAME_MAX + 1];
     bool pending, any;
+    uint32_t format;
+    uint64_t series = 0;
     int64_t last;
     uint64_t ver;
     int rc;
 
-    if (!bytes_check_crc(&in) || bytes_get_u32(&in) != TASK_MAGIC ||
-        bytes_get_u32(&in) != TASK_FORMAT)
+    if (!bytes_check_crc(&in) || bytes_get_u32(&in) != TASK_MAGIC)
+        return -EBADMSG;
+    format = bytes_get_u32(&in);
+    if (format != TASK_FORMAT && format != TASK_FORMAT_LEARNER)
         return -EBADMSG;
     if (bytes_get_u32(&in) != (uint32_t)t->kind)
         return -EINVAL;
@@ -874,20 +988,15 @@ int task_restore(struct task *t, const uint8_t *buf, size_t len)
         return -EBADMSG;
     if (strcmp(name, t->name) != 0)
         return -EINVAL;
-    if (t->kind == TASK_ANOMALY) {
-        if ((rc = restore_anomaly(t, &in)) != 0) {
-            reset_anomaly(t);
-            return rc;
-        }
-    } else {
-        size_t n;
-        const uint8_t *p = bytes_get_blob(&in, &n);
-        if (p == NULL)
-            return -EBADMSG;
-        if ((rc = learner_restore(t->learner, p, n)) != 0)
-            return rc;
-    }
+    if (t->kind == TASK_ANOMALY)
+        rc = restore_anomaly(t, &in, format, &series);
+    else
+        rc = restore_supervised(t, &in, format);
+    if (rc != 0)
+        return rc;
     t->st = st;
+    if (t->kind == TASK_ANOMALY)
+        t->st.series = series;
     t->snap_pending = pending;
     t->snap_any = any;
     t->snap_last_ms = last;

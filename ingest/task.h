@@ -65,6 +65,8 @@ struct task_config {
     uint64_t test_salt;           /* Mixed into the test-stream hash. */
     int64_t max_age_ms;           /* Feature freshness (rows.h). */
     int64_t label_max_delay_ms;   /* Forecast label lateness (rows.h). */
+    size_t pending_total;         /* Forecast rows waiting, all devices. */
+    size_t pending_per_device;    /* ...and per device (rows.h). */
     int64_t snapshot_interval_ms; /* Least stream time between
                                      snapshots; 0: every request. */
     bool predictions;             /* Publish a prediction / score per row. */
@@ -144,17 +146,24 @@ uint64_t task_snapshot_version(const struct task *t);
 
 /* ---- Checkpoints ------------------------------------------------------- */
 
-/* Serialise the task's state (learner or detectors, counters, snapshot
- * pacing) into a new buffer: *buf returns owned (free()), *len its size.
- * Row-assembly state is not included (stream/rows.h cannot export it yet):
- * after a restore, features fill in again from the next readings.
- * 0 or -ENOMEM. */
+/* Serialise the task's whole state -- supervised: the learner and the row
+ * assembly (recent values with their lag history, pending forecast rows);
+ * anomaly: every detector and its threshold state; both: counters and
+ * snapshot pacing -- into a new buffer: *buf returns owned (free()), *len
+ * its size. A task restored from it continues exactly as the saved one
+ * would have (DESIGN.md "Restarts"). 0 or -ENOMEM. */
 int task_save(const struct task *t, uint8_t **buf, size_t *len);
 
 /* Restore a task_save() image (borrowed) into t, created with the same
- * configuration. 0, -EBADMSG (corrupt), -EINVAL (another configuration,
- * or detector state of another layout). On error t may have been partly
- * restored only in its anomaly detectors, which are then reset. */
+ * configuration. 0, -EBADMSG (corrupt), -EINVAL (another configuration:
+ * features, target, candidates or detector settings changed; also the
+ * image of an anomaly task from a build before versioned detector state),
+ * -ENOSPC (per-device state beyond this configuration's max_devices),
+ * -ENOMEM. All or nothing: on error t is unchanged (after -ENOMEM an
+ * anomaly task may have lost its detectors, which then start afresh). An
+ * image of a supervised task from an earlier build (format 1, without row
+ * assembly state) restores the learner; rows then fill in from the next
+ * readings. */
 int task_restore(struct task *t, const uint8_t *buf, size_t len);
 
 /* Parse a kind name: "regression", "binary", "multiclass", "anomaly".

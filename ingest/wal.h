@@ -62,11 +62,21 @@
  * Disk budget. The segments together may use at most max_bytes. An append
  * that would go over waits (up to full_wait_ms, on a condition variable
  * that wal_truncate_before() signals) for the loop thread to checkpoint and
- * truncate, and then fails with -ENOSPC, counted. The daemon then returns
- * "not processed" from Paho's callback, so the message is not acknowledged
- * and the broker keeps it: backpressure instead of loss. A full disk
- * (ENOSPC from the file system) gives the same -ENOSPC; the partial record
- * is cut off again so the log stays well-formed.
+ * truncate, and then fails with -ENOSPC, counted. The daemon never answers
+ * that by returning "not processed" (0) from Paho's messageArrived: Paho
+ * 1.3.12 sends the PUBACK whatever the callback returns, and a 0 only
+ * parks the message in Paho's unbounded in-memory queue, lost on a crash
+ * (ingest/mqtt.h). Instead the callback keeps the message and retries the
+ * append every 100 ms, logging (ingest/inbox.h), until a checkpoint has
+ * made room -- the daemon checkpoints early once the log is half full --
+ * or the daemon stops. While the callback has not returned, Paho reads
+ * nothing more from the socket, so later messages wait at the broker in
+ * the persistent session: backpressure instead of loss. (A ring that
+ * stays full is another matter: after a bounded wait the message, already
+ * in this log, is acknowledged, and the inbox only logs until the loop
+ * thread has caught up from the log.) A full disk (ENOSPC from the file
+ * system) gives the same -ENOSPC; the partial record is cut off again so
+ * the log stays well-formed.
  *
  * Threads: exactly one writer thread (the Paho callback thread) calls
  * wal_append(); it owns the current segment's descriptor, offset and the

@@ -71,13 +71,33 @@
  * points were dropped: seeding a time-of-week bucket with the last value
  * on its first visit (-6) and a point score at point_scale 2..8.
  *
+ * Checkpoint image (little-endian; checked in full before anything
+ * changes; doubles as their IEEE-754 bits):
+ *     "WANO"  u32 version
+ *     config: u32 warmup  u32 lags  u32 short_window  u32 two_sided
+ *             u32 refractory, then f64 forget  norm_halflife  season_rate
+ *             err_halflife  raw_scale  long_halflife  var_floor
+ *             spatial_tol  alarm_level  damp  point_scale
+ *     state:  u64 n  f64 mean  f64 var  lags x f64 lag  48 x f64 season
+ *             (lags + 2) x f64 w  (lags + 2)^2 x f64 p  f64 err
+ *             short_window x f64 ring  f64 ring_sum  u32 ring_pos
+ *             f64 lk_mean  f64 lk_var  u64 lk_n  f64 vmin  f64 vmax
+ *             u32 since_alarm
+ *     u32 CRC-32 (zlib) of everything before it
+ * Only the parts the configuration uses are stored (1.4 KB with the
+ * defaults, 3.9 KB at most); the EW rates are recomputed from the
+ * configuration, as anomaly_reset() computes them, so a restored detector
+ * is the saved one bit for bit.
+ *
  * Threads: none; a detector belongs to the thread that created it. */
 #include "learn/anomaly.h"
 
 #include <errno.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 #define SEASON_BUCKETS 48              /* 24 h x {weekday, weekend}. */
 #define DIM_MAX (ANOMALY_MAX_LAGS + 2) /* Lags, season, bias. */
@@ -394,4 +414,192 @@ double anomaly_update(struct anomaly *d, int64_t ts_ms, double x)
     if (d->since_alarm < UINT32_MAX)
         d->since_alarm++;
     return s > 0.0 ? (s < 1.0 ? s : 1.0) : 0.0; /* NaN -> 0 */
+}
+
+/* ---- Checkpoints --------------------------------------------------------- */
+
+#define ANOMALY_MAGIC 0x4f4e4157u /* "WANO" read as little-endian u32 */
+/* Header, config, state at the largest lags and short window, CRC. */
+#define ANOMALY_IMAGE_MAX                                                      \
+    (8 + (5 * 4 + 11 * 8) +                                                    \
+     (8 * (ANOMALY_MAX_LAGS + SEASON_BUCKETS + DIM_MAX + DIM_MAX * DIM_MAX +   \
+           ANOMALY_MAX_SHORT + 10) +                                           \
+      2 * 4) +                                                                 \
+     4)
+_Static_assert(ANOMALY_IMAGE_MAX <= ANOMALY_SAVE_MAX_BYTES,
+               "the stated bound of an image");
+
+/* A bounded little-endian writer: counts every byte, stores what fits. */
+struct wr {
+    uint8_t *buf; /* Borrowed; may be NULL when cap is 0. */
+    size_t cap;   /* Bytes in buf. */
+    size_t len;   /* Bytes produced (may exceed cap). */
+};
+
+static void put(struct wr *w, uint64_t v, int n)
+{
+    for (int i = 0; i < n; i++, v >>= 8) {
+        if (w->len < w->cap)
+            w->buf[w->len] = (uint8_t)v;
+        w->len++;
+    }
+}
+
+static void put_f64(struct wr *w, double d)
+{
+    uint64_t bits;
+
+    memcpy(&bits, &d, sizeof(bits));
+    put(w, bits, 8);
+}
+
+static void put_f64s(struct wr *w, const double *d, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        put_f64(w, d[i]);
+}
+
+/* A bounded little-endian reader; an overrun sets bad and reads 0. */
+struct rd {
+    const uint8_t *buf; /* Borrowed. */
+    size_t len;         /* Bytes that may be read. */
+    size_t at;          /* Next byte. */
+    bool bad;           /* Ran past the end. */
+};
+
+static uint64_t get(struct rd *r, int n)
+{
+    uint64_t v = 0;
+
+    if (r->bad || r->len - r->at < (size_t)n) {
+        r->bad = true;
+        return 0;
+    }
+    for (int i = 0; i < n; i++)
+        v |= (uint64_t)r->buf[r->at + i] << (8 * i);
+    r->at += (size_t)n;
+    return v;
+}
+
+static double get_f64(struct rd *r)
+{
+    uint64_t bits = get(r, 8);
+    double d;
+
+    memcpy(&d, &bits, sizeof(d));
+    return d;
+}
+
+static void get_f64s(struct rd *r, double *d, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        d[i] = get_f64(r);
+}
+
+static void put_config(struct wr *w, const struct anomaly_config *c)
+{
+    put(w, c->warmup, 4);
+    put(w, c->lags, 4);
+    put(w, c->short_window, 4);
+    put(w, (uint32_t)c->two_sided, 4);
+    put(w, c->refractory, 4);
+    put_f64(w, c->forget);
+    put_f64(w, c->norm_halflife);
+    put_f64(w, c->season_rate);
+    put_f64(w, c->err_halflife);
+    put_f64(w, c->raw_scale);
+    put_f64(w, c->long_halflife);
+    put_f64(w, c->var_floor);
+    put_f64(w, c->spatial_tol);
+    put_f64(w, c->alarm_level);
+    put_f64(w, c->damp);
+    put_f64(w, c->point_scale);
+}
+
+/* The image's configuration equals c, bit for bit. */
+static bool same_config(struct rd *r, const struct anomaly_config *c)
+{
+    struct wr w = {NULL, 0, 0};
+    uint8_t mine[128];
+    size_t n;
+
+    put_config(&w, c);
+    n = w.len;
+    w = (struct wr){mine, sizeof(mine), 0};
+    put_config(&w, c);
+    if (r->bad || r->len - r->at < n) {
+        r->bad = true;
+        return false;
+    }
+    r->at += n;
+    return memcmp(r->buf + r->at - n, mine, n) == 0;
+}
+
+size_t anomaly_save(const struct anomaly *d, uint8_t *buf, size_t cap)
+{
+    struct wr w = {buf, cap, 0};
+    size_t k = dim(d);
+
+    put(&w, ANOMALY_MAGIC, 4);
+    put(&w, ANOMALY_FORMAT_VERSION, 4);
+    put_config(&w, &d->cfg);
+    put(&w, d->n, 8);
+    put_f64(&w, d->mean);
+    put_f64(&w, d->var);
+    put_f64s(&w, d->lag, d->cfg.lags);
+    put_f64s(&w, d->season, SEASON_BUCKETS);
+    put_f64s(&w, d->w, k);
+    put_f64s(&w, d->p, k * k);
+    put_f64(&w, d->err);
+    put_f64s(&w, d->ring, d->cfg.short_window);
+    put_f64(&w, d->ring_sum);
+    put(&w, d->ring_pos, 4);
+    put_f64(&w, d->lk_mean);
+    put_f64(&w, d->lk_var);
+    put(&w, d->lk_n, 8);
+    put_f64(&w, d->vmin);
+    put_f64(&w, d->vmax);
+    put(&w, d->since_alarm, 4);
+    put(&w, w.len <= cap ? crc32_z(0L, buf, w.len) : 0, 4);
+    return w.len;
+}
+
+int anomaly_restore(struct anomaly *d, const uint8_t *buf, size_t len)
+{
+    struct anomaly t = *d; /* 4 KB: filled, then copied over d */
+    struct rd r = {buf, len, 0, false};
+    size_t k = dim(d);
+
+    if (buf == NULL || len < 12 || get(&r, 4) != ANOMALY_MAGIC)
+        return -EBADMSG;
+    if (get(&r, 4) != ANOMALY_FORMAT_VERSION)
+        return -EPROTONOSUPPORT;
+    r.at = len - 4;
+    if (get(&r, 4) != crc32_z(0L, buf, len - 4))
+        return -EBADMSG;
+    r = (struct rd){buf, len - 4, 8, false};
+    if (!same_config(&r, &d->cfg))
+        return r.bad ? -EBADMSG : -EINVAL;
+    anomaly_reset(&t); /* zeros, and the rates from the configuration */
+    t.n = get(&r, 8);
+    t.mean = get_f64(&r);
+    t.var = get_f64(&r);
+    get_f64s(&r, t.lag, t.cfg.lags);
+    get_f64s(&r, t.season, SEASON_BUCKETS);
+    get_f64s(&r, t.w, k);
+    get_f64s(&r, t.p, k * k);
+    t.err = get_f64(&r);
+    get_f64s(&r, t.ring, t.cfg.short_window);
+    t.ring_sum = get_f64(&r);
+    t.ring_pos = (uint32_t)get(&r, 4);
+    t.lk_mean = get_f64(&r);
+    t.lk_var = get_f64(&r);
+    t.lk_n = get(&r, 8);
+    t.vmin = get_f64(&r);
+    t.vmax = get_f64(&r);
+    t.since_alarm = (uint32_t)get(&r, 4);
+    if (r.bad || r.at != r.len || t.ring_pos >= t.cfg.short_window)
+        return -EBADMSG;
+    *d = t;
+    return 0;
 }

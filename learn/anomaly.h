@@ -5,7 +5,10 @@
  * which returns that reading's score in [0, 1] (higher = more anomalous)
  * using only the readings up to and including it. Deterministic: the same
  * readings give the same scores, bit for bit. The state is one fixed-size
- * allocation (anomaly_state_bytes()); nothing grows with the stream.
+ * allocation (anomaly_state_bytes()); nothing grows with the stream. It is
+ * saved and restored with anomaly_save() / anomaly_restore() (a versioned,
+ * checksummed image), so a detector resumed from a checkpoint scores the
+ * rest of its series exactly as an uninterrupted one.
  *
  * How it scores (details in anomaly.c): a small online forecaster predicts
  * each reading from the previous ones and its time of day/week; the size of
@@ -22,15 +25,19 @@
 #define WEIR_LEARN_ANOMALY_H
 
 #include <stddef.h> /* For size_t. */
-#include <stdint.h> /* For int64_t, uint32_t. */
+#include <stdint.h> /* For int64_t, uint8_t, uint32_t. */
 
 /* ---- Types --------------------------------------------------------------- */
 
 #define ANOMALY_MAX_LAGS 16  /* Upper bound of anomaly_config.lags. */
 #define ANOMALY_MAX_SHORT 64 /* Upper bound of anomaly_config.short_window. */
-#define ANOMALY_STATE_MAX_BYTES 4096 /* anomaly_state_bytes() never exceeds.   \
-                                      */
-#define ANOMALY_X_MAX 1e150 /* |value| is clamped to this before use. */
+#define ANOMALY_X_MAX 1e150  /* |value| is clamped to this before use. */
+
+/* anomaly_state_bytes() and anomaly_save() never exceed these. */
+#define ANOMALY_STATE_MAX_BYTES 4096
+#define ANOMALY_SAVE_MAX_BYTES 4096u
+
+#define ANOMALY_FORMAT_VERSION 1u /* of anomaly_save()'s output */
 
 /* Configuration (a value type; anomaly_config_default() fills weir's
  * defaults, chosen as described in anomaly.c). */
@@ -92,5 +99,22 @@ double anomaly_update(struct anomaly *det, int64_t ts_ms, double value);
 
 /* Readings learnt from so far. */
 uint64_t anomaly_count(const struct anomaly *det);
+
+/* ---- Checkpoints --------------------------------------------------------- */
+
+/* Serialise det (borrowed): its configuration and its whole learnt state,
+ * into buf (borrowed, cap bytes; may be NULL when cap is 0). The format
+ * is versioned (ANOMALY_FORMAT_VERSION), little-endian, with a CRC-32
+ * (layout in anomaly.c). Returns the size needed, at most
+ * ANOMALY_SAVE_MAX_BYTES; the buffer holds the image only if that is <=
+ * cap. Never allocates. */
+size_t anomaly_save(const struct anomaly *det, uint8_t *buf, size_t cap);
+
+/* Replace det's state with the image in buf[0..len) (borrowed), which must
+ * have been saved from a detector of the same configuration. Returns 0,
+ * -EBADMSG (truncated, CRC or a field out of range), -EPROTONOSUPPORT
+ * (unknown format version), -EINVAL (another configuration). On error det
+ * is unchanged. Never allocates. */
+int anomaly_restore(struct anomaly *det, const uint8_t *buf, size_t len);
 
 #endif /* WEIR_LEARN_ANOMALY_H */

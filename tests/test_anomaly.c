@@ -1,7 +1,9 @@
 /* test_anomaly.c -- the streaming anomaly detector (learn/anomaly.h):
  * determinism, no look-ahead, scores in [0, 1] whatever the input, planted
- * spikes and level shifts scoring far above their surroundings, and a
- * fixed state size.
+ * spikes and level shifts scoring far above their surroundings, a fixed
+ * state size, and checkpoints (a detector saved and restored again and
+ * again scores exactly as an uninterrupted one; damaged, foreign and
+ * crafted images are refused without touching it).
  *
  * The synthetic series is a daily cycle sampled every 5 minutes (288
  * readings a day) plus seeded Gaussian-ish noise, the shape of many NAB and
@@ -11,8 +13,10 @@
 #include <errno.h>
 #include <float.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <zlib.h>
 
 #include "tests/harness.h"
 
@@ -275,7 +279,168 @@ static void bounded_memory(void)
     anomaly_free(d);
 }
 
+/* ---- Checkpoints --------------------------------------------------------- */
+
+static uint8_t *asave(const struct anomaly *d, size_t *len)
+{
+    size_t need = anomaly_save(d, NULL, 0);
+    uint8_t *buf = malloc(need);
+
+    ASSERT(buf != NULL && need <= ANOMALY_SAVE_MAX_BYTES);
+    ASSERT_EQ(anomaly_save(d, buf, need), need);
+    *len = need;
+    return buf;
+}
+
+/* The series with a spike and a level shift, scored by one detector and by
+ * a chain of detectors, each restored from the last one's image at
+ * irregular points (in the warm-up, right after an alarm, in the damped
+ * period): the same scores, bit for bit, and the same final image. Run
+ * for the default configuration and for the largest one. */
+static void resume_is_exact(void)
+{
+    double *x = calloc(N, sizeof(*x));
+    double *a = calloc(N, sizeof(*a));
+    double *b = calloc(N, sizeof(*b));
+    uint64_t st = test_seed() ^ 0x77;
+
+    ASSERT(x && a && b);
+    make_series(x, N, test_seed());
+    x[3000] += 5.0;
+    for (size_t i = 4500; i < N; i++)
+        x[i] += 3.0;
+    for (int big = 0; big < 2; big++) {
+        struct anomaly_config c;
+        struct anomaly *da, *db;
+        size_t next = 100, la, lb, restores = 0;
+        uint8_t *ia, *ib;
+        bool alarmed = false;
+
+        anomaly_config_default(&c);
+        if (big) {
+            c.lags = ANOMALY_MAX_LAGS;
+            c.short_window = ANOMALY_MAX_SHORT;
+            c.forget = 0.999;
+        }
+        ASSERT_EQ(anomaly_new(&da, &c), 0);
+        ASSERT_EQ(anomaly_new(&db, &c), 0);
+        for (size_t i = 0; i < N; i++) {
+            int64_t ts = T0_MS + (int64_t)i * STEP_MS;
+            a[i] = anomaly_update(da, ts, x[i]);
+            b[i] = anomaly_update(db, ts, x[i]);
+            ASSERT(memcmp(&a[i], &b[i], sizeof(double)) == 0);
+            alarmed |= a[i] >= c.alarm_level;
+            if (i == next || (a[i] >= c.alarm_level && i % 2 == 0)) {
+                struct anomaly *n;
+                size_t len;
+                uint8_t *img = asave(db, &len);
+                ASSERT_EQ(anomaly_new(&n, &c), 0);
+                ASSERT_EQ(anomaly_restore(n, img, len), 0);
+                ASSERT_EQ(anomaly_count(n), i + 1);
+                anomaly_free(db);
+                free(img);
+                db = n;
+                next += 1 + (size_t)(test_rand(&st) % 700);
+                restores++;
+            }
+        }
+        ASSERT(alarmed && restores > 8);
+        ia = asave(da, &la);
+        ib = asave(db, &lb);
+        ASSERT_EQ(la, lb);
+        ASSERT(memcmp(ia, ib, la) == 0);
+        /* The size is the layout's: 1376 bytes with the defaults. */
+        if (!big)
+            ASSERT_EQ(la, 8 + 108 + 24 + 6 * 8 + 48 * 8 + 8 * 8 + 64 * 8 + 8 +
+                              20 * 8 + 8 + 4 + 5 * 8 + 4 + 4);
+        free(ia);
+        free(ib);
+        anomaly_free(da);
+        anomaly_free(db);
+    }
+    free(x);
+    free(a);
+    free(b);
+}
+
+static void expect_untouched(struct anomaly *d, const uint8_t *img, size_t len,
+                             int rc)
+{
+    size_t l0, l1;
+    uint8_t *before = asave(d, &l0);
+    uint8_t *after;
+
+    ASSERT_EQ(anomaly_restore(d, img, len), rc);
+    after = asave(d, &l1);
+    ASSERT_EQ(l0, l1);
+    ASSERT(memcmp(before, after, l0) == 0);
+    free(before);
+    free(after);
+}
+
+static void put_le(uint8_t *p, uint64_t v, int n)
+{
+    for (int i = 0; i < n; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void restore_refuses_bad_images(void)
+{
+    double *x = calloc(600, sizeof(*x));
+    struct anomaly *src = new_default();
+    struct anomaly *dst = new_default();
+    struct anomaly *other;
+    struct anomaly_config c;
+    size_t len;
+    uint8_t *img;
+
+    ASSERT(x != NULL);
+    make_series(x, 600, test_seed());
+    for (size_t i = 0; i < 600; i++)
+        anomaly_update(src, T0_MS + (int64_t)i * STEP_MS, x[i]);
+    for (size_t i = 0; i < 300; i++) /* something to lose */
+        anomaly_update(dst, T0_MS + (int64_t)i * STEP_MS, -x[i]);
+    img = asave(src, &len);
+    for (size_t n = 0; n < len; n++)
+        expect_untouched(dst, img, n, -EBADMSG);
+    for (size_t i = 0; i < len; i++) {
+        img[i] ^= 0x04;
+        expect_untouched(dst, img, len,
+                         i >= 4 && i < 8 ? -EPROTONOSUPPORT : -EBADMSG);
+        img[i] ^= 0x04;
+    }
+    ASSERT_EQ(anomaly_restore(dst, NULL, 0), -EBADMSG);
+    /* Another configuration (one field differs) is refused. */
+    anomaly_config_default(&c);
+    c.alarm_level = 0.6;
+    ASSERT_EQ(anomaly_new(&other, &c), 0);
+    expect_untouched(other, img, len, -EINVAL);
+    anomaly_free(other);
+    /* A CRC-valid image with ring_pos past the short window. */
+    {
+        uint8_t *bad = malloc(len);
+        size_t at = len - 4 - 4 - 5 * 8 - 4; /* ring_pos */
+        ASSERT(bad != NULL);
+        memcpy(bad, img, len);
+        put_le(bad + at, 20, 4); /* short_window is 20 */
+        put_le(bad + len - 4, crc32_z(0L, bad, len - 4), 4);
+        expect_untouched(dst, bad, len, -EBADMSG);
+        put_le(bad + at, 19, 4); /* in range: accepted */
+        put_le(bad + len - 4, crc32_z(0L, bad, len - 4), 4);
+        ASSERT_EQ(anomaly_restore(dst, bad, len), 0);
+        free(bad);
+    }
+    ASSERT_EQ(anomaly_restore(dst, img, len), 0);
+    ASSERT_EQ(anomaly_count(dst), 600);
+    free(img);
+    free(x);
+    anomaly_free(src);
+    anomaly_free(dst);
+}
+
 static const struct test tests[] = {
+    {"resume_is_exact", resume_is_exact},
+    {"restore_refuses_bad_images", restore_refuses_bad_images},
     {"config_checked", config_checked},
     {"deterministic", deterministic},
     {"no_look_ahead", no_look_ahead},

@@ -109,6 +109,11 @@ static void machine_example_parses(void)
     ASSERT_EQ(c->tasks[1].target.horizon_ms, 10 * 60 * 1000);
     ASSERT_STREQ(c->http.host, "10.0.0.17");
     ASSERT_EQ(c->http.port, 9107);
+    /* Scores follow [topics] publish_predictions; the forecast task turns
+     * its predictions off; anomaly events live under factory/ too. */
+    ASSERT(c->topics.publish_predictions);
+    ASSERT(c->tasks[0].predictions && !c->tasks[1].predictions);
+    ASSERT_STREQ(c->topics.anomaly, "factory/weir/{task}/anomaly/{device}");
     config_free(c);
 }
 
@@ -174,6 +179,7 @@ static void documented_defaults(void)
     ASSERT_STREQ(c->topics.snapshot, "weir/model/{task}/snapshot");
     ASSERT_STREQ(c->topics.rejects, "weir/rejects/{reason}");
     ASSERT(!c->topics.publish_predictions && c->topics.publish_rejects);
+    ASSERT_STREQ(c->topics.anomaly, "weir/anomaly/{task}/{device}");
     ASSERT_EQ(c->snapshot.min_interval_ms, 10000);
     ASSERT_EQ(c->snapshot.keep, 5);
     ASSERT_EQ(c->wal.sync, WAL_SYNC_INTERVAL);
@@ -207,6 +213,55 @@ static void documented_defaults(void)
     ASSERT_NEAR(c->tasks[2].drift_delta, 0.05, 0);
     ASSERT_NEAR(c->tasks[2].drift_threshold, 50, 0);
     ASSERT_EQ(c->tasks[0].feature_max_age_ms, 600000);
+    ASSERT(!c->tasks[0].predictions); /* [topics] publish_predictions */
+    config_free(c);
+}
+
+/* [http] listen = host:0, [topics] anomaly, and a task's own predictions
+ * switch (which otherwise follows [topics] publish_predictions, wherever
+ * [topics] is in the file); all print back. */
+static void any_port_anomaly_topic_task_predictions(void)
+{
+    static const char *const text =
+        P "[task a]\nkind = anomaly\nfeatures = x\n"
+          "[task b]\nkind = anomaly\nfeatures = x\npredictions = off\n"
+          "[task c]\nkind = regression\nfeatures = x\ntarget = y\n"
+          "predictions = on\n"
+          "[http]\nlisten = 127.0.0.1:0\n"
+          "[topics]\npublish_predictions = true\n"
+          "anomaly = alerts/{task}/{device}\n";
+    struct config *c, *d;
+    char *diag, *ta, *tb;
+
+    ASSERT_EQ(parse_str(text, &c, &diag), 0);
+    ASSERT(diag == NULL);
+    ASSERT(c->http.enabled);
+    ASSERT_EQ(c->http.port, 0);
+    ASSERT(c->tasks[0].predictions);  /* inherited: on */
+    ASSERT(!c->tasks[1].predictions); /* its own: off */
+    ASSERT(c->tasks[2].predictions);
+    ASSERT_STREQ(c->topics.anomaly, "alerts/{task}/{device}");
+    ta = print_str(c);
+    ASSERT(strstr(ta, "listen = 127.0.0.1:0\n") != NULL);
+    ASSERT(strstr(ta, "anomaly = alerts/{task}/{device}\n") != NULL);
+    ASSERT_EQ(count(ta, "\npredictions = true\n"), 2);
+    ASSERT_EQ(count(ta, "\npredictions = false\n"), 1);
+    ASSERT_EQ(config_parse(&d, ta, strlen(ta), "bad.ini", &diag), 0);
+    free(diag);
+    tb = print_str(d);
+    ASSERT_STREQ(ta, tb);
+    ASSERT(!d->tasks[1].predictions && d->tasks[0].predictions);
+    free(ta);
+    free(tb);
+    config_free(c);
+    config_free(d);
+    /* With [topics] off, a task may still turn its own on. */
+    ASSERT_EQ(parse_str(P "[task a]\nkind = anomaly\nfeatures = x\n"
+                          "predictions = yes\n[task b]\nkind = anomaly\n"
+                          "features = x\n",
+                        &c, &diag),
+              0);
+    ASSERT(c->tasks[0].predictions && !c->tasks[1].predictions);
     config_free(c);
 }
 
@@ -273,6 +328,8 @@ static const struct bad bads[] = {
     {P "[sensor co2]\nmax_rate = 0\n", 5, "must be in (0, "},
     {P "[sensor co2]\nmin = nan\n", 5, "expected a finite number"},
     {P "[http]\nlisten = localhost:9107\n", 5, "expected a numeric address"},
+    {P "[http]\nlisten = 127.0.0.1:65536\n", 5, "127.0.0.1:0 for any free"},
+    {P "[http]\nlisten = 127.0.0.1:\n", 5, "expected a numeric address"},
     {P "[limits]\nring_slots = 3000\n", 5, "power of two"},
     /* Tasks. */
     {P T4 "window = -5 rows\n", 8, "a window cannot be negative"},
@@ -322,6 +379,8 @@ static const struct bad bads[] = {
      "does not apply to anomaly tasks"},
     {P "[task t]\nkind = anomaly\nfeatures = a@-1\n", 6,
      "an anomaly task watches sensors"},
+    {P "[task t]\nkind = anomaly\nfeatures = a\npredictions = maybe\n", 7,
+     "expected true or false"},
     {P "[task t]\nkind = regression\nfeatures = a\ntarget = c\n"
        "threshold = 0.9\n",
      8, "applies only to anomaly tasks"},
@@ -359,6 +418,14 @@ static const struct bad bads[] = {
        "snapshot = weir/{task}/nan\n",
      8, "rejects and snapshot can both publish to 'weir/rejects/nan'"},
     {"[topics]\nstatus = s/x\n", 0, "no [subscription NAME] section"},
+    {P "[topics]\nanomaly = weir/anomaly/{task}\n", 5, "needs {device}"},
+    {P "[task t]\nkind = anomaly\nfeatures = a\n[topics]\n"
+       "anomaly = weir/pred/{task}/{device}\n",
+     8, "anomaly and predictions can both publish to 'weir/pred/t/+'"},
+    {"[subscription s]\ntopic = alerts/{device}/{sensor}\n"
+     "format = json\n[task t]\nkind = anomaly\nfeatures = a\n"
+     "[topics]\nanomaly = alerts/{task}/{device}\n",
+     8, "weir would read its own output"},
     /* MQTT and cross-section rules. */
     {P "[mqtt]\nsession_expiry = 1h\n", 5, "applies only to version = 5"},
     {P "[mqtt]\nca_file = /dev/null\n", 5,
@@ -640,6 +707,8 @@ static const struct test tests[] = {
     {"machine_example_parses", machine_example_parses},
     {"print_reads_back", print_reads_back},
     {"documented_defaults", documented_defaults},
+    {"any_port_anomaly_topic_task_predictions",
+     any_port_anomaly_topic_task_predictions},
     {"bad_configs_name_file_and_line", bad_configs_name_file_and_line},
     {"nul_byte_is_an_error", nul_byte_is_an_error},
     {"all_errors_sorted_by_line", all_errors_sorted_by_line},

@@ -96,30 +96,11 @@ static const char *const base_config =
     "min_interval = 0s\n"
     "keep = 3\n"
     "[http]\n"
-    "listen = 127.0.0.1:%d\n"
+    "listen = 127.0.0.1:0\n"
     "[limits]\n"
     "ring_slots = %d\n"
     "[topics]\n"
     "publish_predictions = %s\n";
-
-/* A port that was free a moment ago ([http] listen does not take 0). */
-static int free_port(void)
-{
-    struct sockaddr_in a;
-    socklen_t len = sizeof(a);
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    int port;
-
-    ASSERT(fd >= 0);
-    memset(&a, 0, sizeof(a));
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ASSERT_EQ(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-    ASSERT_EQ(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-    port = ntohs(a.sin_port);
-    close(fd);
-    return port;
-}
 
 static void daemon_init_with(struct daemon *d, const char *uri, int keepalive_s,
                              int ring_slots, int version, bool predictions,
@@ -135,7 +116,7 @@ static void daemon_init_with(struct daemon *d, const char *uri, int keepalive_s,
     ASSERT((f = fopen(d->cfg, "w")) != NULL);
     fprintf(f, base_config, d->dir, uri, (int)getpid(),
             version == 5 ? "5" : "3.1.1", keepalive_s,
-            d->mqtt_extra ? d->mqtt_extra : "", free_port(), ring_slots,
+            d->mqtt_extra ? d->mqtt_extra : "", ring_slots,
             predictions ? "true" : "false");
     fclose(f);
 }
@@ -204,6 +185,21 @@ static void dump_log(const struct daemon *d)
     free(text);
 }
 
+/* The port weir wrote to state_dir/http.port, or -1. */
+static int port_file(const struct daemon *d)
+{
+    char path[700];
+    char *text;
+    int port;
+
+    snprintf(path, sizeof(path), "%s/state/http.port", d->dir);
+    if ((text = slurp(path)) == NULL)
+        return -1;
+    port = strchr(text, '\n') != NULL ? atoi(text) : -1;
+    free(text);
+    return port;
+}
+
 /* Start weir; wait until it serves HTTP and is connected (the nth time
  * these lines appear in the log: restarts append to it). */
 static void daemon_start(struct daemon *d, int nth)
@@ -228,6 +224,7 @@ static void daemon_start(struct daemon *d, int nth)
     ASSERT(log_has(d, "/healthz on 127.0.0.1:", nth, 10, after, sizeof(after)));
     d->port = atoi(after);
     ASSERT(d->port > 0);
+    ASSERT_EQ(port_file(d), d->port); /* listen = 127.0.0.1:0 */
     if (!d->no_wait_connected)
         ASSERT(log_has(d, "mqtt: connected", nth, 20000, NULL, 0));
 }
@@ -756,6 +753,7 @@ static void counts_dead_letters_and_snapshot(void)
            strstr(body, "\"connected\":true") != NULL);
     free(body);
     ASSERT_EQ(daemon_stop(&d), 0);
+    ASSERT_EQ(port_file(&d), -1); /* removed at a clean shutdown */
     /* The final snapshot is retained on the broker, and predicts. */
     client_open(&snap, broker_uri(b), "snapshots",
                 "weir/model/occupancy/snapshot");
