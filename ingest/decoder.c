@@ -9,15 +9,14 @@
  * scratch (about 20 KB for CODEC_MAX_METRICS metrics) and a patch buffer
  * are part of the decoder.
  *
- * A protobuf Reading may leave its sensor to the topic (weir.proto), which
- * codec_decode_reading() reports as a missing field. Protobuf merges
- * repeated fields last-wins, so the decoder retries with the topic's sensor
- * as a field-2 prefix in front of the payload: a payload that names its
- * own sensor still wins, and the codec stays the only parser. JSON and
- * SenML go through proto/json.h; a SenML pack delivers its groups to a
- * callback that appends them one after the other.
+ * A protobuf Reading, like a JSON one, may leave its sensor to the topic
+ * (weir.proto): the codec then returns an empty name, and single_sensor()
+ * fills in the topic's, or refuses the message as missing_field when the
+ * topic has no {sensor} either, or as bad_name when the two disagree. JSON
+ * and SenML go through proto/json.h; a SenML pack delivers its groups to
+ * a callback that appends them one after the other.
  *
- * Cost: one template match (a few tens of ns), the codec's decode (~100 ns
+ * Cost: one template match (a few tens of ns), the codec's decode (~50 ns
  * for a Reading), two intern lookups per name (hash probes).
  *
  * Threads: see decoder.h; one thread at a time, the intern tables' writer. */
@@ -36,9 +35,7 @@ struct decoder {
     struct intern *devices;                   /* Borrowed; we write it. */
     struct intern *sensors;                   /* Borrowed; we write it. */
     struct codec_msg msg;                     /* Decode scratch. */
-    uint8_t patch[CODEC_MAX_PAYLOAD + 2 + CODEC_NAME_MAX]; /* Sensor-
-                                                 prefixed payload. */
-    size_t max_payload; /* Larger is too_large. */
+    size_t max_payload;                       /* Larger is too_large. */
 };
 
 static const char *const format_names[DECODER_FORMATS] = {
@@ -122,30 +119,6 @@ static enum decoder_format pick_format(const struct decoder_sub *s,
         break;
     }
     return s->tpl.has_sensor ? DECODER_PB_READING : DECODER_PB_BATCH;
-}
-
-/* Decode a protobuf Reading, lending it the topic's sensor if it has
- * none (see the top of the file). */
-static enum reject_reason decode_pb_reading(struct decoder *d,
-                                            const struct decoder_input *in,
-                                            const struct topic_match *tm)
-{
-    enum reject_reason why = REJECT_NONE;
-    size_t n = tm->sensor_len;
-
-    if (codec_decode_reading(in->payload, in->len, &d->msg, &why) == 0 ||
-        why != REJECT_MISSING_FIELD || tm->sensor == NULL)
-        return why;
-    if (n > CODEC_NAME_MAX || !codec_name_ok(tm->sensor, n))
-        return REJECT_BAD_NAME;
-    if (in->len + n + 2 > sizeof(d->patch))
-        return REJECT_TOO_LARGE;
-    d->patch[0] = 0x12; /* field 2 (sensor), length-delimited */
-    d->patch[1] = (uint8_t)n;
-    memcpy(d->patch + 2, tm->sensor, n);
-    memcpy(d->patch + 2 + n, in->payload, in->len);
-    codec_decode_reading(d->patch, in->len + n + 2, &d->msg, &why);
-    return why;
 }
 
 /* true if name[0..n) equals the NUL-terminated s. */
@@ -283,7 +256,7 @@ static enum reject_reason decode_payload(struct fill *f)
     d->msg.n = 0;
     switch (f->f) {
     case DECODER_PB_READING:
-        why = decode_pb_reading(d, in, f->tm);
+        codec_decode_reading(in->payload, in->len, &d->msg, &why);
         if (why == REJECT_NONE)
             why = single_sensor(&d->msg, f->tm);
         break;
@@ -321,7 +294,7 @@ size_t decoder_decode(struct decoder *d, const struct decoder_input *in,
     meta->lsn = in->lsn;
     meta->value = (double)in->len;
     meta->device_id = s < 0 ? UINT32_MAX : (uint32_t)s;
-    *why = REJECT_DECODE_ERROR;
+    *why = REJECT_UNKNOWN_TOPIC; /* no template: no format, no names */
     if (s >= 0) {
         const struct decoder_sub *sub = &d->sub[s];
         topic_template_match(&sub->tpl, in->topic, in->topic_len, &tm);

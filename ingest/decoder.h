@@ -34,8 +34,11 @@
  * takes its sensor from the payload or from {sensor}, with the same
  * mismatch rule; a batch's metric names are its sensors. A new name that
  * does not fit its intern table refuses the whole message
- * (REJECT_TABLE_FULL). A topic that no subscription matches is
- * REJECT_DECODE_ERROR (it cannot be decoded without a format).
+ * (REJECT_TABLE_FULL). A message whose topic no subscription's template
+ * matches is REJECT_UNKNOWN_TOPIC (it cannot be decoded without a format):
+ * the broker can deliver one on a filter of the persistent session that
+ * the configuration no longer has, or on a level a template refuses (an
+ * empty {device}), or a retained message of an overlapping filter.
  *
  * Time: a payload without a timestamp gets the receive time (and no
  * READING_HAS_TS, so dedup knows it cannot trust it).

@@ -347,9 +347,8 @@ static void crosscheck_reading(const uint8_t *buf, size_t len, int rc,
             !same_value(r->value, &out->m[0]) || out->n != 1)
             crosscheck_fail("reading: fields differ");
     }
-    if (r != NULL && why == REJECT_MISSING_FIELD && r->sensor != NULL &&
-        r->has_value)
-        crosscheck_fail("reading: missing_field but fields present");
+    if (r != NULL && why == REJECT_MISSING_FIELD && r->has_value)
+        crosscheck_fail("reading: missing_field but the value is present");
     weir__reading__free_unpacked(r, NULL);
 }
 
@@ -433,9 +432,12 @@ static int reading_decode(const uint8_t *buf, size_t len, struct codec_msg *out,
         return refuse(why, REJECT_TOO_LARGE, -EMSGSIZE);
     if (reading_parse(buf, len, &f) != 0)
         return refuse(why, REJECT_DECODE_ERROR, -EBADMSG);
-    if (f.name.p == NULL || !f.has_value)
+    if (!f.has_value)
         return refuse(why, REJECT_MISSING_FIELD, -EINVAL);
-    if (!header_put(&f, out) || !name_put(m->name, f.name))
+    /* No sensor: the topic may name it (weir.proto); "" says so. */
+    m->name[0] = '\0';
+    if (!header_put(&f, out) ||
+        (f.name.p != NULL && !name_put(m->name, f.name)))
         return refuse(why, REJECT_BAD_NAME, -EINVAL);
     m->value = bits_to_double(f.value);
     m->has_value = true;

@@ -34,7 +34,8 @@ struct codec_metric {
 };
 
 /* One decoded message: one device, one seq/ts, n metrics. A single Reading
- * decodes to n == 1 with the sensor name in m[0].name. */
+ * decodes to n == 1 with the sensor name in m[0].name ("" when the
+ * payload left it to the topic). */
 struct codec_msg {
     char device[CODEC_NAME_MAX + 1]; /* "" when the payload had none. */
     bool has_seq;                    /* seq was present. */
@@ -48,15 +49,21 @@ struct codec_msg {
 /* ---- Names ------------------------------------------------------------- */
 
 /* true if name[0..len) is a usable device or sensor name: 1..CODEC_NAME_MAX
- * bytes, no NUL, no '/', '+' or '#' (they would break topic templates), no
- * control characters. */
+ * bytes, valid UTF-8 (RFC 3629), no NUL, no '/', '+' or '#' (they would
+ * break topic templates), no control characters: neither C0 nor DEL nor C1
+ * (U+0080..U+009F). */
 bool codec_name_ok(const char *name, size_t len);
 
 /* ---- Readings ---------------------------------------------------------- */
 
-/* Decode a protobuf Reading (borrows buf). Returns 0, or a negative errno and
- * sets *why: -EMSGSIZE/REJECT_TOO_LARGE, -EBADMSG/REJECT_DECODE_ERROR,
- * -EINVAL/REJECT_BAD_NAME or REJECT_MISSING_FIELD. out is scratch either way. */
+/* Decode a protobuf Reading (borrows buf) into out->m[0] (n == 1). The
+ * sensor may be absent, since the topic may carry it (weir.proto): then
+ * m[0].name is "" and the caller supplies the name; the device likewise
+ * ("" when absent). Returns 0, or a negative errno and sets *why:
+ * -EMSGSIZE/REJECT_TOO_LARGE, -EBADMSG/REJECT_DECODE_ERROR,
+ * -EINVAL/REJECT_MISSING_FIELD (no value: the only required field) or
+ * -EINVAL/REJECT_BAD_NAME (a device or sensor present but not
+ * codec_name_ok(), the empty string included). out is scratch either way. */
 int codec_decode_reading(const uint8_t *buf, size_t len, struct codec_msg *out,
                          enum reject_reason *why);
 

@@ -205,7 +205,9 @@ static void reading_file(const char *file, const uint8_t *buf, size_t len,
     check_reason(file, rc, why, expect);
     if (rc == 0) {
         ASSERT_EQ(scratch.n, 1);
-        ASSERT(codec_name_ok(scratch.m[0].name, strlen(scratch.m[0].name)));
+        /* "": no sensor in the payload, the topic names it. */
+        ASSERT(scratch.m[0].name[0] == '\0' ||
+               codec_name_ok(scratch.m[0].name, strlen(scratch.m[0].name)));
         ASSERT(scratch.device[0] == '\0' ||
                codec_name_ok(scratch.device, strlen(scratch.device)));
         ASSERT(scratch.m[0].has_value && !scratch.m[0].is_label);
@@ -387,7 +389,7 @@ static void reading_round_trips(void)
     for (int r = 0; r < ROUNDS; r++) {
         memset(&in, 0, sizeof(in));
         random_header(&rng, &in);
-        random_name(&rng, in.m[0].name, false);
+        random_name(&rng, in.m[0].name, true); /* "": left to the topic */
         in.m[0].value = random_value(&rng);
         in.m[0].has_value = true;
         in.n = 1;
@@ -498,6 +500,35 @@ static void absent_fields_stay_absent(void)
     len = codec_encode_reading(&in, buf, sizeof(buf));
     ASSERT_EQ(codec_decode_reading(buf, len, &out, &why), -EINVAL);
     ASSERT_EQ(why, REJECT_MISSING_FIELD);
+    /* A Reading may leave its sensor to the topic: "" (weir.proto). */
+    in.m[0].has_value = true;
+    in.m[0].name[0] = '\0';
+    strcpy(in.device, "gw-1");
+    len = codec_encode_reading(&in, buf, sizeof(buf));
+    memset(&out, 0x5a, sizeof(out));
+    ASSERT_EQ(codec_decode_reading(buf, len, &out, &why), 0);
+    ASSERT_EQ(why, REJECT_NONE);
+    ASSERT_EQ(out.n, 1);
+    ASSERT_STREQ(out.m[0].name, "");
+    ASSERT_STREQ(out.device, "gw-1");
+    ASSERT(out.m[0].has_value && out.m[0].value == 1.5);
+    /* ... but a sensor that is there must be a name: "" present is not
+     * absent (field 2, length 0, then the value). */
+    {
+        uint8_t raw[11] = {0x12, 0x00, 0x29};
+        memcpy(raw + 3, buf + len - 8, 8);
+        ASSERT_EQ(codec_decode_reading(raw, sizeof(raw), &out, &why), -EINVAL);
+        ASSERT_EQ(why, REJECT_BAD_NAME);
+        ASSERT_EQ(codec_decode_reading(raw + 2, 9, &out, &why), 0);
+        ASSERT_STREQ(out.m[0].name, "");
+    }
+    /* Without its value it is still refused, as missing. */
+    in.m[0].has_value = false;
+    len = codec_encode_reading(&in, buf, sizeof(buf));
+    ASSERT_EQ(codec_decode_reading(buf, len, &out, &why), -EINVAL);
+    ASSERT_EQ(why, REJECT_MISSING_FIELD);
+    in.device[0] = '\0';
+    strcpy(in.m[0].name, "temp");
     /* seq 0 is a real sequence number, distinct from absent. */
     in.m[0].has_value = true;
     in.has_seq = true;

@@ -368,13 +368,49 @@ static void decoder_names_from_topic_and_payload(void)
     ASSERT_EQ(r[1].nrec, 3);
     ASSERT(!(r[2].flags & READING_MSG_FIRST));
     ASSERT(r[3].flags & READING_LABEL);
-    /* Garbage, and a topic nobody subscribed. */
+    /* Garbage, and a topic no template matches (an old filter of the
+     * session, or an empty {device} level). */
     memcpy(buf, "\x0a\xff\xff", 3);
     ASSERT_EQ(decode(&w, "sensors/d1", buf, 3, 1, r, &why), 1);
     ASSERT_EQ(why, REJECT_DECODE_ERROR);
     ASSERT_EQ(decode(&w, "elsewhere/d1", buf, n, 1, r, &why), 1);
-    ASSERT_EQ(why, REJECT_DECODE_ERROR);
+    ASSERT_EQ(why, REJECT_UNKNOWN_TOPIC);
+    ASSERT_EQ(decoder_meta_reason(&r[0]), REJECT_UNKNOWN_TOPIC);
     ASSERT_EQ(r[0].device_id, UINT32_MAX);
+    ASSERT_EQ(decode(&w, "sensors//temp", buf, n, 1, r, &why), 1);
+    ASSERT_EQ(why, REJECT_UNKNOWN_TOPIC);
+    /* A Reading without its sensor needs a {sensor} topic; a payload
+     * sensor present but empty is a bad name, not an absent one. */
+    {
+        struct decoder_sub sub;
+        struct decoder *dec;
+        struct decoder_input in = {"readings/d7", 11, buf, 0, 1, 5000, 78};
+        ASSERT_EQ(topic_template_parse("readings/{device}", &sub.tpl, NULL, 0),
+                  0);
+        sub.format = DECODER_PB_READING;
+        ASSERT_EQ(decoder_new(&dec, &sub, 1, w.devices, w.sensors), 0);
+        in.len = reading_payload("d7", "", 1, true, buf, sizeof(buf));
+        ASSERT_EQ(decoder_decode(dec, &in, r, &why), 1);
+        ASSERT_EQ(why, REJECT_MISSING_FIELD);
+        in.len = reading_payload("d7", "hum", 1, true, buf, sizeof(buf));
+        ASSERT_EQ(decoder_decode(dec, &in, r, &why), 2);
+        ASSERT_EQ(why, REJECT_NONE);
+        ASSERT(intern_find(w.sensors, "hum", 3, &id) && r[1].sensor_id == id);
+        decoder_free(dec);
+    }
+    {
+        static const uint8_t empty_sensor[] = {
+            0x12, 0x00, 0x29, 0, 0, 0, 0, 0, 0, 0xf0, 0x3f}; /* 1.0 */
+        ASSERT_EQ(decode(&w, "sensors/d7/temp", empty_sensor,
+                         sizeof(empty_sensor), 1, r, &why),
+                  1);
+        ASSERT_EQ(why, REJECT_BAD_NAME);
+        ASSERT_EQ(decode(&w, "sensors/d7/temp", empty_sensor + 2,
+                         sizeof(empty_sensor) - 2, 1, r, &why),
+                  2);
+        ASSERT_EQ(why, REJECT_NONE);
+        ASSERT_EQ(r[1].value, 1.0);
+    }
     world_close(&w);
 }
 

@@ -178,10 +178,10 @@ def classify_reading(b):
         f = rd_fields(b, {1: 2, 2: 2, 3: 0, 4: 0, 5: 1})
     except Bad:
         return "decode_error"
-    if 2 not in f or 5 not in f:
+    if 5 not in f:  # the value is the one required field
         return "missing_field"
-    if (1 in f and not name_ok(f[1])) or not name_ok(f[2]):
-        return "bad_name"
+    if (1 in f and not name_ok(f[1])) or (2 in f and not name_ok(f[2])):
+        return "bad_name"  # the topic may carry either name, not a bad one
     return "none"
 
 
@@ -212,10 +212,15 @@ def gen_reading():
                                   value=1.0))
     w("none--field-zero-non-minimal-tag",
       full + b"\x80\x00\x05")  # field 0 spelt in 2 bytes: unknown, skipped
+    # The topic may carry the sensor (weir.proto): only the value is
+    # required.
+    w("none--no-sensor", reading("gw-1", None, 1, 1, 1.0))
+    w("none--only-value", reading(value=2.5))
     w("missing_field--empty", b"")
-    w("missing_field--no-sensor", reading("gw-1", None, 1, 1, 1.0))
     w("missing_field--no-value", reading("gw-1", "temp", 1, 1))
-    w("missing_field--no-sensor-bad-device", reading("a/b", None, value=1.0))
+    w("missing_field--no-sensor-no-value", reading("gw-1", None, 1, 1))
+    w("missing_field--bad-names-no-value", reading("a/b", "c+d", 1, 1))
+    w("bad_name--no-sensor-bad-device", reading("a/b", None, value=1.0))
     w("bad_name--empty-sensor", reading("gw-1", "", value=1.0))
     w("bad_name--empty-device", reading("", "temp", value=1.0))
     w("bad_name--nul-in-sensor", reading("gw-1", b"te\0mp", value=1.0))
