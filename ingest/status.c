@@ -269,6 +269,15 @@ static void task_metrics(const struct status_src *s, struct http_buf *b)
         prom_sample_u64(b, "weir_task_snapshot_version", &l, 1,
                         task_snapshot_version(t));
     }
+    prom_family(b, "weir_task_rows_pending", PROM_GAUGE,
+                "Forecast rows waiting for their label.");
+    for (i = 0; i < pipeline_tasks(p); i++) {
+        const struct task *t = pipeline_task(p, i);
+        struct prom_label l = {"task", task_name(t)};
+        if (task_kind(t) != TASK_ANOMALY)
+            prom_sample_u64(b, "weir_task_rows_pending", &l, 1,
+                            task_rows_pending(t));
+    }
     prom_family(b, "weir_task_rows_test_total", PROM_COUNTER,
                 "Rows held out in the test stream.");
     for (i = 0; i < pipeline_tasks(p); i++) {

@@ -735,6 +735,11 @@ void task_rows_stats(const struct task *t, struct rows_stats *out)
         memset(out, 0, sizeof(*out));
 }
 
+size_t task_rows_pending(const struct task *t)
+{
+    return t->rows != NULL ? rows_pending(t->rows) : 0;
+}
+
 uint64_t task_snapshot_version(const struct task *t)
 {
     return t->snap_version;

@@ -141,6 +141,8 @@ void task_stats(const struct task *t, struct task_stats *out);
 const struct learner *task_learner(const struct task *t);
 /* Row assembly counters (zeros for anomaly tasks). */
 void task_rows_stats(const struct task *t, struct rows_stats *out);
+/* Forecast rows waiting for their labels (0 for other tasks). */
+size_t task_rows_pending(const struct task *t);
 /* Version of the last snapshot emitted (0: none). */
 uint64_t task_snapshot_version(const struct task *t);
 

@@ -4,7 +4,8 @@
  * truncation), the outbox queue (bounds, order, drain), and the inbox's
  * backpressure (a QoS 0 drop is counted and never logged; a QoS 1 message
  * waits for room, and after the deadline everything is logged, in order,
- * for the catch-up).
+ * for the catch-up), and task images (all or nothing, the previous
+ * format still read).
  * Threads: dlq_two_threads and inbox_wait_gets_room start a second thread;
  * the rest is single-threaded. */
 #include "ingest/checkpoint.h"
@@ -22,7 +23,9 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <zlib.h>
 
+#include "ingest/task.h"
 #include "proto/codec.h"
 
 static void sleep_ms(long ms)
@@ -484,7 +487,243 @@ static void inbox_wait_gets_room(void)
     box_close(&b);
 }
 
+/* ---- Task images ------------------------------------------------------- */
+
+/* A task over two small name tables; readings are fed to it directly. */
+struct tk {
+    struct intern *dev;
+    struct intern *sen;
+    struct task *t;
+};
+
+static void tk_open(struct tk *k, const struct task_config *tc,
+                    size_t max_devices)
+{
+    char err[256] = "";
+
+    ASSERT_EQ(intern_new(&k->dev, 16), 0);
+    ASSERT_EQ(intern_new(&k->sen, 16), 0);
+    if (task_new(&k->t, tc, k->sen, k->dev, max_devices, emit_nothing, NULL,
+                 err, sizeof(err)) != 0) {
+        fprintf(stderr, "task_new: %s\n", err);
+        ASSERT(0);
+    }
+}
+
+static void tk_close(struct tk *k)
+{
+    task_free(k->t);
+    intern_free(k->sen);
+    intern_free(k->dev);
+}
+
+/* n readings of temp, hum and power (in that order) for devices 0..2. */
+static void tk_feed(struct tk *k, int from, int n)
+{
+    static const char *const names[] = {"temp", "hum", "power"};
+
+    for (int i = from; i < from + n; i++) {
+        struct reading r;
+        memset(&r, 0, sizeof(r));
+        r.device_id = (uint32_t)(i % 3);
+        ASSERT_EQ(intern_add(k->sen, names[i / 3 % 3], strlen(names[i / 3 % 3]),
+                             &r.sensor_id, NULL),
+                  0);
+        r.ts_ms = 1700000000000LL + (int64_t)i * 5000;
+        r.value = 20 + (i * 7919 % 100) / 10.0;
+        r.seq = (uint64_t)i;
+        r.flags = READING_HAS_SEQ | READING_HAS_TS;
+        task_add(k->t, &r, r.ts_ms + 10);
+    }
+}
+
+static struct task_config forecast_config(const char *target,
+                                          uint64_t window_rows)
+{
+    static const char *const feats[] = {"temp", "temp@-1", "hum", "power"};
+    struct task_config tc;
+
+    memset(&tc, 0, sizeof(tc));
+    tc.name = "fc";
+    tc.kind = TASK_REGRESSION;
+    tc.target = target;
+    tc.features = feats;
+    tc.nfeatures = 4;
+    tc.window_rows = window_rows;
+    tc.test_fraction = -1;
+    return tc;
+}
+
+static uint8_t *tk_save(const struct tk *k, size_t *len)
+{
+    uint8_t *img = NULL;
+
+    ASSERT_EQ(task_save(k->t, &img, len), 0);
+    return img;
+}
+
+/* task_restore(img) returns rc, and t's image is the same before/after. */
+static void tk_refused(struct tk *k, const uint8_t *img, size_t len, int rc)
+{
+    size_t l0, l1;
+    uint8_t *before = tk_save(k, &l0);
+    uint8_t *after;
+
+    ASSERT_EQ(task_restore(k->t, img, len), rc);
+    after = tk_save(k, &l1);
+    ASSERT_EQ(l0, l1);
+    ASSERT(memcmp(before, after, l0) == 0);
+    free(before);
+    free(after);
+}
+
+/* A forecasting task's image carries the rows (pending rows included) and
+ * restores byte for byte; another configuration, a damaged image, and a
+ * learner image that is refused after the rows were applied all leave the
+ * task as it was; an image of the previous format (learner only) still
+ * restores the learner. */
+static void task_images_are_all_or_nothing(void)
+{
+    struct task_config tc = forecast_config("power@+1m", 20);
+    struct task_config other = forecast_config("power@+2m", 20);
+    struct task_config window = forecast_config("power@+1m", 30);
+    struct tk a, b, c, d, e;
+    struct task_stats st;
+    struct bytes_out v1 = {NULL, 0, 0, false};
+    uint8_t *img, *lb = NULL, *again;
+    size_t len, ll, l2;
+
+    tk_open(&a, &tc, 4);
+    tk_feed(&a, 0, 900);
+    ASSERT(task_rows_pending(a.t) > 0);
+    img = tk_save(&a, &len);
+    /* Byte for byte into a fresh task. */
+    tk_open(&b, &tc, 4);
+    ASSERT_EQ(task_restore(b.t, img, len), 0);
+    ASSERT_EQ(task_rows_pending(b.t), task_rows_pending(a.t));
+    again = tk_save(&b, &l2);
+    ASSERT_EQ(l2, len);
+    ASSERT(memcmp(again, img, len) == 0);
+    free(again);
+    /* Another horizon: rows and learner both refuse; nothing changes. */
+    tk_open(&c, &other, 4);
+    tk_feed(&c, 0, 60);
+    tk_refused(&c, img, len, -EINVAL);
+    /* Another window: the rows image fits, the learner's does not. The
+     * rows applied first must be put back. */
+    tk_open(&d, &window, 4);
+    tk_feed(&d, 0, 60);
+    ASSERT(task_rows_pending(d.t) > 0);
+    tk_refused(&d, img, len, -EINVAL);
+    /* Damaged anywhere (the task's CRC), or cut. */
+    for (size_t i = 0; i < len; i += 97) {
+        img[i] ^= 0x08;
+        tk_refused(&d, img, len, -EBADMSG);
+        img[i] ^= 0x08;
+    }
+    tk_refused(&d, img, len - 1, -EBADMSG);
+    /* Per-device state beyond a smaller device table. */
+    tk_close(&c);
+    tk_open(&c, &tc, 2);
+    tk_refused(&c, img, len, -ENOSPC);
+    /* Format 1, as the previous build wrote it: header and learner. */
+    task_stats(a.t, &st);
+    ASSERT_EQ(learner_save(task_learner(a.t), &lb, &ll), 0);
+    bytes_put_u32(&v1, 0x4b535457u);
+    bytes_put_u32(&v1, 1);
+    bytes_put_u32(&v1, TASK_REGRESSION);
+    bytes_put_str(&v1, "fc");
+    for (size_t i = 0; i < sizeof(st) / sizeof(uint64_t); i++)
+        bytes_put_u64(&v1, ((const uint64_t *)&st)[i]);
+    bytes_put_u8(&v1, 0);
+    bytes_put_u8(&v1, 1);
+    bytes_put_i64(&v1, 0);
+    bytes_put_u64(&v1, task_snapshot_version(a.t));
+    bytes_put_blob(&v1, lb, ll);
+    bytes_put_crc(&v1);
+    ASSERT(!v1.failed);
+    tk_open(&e, &tc, 4);
+    ASSERT_EQ(task_restore(e.t, v1.data, v1.len), 0);
+    ASSERT_EQ(task_rows_pending(e.t), 0); /* rows start afresh */
+    ASSERT_EQ(task_snapshot_version(e.t), task_snapshot_version(a.t));
+    {
+        uint8_t *eb = NULL;
+        size_t el;
+        ASSERT_EQ(learner_save(task_learner(e.t), &eb, &el), 0);
+        ASSERT_EQ(el, ll);
+        ASSERT(memcmp(eb, lb, ll) == 0);
+        free(eb);
+    }
+    free(v1.data);
+    free(lb);
+    free(img);
+    tk_close(&a);
+    tk_close(&b);
+    tk_close(&c);
+    tk_close(&d);
+    tk_close(&e);
+}
+
+/* An anomaly task's detectors round-trip through versioned images; the
+ * raw-bytes images of the previous format are refused as another
+ * configuration (the task starts afresh), damaged ones as such. */
+static void anomaly_task_images(void)
+{
+    static const char *const sensors[] = {"temp", "power"};
+    struct task_config tc;
+    struct task_stats sa, sb;
+    struct tk a, b, c;
+    uint8_t *img, *again;
+    size_t len, l2, hdr;
+
+    memset(&tc, 0, sizeof(tc));
+    tc.name = "watch";
+    tc.kind = TASK_ANOMALY;
+    tc.features = sensors;
+    tc.nfeatures = 2;
+    tk_open(&a, &tc, 4);
+    tk_feed(&a, 0, 3000);
+    task_stats(a.t, &sa);
+    ASSERT_EQ(sa.series, 6); /* temp and power of 3 devices */
+    img = tk_save(&a, &len);
+    tk_open(&b, &tc, 4);
+    ASSERT_EQ(task_restore(b.t, img, len), 0);
+    task_stats(b.t, &sb);
+    ASSERT(memcmp(&sa, &sb, sizeof(sa)) == 0);
+    again = tk_save(&b, &l2);
+    ASSERT(l2 == len && memcmp(again, img, len) == 0);
+    free(again);
+    /* The same scores afterwards (the stats count them). */
+    tk_feed(&a, 3000, 300);
+    tk_feed(&b, 3000, 300);
+    {
+        uint8_t *ia = tk_save(&a, &len), *ib = tk_save(&b, &l2);
+        ASSERT(l2 == len && memcmp(ia, ib, len) == 0);
+        free(ia);
+        free(ib);
+    }
+    /* Format 1 (raw detector bytes): refused as another layout. */
+    img[4] = 1;
+    hdr = len - 4;
+    {
+        uint32_t crc = (uint32_t)crc32_z(0L, img, hdr);
+        for (int i = 0; i < 4; i++)
+            img[hdr + (size_t)i] = (uint8_t)(crc >> (8 * i));
+    }
+    tk_open(&c, &tc, 4);
+    tk_feed(&c, 0, 30);
+    tk_refused(&c, img, len, -EINVAL);
+    img[hdr / 2] ^= 1;
+    tk_refused(&c, img, len, -EBADMSG);
+    free(img);
+    tk_close(&a);
+    tk_close(&b);
+    tk_close(&c);
+}
+
 static const struct test tests[] = {
+    {"task_images_are_all_or_nothing", task_images_are_all_or_nothing},
+    {"anomaly_task_images", anomaly_task_images},
     {"checkpoint_image_round_trip", checkpoint_image_round_trip},
     {"checkpoint_files_fall_back", checkpoint_files_fall_back},
     {"dlq_two_threads", dlq_two_threads},
