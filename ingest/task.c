@@ -908,6 +908,7 @@ static int apply_anomaly(struct task *t, struct bytes_in *in, uint64_t n)
         const uint8_t *p = bytes_get_blob(in, &sz);
         if (anomaly_new(&t->det[cell], &t->acfg) != 0) {
             reset_anomaly(t);
+            t->st.series = 0;
             return -ENOMEM;
         }
         anomaly_restore(t->det[cell], p, sz); /* checked in pass 1 */
