@@ -84,6 +84,16 @@ static inline double bucket_n(uint32_t r)
     return (double)((uint64_t)1 << r); /* r < DRIFT_ADWIN_ROWS = 48 */
 }
 
+/* 1 / (2 bucket_n(r)) = 2^-(r + 1), exactly, from its exponent bits. */
+static inline double half_inv_n(uint32_t r)
+{
+    uint64_t bits = (uint64_t)(1023 - 1 - r) << 52; /* r < 48: normal */
+    double v;
+
+    memcpy(&v, &bits, sizeof(v));
+    return v;
+}
+
 /* Drop the first k (1 or 2) buckets of row r. The copy moves a fixed
  * count (the whole row array, stale slots included), written out move by
  * move: as a loop, GCC turns it into two memmove calls, several times the
@@ -143,11 +153,12 @@ static void adwin_drop_oldest(struct drift_adwin *a, double *t, double *n)
 static void adwin_compress(struct drift_adwin *a)
 {
     for (uint32_t r = 0; r < a->rows && a->len[r] > DRIFT_ADWIN_M; r++) {
-        double nb = bucket_n(r);
         double t0 = a->b_total[r][0];
         double t1 = a->b_total[r][1];
+        /* (t0 - t1)^2 / (2 nb): 2 nb is a power of two, so a multiply by
+         * its reciprocal gives the same bits without a divide. */
         double v = a->b_var[r][0] + a->b_var[r][1] +
-                   (t0 - t1) * (t0 - t1) / (2.0 * nb);
+                   (t0 - t1) * (t0 - t1) * half_inv_n(r);
 
         if (r + 1 == DRIFT_ADWIN_ROWS) {
             double t;

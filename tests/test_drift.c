@@ -90,6 +90,68 @@ static void adwin_checks_on_its_clock(void)
     }
 }
 
+/* The histogram of the paper, written out plainly: each value becomes a
+ * bucket of row 0, and a row reaching M + 1 buckets merges its two oldest
+ * into the next row at once. */
+struct plain_hist {
+    uint32_t len[DRIFT_ADWIN_ROWS];
+    double t[DRIFT_ADWIN_ROWS][DRIFT_ADWIN_M + 1];
+    double v[DRIFT_ADWIN_ROWS][DRIFT_ADWIN_M + 1];
+};
+
+static void plain_add(struct plain_hist *e, double x)
+{
+    e->t[0][e->len[0]] = x;
+    e->v[0][e->len[0]++] = 0;
+    for (uint32_t r = 0; e->len[r] > DRIFT_ADWIN_M; r++) {
+        double t0 = e->t[r][0];
+        double t1 = e->t[r][1];
+        double nb = (double)((uint64_t)1 << r);
+        e->t[r + 1][e->len[r + 1]] = t0 + t1;
+        e->v[r + 1][e->len[r + 1]++] =
+            e->v[r][0] + e->v[r][1] + (t0 - t1) * (t0 - t1) / (2.0 * nb);
+        e->len[r] -= 2;
+        memmove(e->t[r], e->t[r] + 2, e->len[r] * sizeof(double));
+        memmove(e->v[r], e->v[r] + 2, e->len[r] * sizeof(double));
+    }
+}
+
+/* drift.c's buckets (merged with a multiply, shifted move by move) are
+ * bit for bit those of the histogram written out plainly, whatever the
+ * clock. */
+static void adwin_buckets_match_plain_histogram(void)
+{
+    static const uint32_t clocks[] = {1, 32, 100, 1000};
+    uint64_t rng = test_seed();
+
+    for (size_t c = 0; c < 4; c++) {
+        static struct plain_hist e;
+        struct drift_adwin_params p;
+        struct drift_adwin a;
+        int compared = 0;
+        memset(&e, 0, sizeof(e));
+        drift_adwin_params_default(&p);
+        p.clock = clocks[c];
+        p.delta = 1e-300; /* no cut: the plain model has none */
+        p.delta_warning = 1e-300;
+        ASSERT_EQ(drift_adwin_init(&a, &p), 0);
+        for (int i = 0; i < 100000; i++) {
+            double x = i % 3 ? bernoulli(&rng, 0.3) : unif(&rng);
+            ASSERT(drift_adwin_update(&a, x) == DRIFT_NONE);
+            plain_add(&e, x);
+            compared++;
+            for (uint32_t r = 0; r < DRIFT_ADWIN_ROWS; r++) {
+                ASSERT_EQ(a.len[r], e.len[r]);
+                ASSERT(memcmp(a.b_total[r], e.t[r],
+                              e.len[r] * sizeof(double)) == 0);
+                ASSERT(memcmp(a.b_var[r], e.v[r], e.len[r] * sizeof(double)) ==
+                       0);
+            }
+        }
+        ASSERT_EQ(compared, 100000);
+    }
+}
+
 /* 1e6 stationary values, two distributions: no drift at the default
  * confidence (see drift.h for the bound, and why it is the paper's
  * delta / |W| form). */
@@ -348,6 +410,8 @@ static void ph_rejects_bad_params_and_values(void)
 static const struct test tests[] = {
     {"adwin_detects_abrupt_shift", adwin_detects_abrupt_shift},
     {"adwin_checks_on_its_clock", adwin_checks_on_its_clock},
+    {"adwin_buckets_match_plain_histogram",
+     adwin_buckets_match_plain_histogram},
     {"adwin_silent_on_stationary_stream", adwin_silent_on_stationary_stream},
     {"adwin_window_statistics_are_exact", adwin_window_statistics_are_exact},
     {"adwin_checkpoint_by_copy", adwin_checkpoint_by_copy},
