@@ -94,6 +94,22 @@
 
 #define ADAGRAD_EPS 1e-8
 
+/* Two doubles (GCC and Clang generic vectors; see sgd_pairs()). */
+typedef double v2d __attribute__((vector_size(16)));
+
+static inline v2d load2(const double *p)
+{
+    v2d v;
+
+    memcpy(&v, p, sizeof(v));
+    return v;
+}
+
+static inline void store2(double *p, v2d v)
+{
+    memcpy(p, &v, sizeof(v));
+}
+
 struct model {
     struct model_params p; /* Hyper-parameters, fixed at new. */
     size_t n;              /* Inputs, without the bias. */
@@ -463,30 +479,33 @@ static size_t prepare_row(struct model *m, const double *restrict x,
     return use;
 }
 
-/* Predict into out (may be NULL) from the score z0 (one output) or xs
- * (softmax), and leave dLoss/dz_k in m->gk. */
-static void predict_and_grad(struct model *m, double y, double *out, double z0,
-                             size_t use)
+/* One output (linear, logistic): predict into out (may be NULL) from the
+ * score z0 and return dLoss/dz. */
+static inline double grad_one(const struct model *m, double y, double *out,
+                              double z0)
 {
-    double *gk = m->gk;
     double v;
 
     if (m->p.kind == MODEL_LINEAR) {
         v = clamp(z0, MODEL_X_MAX);
         if (out != NULL)
             out[0] = v;
-        gk[0] = v - clamp(y, MODEL_X_MAX);
-        return;
+        return v - clamp(y, MODEL_X_MAX);
     }
-    if (m->p.kind == MODEL_LOGISTIC) {
-        v = sigmoid(z0);
-        if (out != NULL) {
-            out[0] = 1.0 - v;
-            out[1] = v;
-        }
-        gk[0] = v - y;
-        return;
+    v = sigmoid(z0);
+    if (out != NULL) {
+        out[0] = 1.0 - v;
+        out[1] = v;
     }
+    return v - y;
+}
+
+/* Softmax: predict into out (may be NULL) from xs[0..use) and leave
+ * dLoss/dz_k in m->gk. */
+static void grad_softmax(struct model *m, double y, double *out, size_t use)
+{
+    double *gk = m->gk;
+
     for (size_t k = 0; k < m->outputs; k++)
         gk[k] = score_clean(m->w + k * m->stride, m->xs, use, m->n);
     softmax_inplace(gk, m->outputs);
@@ -499,22 +518,63 @@ static void predict_and_grad(struct model *m, double y, double *out, double z0,
  * (separate slices of m->mem), which lets the compiler keep each weight in
  * a register across its update instead of reloading it after every store.
  */
+/* The SGD step of weights [0, 2 floor(use / 2)), two at a time (GCC's
+ * generic vectors: the same operations lane by lane, so the same bits),
+ * clamped only if a weight may be out of range: a sum of (w /
+ * MODEL_W_MAX)^2 below 0.5 proves every |w| below the clamp (NaN and Inf
+ * fail it), and clamp() of the stored value is what the one-weight code
+ * computes. Returns the weights done. */
+static size_t sgd_pairs(double *restrict w, const double *restrict xs, double g,
+                        double eta, double l2, size_t use)
+{
+    const v2d ve = {eta, eta};
+    const v2d vg = {g, g};
+    const v2d vl = {l2, l2};
+    const v2d sc = {1.0 / MODEL_W_MAX, 1.0 / MODEL_W_MAX};
+    v2d big = {0, 0};
+    size_t i = 0;
+
+    if (l2 > 0) {
+        for (; i + 2 <= use; i += 2) {
+            v2d wi = load2(w + i);
+            v2d t;
+            wi = wi - ve * (vg * load2(xs + i) + vl * wi);
+            store2(w + i, wi);
+            t = wi * sc;
+            big += t * t;
+        }
+    } else {
+        for (; i + 2 <= use; i += 2) {
+            v2d wi = load2(w + i) - ve * (vg * load2(xs + i));
+            v2d t = wi * sc;
+            store2(w + i, wi);
+            big += t * t;
+        }
+    }
+    if (!(big[0] + big[1] < 0.5))
+        for (size_t j = 0; j < i; j++)
+            w[j] = clamp(w[j], MODEL_W_MAX);
+    return i;
+}
+
 static void step_sgd(const struct model *m, double *restrict w,
                      const double *restrict xs, double g, size_t use)
 {
     double eta = m->p.learning_rate;
     double l2 = m->p.l2;
     size_t n = m->n;
+    size_t i;
 
     if (m->p.power_t > 0)
         eta = m->p.power_t == 0.5 ? eta / sqrt((double)m->t)
                                   : eta * pow((double)m->t, -m->p.power_t);
+    i = sgd_pairs(w, xs, g, eta, l2, use);
     /* Without L2, the l2 * w term is a zero that changes no bit. */
     if (l2 > 0)
-        for (size_t i = 0; i < use; i++)
+        for (; i < use; i++)
             w[i] = clamp(w[i] - eta * (g * xs[i] + l2 * w[i]), MODEL_W_MAX);
     else
-        for (size_t i = 0; i < use; i++)
+        for (; i < use; i++)
             w[i] = clamp(w[i] - eta * (g * xs[i]), MODEL_W_MAX);
     w[n] = clamp(w[n] - eta * g, MODEL_W_MAX);
 }
@@ -567,6 +627,18 @@ static void step_nag(const struct model *m, double *restrict w,
     w[n] -= c * g / (sqrt(g2[n]) + 1e-300);
 }
 
+/* One weight row's step, by the model's optimizer. */
+static inline void step(const struct model *m, double *w, double *g2, double g,
+                        size_t use)
+{
+    if (m->p.optimizer == MODEL_SGD)
+        step_sgd(m, w, m->xs, g, use);
+    else if (m->p.optimizer == MODEL_ADAGRAD)
+        step_adagrad(m, w, g2, m->xs, g, use);
+    else
+        step_nag(m, w, g2, m->xs, g, use);
+}
+
 int model_learn_prefix(struct model *m, const double *x, size_t head, double y,
                        double *out)
 {
@@ -582,18 +654,13 @@ int model_learn_prefix(struct model *m, const double *x, size_t head, double y,
         return -EINVAL;
     }
     use = prepare_row(m, x, head, &z0);
-    predict_and_grad(m, y, out, z0, use);
-    for (size_t k = 0; k < m->outputs; k++) {
-        double *w = m->w + k * m->stride;
-        double *g2 = m->g2 + k * m->stride;
-        double g = m->gk[k];
-        if (m->p.optimizer == MODEL_SGD)
-            step_sgd(m, w, m->xs, g, use);
-        else if (m->p.optimizer == MODEL_ADAGRAD)
-            step_adagrad(m, w, g2, m->xs, g, use);
-        else
-            step_nag(m, w, g2, m->xs, g, use);
+    if (m->outputs == 1) {
+        step(m, m->w, m->g2, grad_one(m, y, out, z0), use);
+        return 0;
     }
+    grad_softmax(m, y, out, use);
+    for (size_t k = 0; k < m->outputs; k++)
+        step(m, m->w + k * m->stride, m->g2 + k * m->stride, m->gk[k], use);
     return 0;
 }
 

@@ -717,6 +717,57 @@ static void learn_is_predict_then_update(void)
     }
 }
 
+/* SGD, written out one weight at a time as model.h defines it (clamps
+ * included), against the model (which steps two weights at a time): the
+ * same bits, with L2 or without, for an odd number of inputs, on a tame
+ * stream and on a diverging one that hits every clamp. */
+static double clampd(double v, double lim)
+{
+    return v > lim ? lim : (v < -lim ? -lim : v);
+}
+
+static void sgd_matches_scalar_reference(void)
+{
+    for (int c = 0; c < 4; c++) {
+        bool logistic = c < 2;
+        double l2 = c % 2 ? 1e-3 : 0.0;
+        double lr = logistic ? 0.05 : 1e5;
+        struct model *m = new_model(logistic ? MODEL_LOGISTIC : MODEL_LINEAR,
+                                    MODEL_SGD, lr, l2, 5, 0);
+        double ref[6] = {0};
+        double w[6];
+        uint64_t rng = test_seed() + (uint64_t)c;
+        long clamped = 0;
+        for (int r = 0; r < 3000; r++) {
+            double x[5];
+            double y;
+            double z;
+            double v;
+            double g;
+            for (int i = 0; i < 5; i++)
+                x[i] = (logistic ? 1.0 : 1e70) * gauss(&rng);
+            y = logistic ? (x[0] - x[3] > 0) : 1e70 * gauss(&rng);
+            ASSERT_EQ(model_update(m, x, y), 0);
+            z = ref[5];
+            for (int i = 0; i < 5; i++)
+                z += ref[i] * x[i];
+            v = logistic ? 1.0 / (1.0 + exp(-clampd(z, MODEL_LOGIT_MAX)))
+                         : clampd(z, MODEL_X_MAX);
+            g = v - (logistic ? y : clampd(y, MODEL_X_MAX));
+            for (int i = 0; i < 5; i++)
+                ref[i] =
+                    clampd(ref[i] - lr * (g * x[i] + l2 * ref[i]), MODEL_W_MAX);
+            ref[5] = clampd(ref[5] - lr * g, MODEL_W_MAX);
+            ASSERT_EQ(model_weights_get(m, w, 6), 0);
+            ASSERT(memcmp(w, ref, sizeof(w)) == 0);
+            for (int i = 0; i < 6; i++)
+                clamped += fabs(ref[i]) == MODEL_W_MAX;
+        }
+        ASSERT(logistic || clamped > 0); /* the clamps were exercised */
+        model_free(m);
+    }
+}
+
 /* model_learn_prefix(head) = model_learn() of the row with zeros from
  * head on, bit for bit (outputs and the whole state), for every kind,
  * optimizer and with or without L2; what lies beyond head is never read
@@ -913,6 +964,7 @@ static const struct test tests[] = {
      weights_layout_is_row_major_bias_last},
     {"learn_is_predict_then_update", learn_is_predict_then_update},
     {"learn_prefix_is_learn_with_zeros", learn_prefix_is_learn_with_zeros},
+    {"sgd_matches_scalar_reference", sgd_matches_scalar_reference},
     {"state_round_trip_continues_identically",
      state_round_trip_continues_identically},
     {"merge_follows_its_contract", merge_follows_its_contract},
