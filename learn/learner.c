@@ -1100,8 +1100,10 @@ static inline void feed_drift(struct learner *l, double loss,
     if (l->cfg.detector & LEARNER_DETECT_ADWIN) {
         l->block_sum += loss;
         if (++l->block_n >= l->cfg.adwin_block) {
+            /* A block of one is its loss: no divide on the default path. */
             l->adwin_state = drift_adwin_update(
-                &l->adwin, l->block_sum / (double)l->block_n);
+                &l->adwin, l->block_n == 1 ? l->block_sum
+                                           : l->block_sum / (double)l->block_n);
             l->block_sum = 0;
             l->block_n = 0;
             a = l->adwin_state;

@@ -331,13 +331,11 @@ static inline size_t update_one(struct scaler *s, size_t i, const double *x,
     return 1;
 }
 
-/* The row path of scaler_update_transform(), instantiated twice (with
- * and without present[]) so that the common no-mask case tests nothing
- * but the values' range: the pairs two columns at a time when all their
- * values are usable (the common case), else one column at a time; then
- * the odd last column. Returns the missing values. */
-static inline size_t update_transform(struct scaler *s, const double *x,
-                                      const uint8_t *present, double *z)
+/* The row path: the pairs two columns at a time when all their values
+ * are usable (the common case), else one column at a time; then the odd
+ * last column. */
+size_t scaler_update_transform(struct scaler *s, const double *x,
+                               const uint8_t *present, double *z)
 {
     size_t n2 = s->n & ~(size_t)1;
     size_t miss = 0;
@@ -352,18 +350,6 @@ static inline size_t update_transform(struct scaler *s, const double *x,
     }
     if (n2 < s->n)
         miss += update_one(s, n2, x, present, z);
-    return miss;
-}
-
-size_t scaler_update_transform(struct scaler *s, const double *x,
-                               const uint8_t *present, double *z)
-{
-    size_t miss;
-
-    if (present != NULL)
-        miss = update_transform(s, x, present, z);
-    else
-        miss = update_transform(s, x, NULL, z);
     indicators(s, x, present, z, miss);
     return miss;
 }
