@@ -159,10 +159,11 @@ static void layout_missing_and_indicators(void)
  * per-column offset, with rare missing, non-finite or enormous values,
  * sudden jumps (which push the Newton-tracked 1/sd out of its window) and
  * a constant column (no spread: z stays 0). */
-static void odd_row(uint64_t *rng, size_t n, int i, double *x, uint8_t *p)
+static void odd_row(uint64_t *rng, size_t n, int i, double *x, uint8_t *p,
+                    bool gaps)
 {
     for (size_t j = 0; j < n; j++) {
-        uint64_t r = test_rand(rng) % 1000;
+        uint64_t r = gaps ? test_rand(rng) % 1000 : 999;
         x[j] = (double)(j + 1) * gauss(rng) + 100.0 * (double)j;
         if (i > 3000 && i % 1500 < 10)
             x[j] += 50.0 * (double)(j + 1); /* a jump */
@@ -180,7 +181,9 @@ static void odd_row(uint64_t *rng, size_t n, int i, double *x, uint8_t *p)
  * path of scaler_update_transform() against the one-column code of
  * scaler_update() and scaler_transform(), for odd and even widths, with
  * and without present[], long enough for the Newton tracking (> 1e4
- * rows), comparing z (indicators included) and the whole state. */
+ * rows), with gaps (missing values make the counts differ) and without
+ * (every count equal: one divide per row), comparing z (indicators
+ * included) and the whole state. */
 static void update_transform_is_update_then_transform(void)
 {
     static const size_t widths[] = {1, 2, 3, 7, 8};
@@ -188,7 +191,7 @@ static void update_transform_is_update_then_transform(void)
 
     for (size_t w = 0; w < sizeof(widths) / sizeof(widths[0]); w++) {
         size_t n = widths[w];
-        for (int masked = 0; masked < 2; masked++) {
+        for (int mode = 0; mode < 3; mode++) { /* gaps; gaps, masked; none */
             struct scaler *a = NULL;
             struct scaler *b = NULL;
             double sa[32];
@@ -200,8 +203,8 @@ static void update_transform_is_update_then_transform(void)
                 uint8_t p[8];
                 double za[16];
                 double zb[16];
-                odd_row(&rng, n, i, x, p);
-                const uint8_t *pr = masked ? p : NULL;
+                odd_row(&rng, n, i, x, p, mode < 2);
+                const uint8_t *pr = mode == 1 ? p : NULL;
                 size_t miss = scaler_update_transform(a, x, pr, za);
                 scaler_update(b, x, pr);
                 ASSERT_EQ(miss, scaler_transform(b, x, pr, zb));
@@ -262,7 +265,7 @@ static void state_round_trip_is_exact(void)
     ASSERT_EQ(scaler_new(&b, 8, NULL), 0);
     ASSERT_EQ(scaler_state_len(a), 32);
     for (int i = 0; i < 20000; i++) {
-        odd_row(&rng, 8, i, x, p);
+        odd_row(&rng, 8, i, x, p, true);
         scaler_update_transform(a, x, p, za);
     }
     ASSERT_EQ(scaler_state_get(a, st, 31), -EINVAL);
@@ -274,7 +277,7 @@ static void state_round_trip_is_exact(void)
     scaler_transform(a, x, NULL, za);
     ASSERT(za[0] == (1.25 - st[1]) * st[3]);
     for (int i = 0; i < 3000; i++) {
-        odd_row(&rng, 8, 20000 + i, x, p);
+        odd_row(&rng, 8, 20000 + i, x, p, true);
         ASSERT_EQ(scaler_update_transform(a, x, p, za),
                   scaler_update_transform(b, x, p, zb));
         ASSERT(memcmp(za, zb, sizeof(za)) == 0);
