@@ -4,17 +4,15 @@
  * A checkpoint holds the lsn of the last message the pipeline processed,
  * the device and sensor name tables (so every id means the same name
  * after a restart), and the pipeline's image (counters, clock, dedup
- * windows, and every task's whole state: learner and row assembly -- the
+ * windows, validation's rate-of-change state, and every task's whole
+ * state: learner and row assembly -- the
  * recent values with their lag history and the forecast rows waiting for
  * labels -- or anomaly detectors; ingest/pipeline.h, ingest/task.h). At
  * start-up the daemon restores it and replays the ingest log after that
  * lsn through the same decode path before connecting; dedup makes the
  * replay idempotent, so a crash loses no acknowledged reading and learns
  * none twice, and the models continue as if there had been no restart
- * (tests/test_pipeline.c checks the outputs byte for byte). Not yet in the
- * image: validation's rate-of-change state (stream/validate.h can save it;
- * ingest/pipeline.c does not yet), so the first reading of each
- * rate-limited pair after a restart is not rate-checked.
+ * (tests/test_pipeline.c checks the outputs byte for byte).
  *
  * File: "WEIRCKPT" | format u32 | lsn u64 | created_ms i64 | devices blob
  * | sensors blob | pipeline blob | crc32 (ingest/bytes.h encoding, little

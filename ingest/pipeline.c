@@ -28,7 +28,8 @@
 #include "stream/admit.h"
 
 #define PIPELINE_MAGIC 0x4c505457u /* "WTPL" */
-#define PIPELINE_FORMAT 1u
+#define PIPELINE_FORMAT 2u    /* 2: + validation's rate state */
+#define PIPELINE_FORMAT_V1 1u /* without it; still read */
 #define DEDUP_IMAGE_MAX (256u << 20) /* refuse larger dedup images */
 
 struct pipeline {
@@ -415,6 +416,19 @@ static int put_dedup(const struct pipeline *p, struct bytes_out *b)
     return 0;
 }
 
+static int put_validate(const struct pipeline *p, struct bytes_out *b)
+{
+    size_t need = validate_save(p->validate, NULL, 0);
+    uint8_t *img;
+
+    if ((img = malloc(need)) == NULL)
+        return -ENOMEM;
+    validate_save(p->validate, img, need);
+    bytes_put_blob(b, img, need);
+    free(img);
+    return 0;
+}
+
 int pipeline_save(const struct pipeline *p, struct bytes_out *b)
 {
     size_t i;
@@ -423,7 +437,7 @@ int pipeline_save(const struct pipeline *p, struct bytes_out *b)
     bytes_put_u32(b, PIPELINE_FORMAT);
     put_stats(b, &p->st);
     bytes_put_i64(b, p->next_tick_ms);
-    if (put_dedup(p, b) != 0)
+    if (put_dedup(p, b) != 0 || put_validate(p, b) != 0)
         return -ENOMEM;
     bytes_put_u32(b, (uint32_t)p->ntasks);
     for (i = 0; i < p->ntasks; i++) {
@@ -478,19 +492,26 @@ static int restore_tasks(struct pipeline *p, struct bytes_in *in)
 int pipeline_restore(struct pipeline *p, struct bytes_in *in)
 {
     struct pipeline_stats st;
-    const uint8_t *img;
+    const uint8_t *img, *vimg = NULL;
     int64_t next_tick;
-    size_t len;
+    size_t len, vlen = 0;
+    uint32_t format;
     int rc;
 
-    if (bytes_get_u32(in) != PIPELINE_MAGIC ||
-        bytes_get_u32(in) != PIPELINE_FORMAT)
+    if (bytes_get_u32(in) != PIPELINE_MAGIC)
+        return -EBADMSG;
+    format = bytes_get_u32(in);
+    if (format != PIPELINE_FORMAT && format != PIPELINE_FORMAT_V1)
         return -EBADMSG;
     get_stats(in, &st);
     next_tick = bytes_get_i64(in);
     img = bytes_get_blob(in, &len);
-    if (in->bad || img == NULL)
+    if (format == PIPELINE_FORMAT)
+        vimg = bytes_get_blob(in, &vlen);
+    if (in->bad || img == NULL || (format == PIPELINE_FORMAT && vimg == NULL))
         return -EBADMSG;
+    if (vimg != NULL && (rc = validate_restore(p->validate, vimg, vlen)) != 0)
+        return rc;
     if ((rc = dedup_deserialize(p->dedup, img, len)) != 0)
         return rc;
     p->st = st;

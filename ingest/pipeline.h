@@ -130,7 +130,8 @@ uint64_t pipeline_framing_errors(const struct pipeline *p);
 
 /* ---- Checkpoints ------------------------------------------------------- */
 
-/* Append the state (counters, clock, dedup, every task) to b. Returns 0
+/* Append the state (counters, clock, dedup, validation's rate state,
+ * every task) to b. Returns 0
  * or -ENOMEM. */
 int pipeline_save(const struct pipeline *p, struct bytes_out *b);
 

@@ -36,7 +36,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (rc != 0)
         return 0;
     check(m.n == 1 && m.m[0].has_value && !m.m[0].is_label);
-    check(codec_name_ok(m.m[0].name, strlen(m.m[0].name)));
+    check(m.m[0].name[0] == '\0' || codec_name_ok(m.m[0].name, strlen(m.m[0].name)));
     check(m.device[0] == '\0' || codec_name_ok(m.device, strlen(m.device)));
     len = codec_encode_reading(&m, buf, sizeof(buf));
     check(len > 0);

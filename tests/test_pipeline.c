@@ -611,7 +611,7 @@ static void pipeline_resumes_from_checkpoint(void)
  * is checkpointed only once ingest/pipeline.c saves it; until then a
  * finite limit here (0.5 refuses the spike) makes the resumed run accept
  * the first temp after each restore unchecked and differ. */
-#define RS_TEMP_MAX_RATE INFINITY
+#define RS_TEMP_MAX_RATE 0.5
 
 struct rs_msg {
     char topic[64];
