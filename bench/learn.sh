@@ -8,7 +8,8 @@
 # and scikit-learn, or without valgrind, that part is skipped with a
 # message (make deps installs python3-sklearn; valgrind is Debian's).
 #
-#   BUILD=build/default sh bench/learn.sh [all|elec2|occupancy|speed|instructions]
+#   BUILD=build/default sh bench/learn.sh \
+#       [all|elec2|occupancy|speed|instructions]
 set -u
 : "${BUILD:=build/default}"
 what=${1:-all}
@@ -38,7 +39,8 @@ instruction_results() {
         return 0
     fi
     plain=$(instructions plain 200000) || return 1
-    for c in one_candidate:100000 one_candidate_lean:100000 default_grid:20000; do
+    for c in one_candidate:100000 one_candidate_lean:100000 \
+        default_grid:20000; do
         n=$(instructions "${c%%:*}" "${c#*:}") || return 1
         # ratio_plain: the plain loop's count over the learner's, in the
         # sense of learn_speed's (per candidate for the grid).
