@@ -70,8 +70,8 @@
  * Snapshots. learner_snapshot() fills a struct snapshot (proto/snapshot.h)
  * from the champion: kind, hyper-parameters, input names (features, then
  * the "?missing" indicators), scaler state and imputed values, weights (and
- * for the normalized optimizer its per-input scales, ModelSnapshot.
- * input_scale, which predictions need), the last closed window's
+ * for the normalized optimizer the per-input scales that predictions need,
+ * ModelSnapshot.input_scale), the last closed window's
  * validation metrics and baselines, the champion's recent test-stream
  * metrics (LEARNER_SCOPE_TEST_RECENT: the test rows of the last
  * history_len to 2 history_len windows, so the figure describes the model
