@@ -13,7 +13,7 @@ set -eu
 CORE="gcc make pkg-config libc6-dev libpaho-mqtt-dev libuv1-dev
 libprotobuf-c-dev protobuf-c-compiler libcjson-dev libinih-dev zlib1g-dev
 libcsv-dev
-mosquitto mosquitto-clients ca-certificates gnuplot-nox"
+mosquitto mosquitto-clients ca-certificates openssl gnuplot-nox"
 # Optional: fuzzing (clang + libFuzzer runtime), scikit-learn reference.
 EXTRA="clang libclang-rt-14-dev python3 python3-sklearn"
 
