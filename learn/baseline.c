@@ -225,6 +225,30 @@ int baseline_learn(struct baseline *b, uint32_t series, double y, double *pred,
     return 0;
 }
 
+long baseline_learn_class(struct baseline *b, uint32_t series, size_t k,
+                          double *p_k)
+{
+    long pred;
+
+    assert(b->classes >= 2 && k < b->classes);
+    if (b->kind == BASELINE_MAJORITY) {
+        pred = (long)b->leader;
+        if (p_k != NULL)
+            *p_k = ((double)b->count[k] + 1.0) /
+                   ((double)b->rows + (double)b->classes);
+        count_class(b, k);
+    } else {
+        const struct baseline_slot *s = slot_of(b, series);
+        long c = (long)(s->seen != 0 ? s->last : b->global.last);
+        if (p_k != NULL)
+            *p_k = c == (long)k ? 1.0 : 0.0;
+        pred = b->rows == 0 ? -1 : c;
+        note_label(b, series, (double)k);
+    }
+    b->rows++;
+    return pred;
+}
+
 int baseline_update(struct baseline *b, uint32_t series, double y)
 {
     double pred;

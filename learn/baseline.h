@@ -89,6 +89,16 @@ int baseline_update(struct baseline *b, uint32_t series, double y);
 int baseline_learn(struct baseline *b, uint32_t series, double y, double *pred,
                    double *p_y);
 
+/* baseline_learn() of a classification label the caller has checked:
+ * class k < n_classes (anything else is a programmer error). Returns the
+ * class predicted before learning, or -1 if b is a no-change baseline that
+ * had no label at all yet (its prediction, 0, persists nothing: a caller
+ * may count it as an abstention); *p_k (may be NULL) gets the probability
+ * it gave k, as baseline_proba_of(). The learner's row path: one call
+ * without a label check or a conversion from double. */
+long baseline_learn_class(struct baseline *b, uint32_t series, size_t k,
+                          double *p_k);
+
 /* ---- Introspection and merge ------------------------------------------- */
 
 uint64_t baseline_rows(const struct baseline *b);      /* labels learned */

@@ -64,9 +64,12 @@
  * corner of the confusion matrix. Restoring checks every index and count
  * against the configuration and hands every module state to its own
  * setter, so a CRC-valid but wrong checkpoint is refused, not trusted.
- * Layout 2 (this one) differs from layout 1 in the scaler (1/sd added)
- * and baseline sections; a layout-1 checkpoint is refused with
- * -EPROTONOSUPPORT (the daemon then starts the task afresh).
+ * Layout 3 (this one) adds a last section (put_tail): each accumulator's
+ * pending log-loss product (learn/metrics.c), in the order above. Layout
+ * 2 lacks it and is still read (its sums hold every row: products of 1).
+ * Layout 2 differs from layout 1 in the scaler (1/sd added) and baseline
+ * sections; a layout-1 checkpoint is refused with -EPROTONOSUPPORT (the
+ * daemon then starts the task afresh).
  *
  * Threads: none; see learner.h. */
 #include "learn/learner.h"
@@ -81,7 +84,8 @@
 #include "learn/baseline.h"
 #include "learn/scaler.h"
 
-#define LEARNER_LAYOUT_VERSION 2u
+#define LEARNER_LAYOUT_VERSION 3u
+#define LEARNER_LAYOUT_OLDEST 2u /* still read */
 #define LEARNER_MAGIC "WEIRLRN"
 
 /* ---- Types --------------------------------------------------------------- */
@@ -909,12 +913,12 @@ static void score_baselines_class(struct learner *l, uint32_t series, size_t y,
 
     /* No-change makes hard predictions: no probability, no log loss. */
     if (y_nc >= 0)
-        metrics_add_class(acc0, y, (size_t)y_nc, NAN, y_nc);
+        metrics_add_class_checked(acc0, y, (size_t)y_nc, NAN, y_nc);
     /* Majority: its class, and only the probability of the true class
      * instead of all K. */
     k = (size_t)baseline_predict(l->bl[1].b, series);
-    metrics_add_class(acc1, y, k, baseline_proba_of(l->bl[1].b, series, y),
-                      y_nc);
+    metrics_add_class_checked(acc1, y, k,
+                              baseline_proba_of(l->bl[1].b, series, y), y_nc);
 }
 
 static void set_out(struct learner_out *out, double y_hat, double p_hat)
@@ -953,23 +957,19 @@ static inline size_t argmax(const double *p, size_t k)
 static void train_class(struct learner *l, const struct learner_row *r,
                         size_t y, size_t head, struct learner_out *out)
 {
-    bool nc_any = baseline_rows(l->bl[0].b) > 0;
-    double nc_pred;
-    double maj_pred;
     double maj_p;
     long y_nc;
+    long maj;
     double loss = 0.0;
 
     /* The baselines predict, are scored and learn in one call each (as
      * score_baselines_class() then baseline_update(): the candidates
      * never look at them). */
-    baseline_learn(l->bl[0].b, r->series, (double)y, &nc_pred, NULL);
-    y_nc = nc_any ? (long)nc_pred : -1;
+    y_nc = baseline_learn_class(l->bl[0].b, r->series, y, NULL);
     if (y_nc >= 0)
-        metrics_add_class(&l->bl[0].a.win, y, (size_t)y_nc, NAN, y_nc);
-    baseline_learn(l->bl[1].b, r->series, (double)y, &maj_pred, &maj_p);
-    metrics_add_class(&l->bl[1].a.win, y, (size_t)(int64_t)maj_pred, maj_p,
-                      y_nc);
+        metrics_add_class_checked(&l->bl[0].a.win, y, (size_t)y_nc, NAN, y_nc);
+    maj = baseline_learn_class(l->bl[1].b, r->series, y, &maj_p);
+    metrics_add_class_checked(&l->bl[1].a.win, y, (size_t)maj, maj_p, y_nc);
     for (size_t i = 0; i < l->nc; i++) {
         struct cand *c = &l->c[i];
         size_t k;
@@ -977,7 +977,7 @@ static void train_class(struct learner *l, const struct learner_row *r,
         if (model_learn_prefix(c->m, l->z, head, (double)y, l->proba) < 0)
             l->st.model_errors++;
         k = argmax(l->proba, l->k);
-        metrics_add_class(&c->a.win, y, k, l->proba[y], y_nc);
+        metrics_add_class_checked(&c->a.win, y, k, l->proba[y], y_nc);
         if (i == l->champion) {
             set_out(out, (double)k, l->proba[k]);
             loss = (double)(k != y); /* no branch: see argmax() */
@@ -998,10 +998,10 @@ static void test_class(struct learner *l, const struct learner_row *r, size_t y,
         double p_true;
         double p_hat;
         size_t k = predict_class(l, c, l->z, y, &p_true, &p_hat);
-        metrics_add_class(&c->a.trec[l->trec_cur], y, k, p_true, y_nc);
+        metrics_add_class_checked(&c->a.trec[l->trec_cur], y, k, p_true, y_nc);
         if (i == l->champion) {
             set_out(out, (double)k, p_hat);
-            metrics_add_class(&l->served_test, y, k, p_true, y_nc);
+            metrics_add_class_checked(&l->served_test, y, k, p_true, y_nc);
         }
     }
 }
@@ -1647,6 +1647,7 @@ struct rd {
     size_t len;
     size_t off;
     bool bad;
+    uint32_t version; /* Layout being read. */
 };
 
 static uint64_t get_uint(struct rd *r, int bytes)
@@ -1799,8 +1800,9 @@ static uint64_t fingerprint(const struct learner *l)
 /* ---- Checkpoints: sections ----------------------------------------------- */
 
 _Static_assert(sizeof(struct metrics) ==
-                   8 * 11 + 8 * METRICS_MAX_CLASSES * METRICS_MAX_CLASSES,
-               "struct metrics changed: update put_metrics/get_metrics");
+                   8 * 12 + 8 * METRICS_MAX_CLASSES * METRICS_MAX_CLASSES,
+               "struct metrics changed: update put_metrics/get_metrics "
+               "(prob_prod is in the layout-3 section, put_tail)");
 
 static void put_metrics(struct wr *w, const struct metrics *m)
 {
@@ -2293,6 +2295,52 @@ static void get_history(struct rd *r, struct learner *l)
     }
 }
 
+/* Layout 3's last section: every accumulator's pending log-loss product
+ * (struct metrics.prob_prod), in the order of the sections above. A
+ * layout-2 checkpoint has none: its log_loss sums hold every row, which
+ * is prob_prod = 1, as metrics_init() leaves it. */
+static void put_prods(struct wr *w, const struct accs *a)
+{
+    for (size_t i = 0; i < ACCS_N; i++)
+        put_f64(w, acc_at_c(a, i)->prob_prod);
+}
+
+static void get_prod(struct rd *r, struct metrics *m)
+{
+    double v = get_f64(r);
+
+    /* What metrics_add_class_checked() can leave; 1 for regression. */
+    if (!(v <= 1.0 && v >= METRICS_PROD_MIN * METRICS_P_MIN) ||
+        (m->kind == METRICS_REGRESSION && v != 1.0))
+        r->bad = true;
+    else
+        m->prob_prod = v;
+}
+
+static void put_tail(struct wr *w, const struct learner *l)
+{
+    for (size_t i = 0; i < l->nc; i++)
+        put_prods(w, &l->c[i].a);
+    for (size_t b = 0; b < LEARNER_BASELINES; b++)
+        put_prods(w, &l->bl[b].a);
+    put_f64(w, l->served.prob_prod);
+    put_f64(w, l->served_test.prob_prod);
+}
+
+static void get_tail(struct rd *r, struct learner *l)
+{
+    if (r->version < 3)
+        return;
+    for (size_t i = 0; i < l->nc; i++)
+        for (size_t j = 0; j < ACCS_N; j++)
+            get_prod(r, acc_at(&l->c[i].a, j));
+    for (size_t b = 0; b < LEARNER_BASELINES; b++)
+        for (size_t j = 0; j < ACCS_N; j++)
+            get_prod(r, acc_at(&l->bl[b].a, j));
+    get_prod(r, &l->served);
+    get_prod(r, &l->served_test);
+}
+
 /* ---- Checkpoints: entry points --------------------------------------------
  */
 
@@ -2316,6 +2364,7 @@ int learner_save(const struct learner *l, uint8_t **buf, size_t *len)
     put_adwin(&w, &l->adwin);
     put_ph(&w, &l->ph);
     put_history(&w, l);
+    put_tail(&w, l);
     if (w.oom) {
         rc = -ENOMEM;
         goto out_free;
@@ -2378,8 +2427,10 @@ static int check_frame(const struct learner *l, const uint8_t *buf, size_t len,
           (uint32_t)buf[len - 2] << 16 | (uint32_t)buf[len - 1] << 24;
     if (crc != (uint32_t)crc32_z(0L, buf, len - 4))
         return -EBADMSG;
-    *r = (struct rd){buf, len - 4, 8, false};
-    if (get_u32(r) != LEARNER_LAYOUT_VERSION ||
+    *r = (struct rd){buf, len - 4, 8, false, 0};
+    r->version = get_u32(r);
+    if (r->version < LEARNER_LAYOUT_OLDEST ||
+        r->version > LEARNER_LAYOUT_VERSION ||
         get_u32(r) != MODEL_STATE_VERSION)
         return -EPROTONOSUPPORT;
     if (get_u64(r) != fingerprint(l))
@@ -2419,6 +2470,7 @@ int learner_restore(struct learner *l, const uint8_t *buf, size_t len)
     get_adwin(&r, &t->adwin);
     get_ph(&r, &t->ph);
     get_history(&r, t);
+    get_tail(&r, t);
     rc = r.bad || r.off != r.len ? -EBADMSG : 0;
     if (rc == 0)
         swap_learners(l, t);

@@ -14,7 +14,10 @@
  *         R^2 is 1 if SSE == 0 else 0 (scikit-learn's force_finite).
  *   accuracy   correct / n
  *   log loss   mean of -log(clamp(p_true, 1e-15, 1)) over the rows that
- *              came with a probability
+ *              came with a probability (accumulated as a product of the
+ *              clamped probabilities, whose log is taken only when it
+ *              gets small and when figures are read: one multiply per row
+ *              instead of a log; see metrics_add_class_checked())
  *   macro F1   mean over classes of 2 TP / (2 TP + FP + FN), over the
  *              classes that occur as a label or a prediction (as
  *              scikit-learn's f1_score(average="macro") without labels=)
@@ -38,7 +41,9 @@
 
 /* ---- Types ------------------------------------------------------------- */
 
-#define METRICS_MAX_CLASSES 32 /* K bound of the confusion matrix */
+#define METRICS_MAX_CLASSES 32    /* K bound of the confusion matrix */
+#define METRICS_P_MIN 1e-15       /* log loss clamp, as scikit-learn's eps */
+#define METRICS_PROD_MIN 0x1p-900 /* prob_prod below this: into log_loss */
 
 enum metrics_kind {
     METRICS_REGRESSION = 1,
@@ -56,7 +61,11 @@ struct metrics {
     double y_mean;       /* Regression: Welford mean of y. */
     double y_m2;         /* Regression: Welford sum of squared deviations. */
     uint64_t prob_rows;  /* Classification: rows with a probability. */
-    double log_loss;     /* Classification: sum of clamped -log p_true. */
+    double log_loss;     /* Classification: sum of clamped -log p_true
+                            over the rows not in prob_prod. */
+    double prob_prod;    /* Classification: product of the clamped p_true
+                            of the other rows, in [METRICS_PROD_MIN *
+                            1e-15, 1]; 1 when there are none. */
     uint64_t correct;    /* Classification: y_hat == y. */
     uint64_t nc_correct; /* Classification: no-change prediction == y. */
     uint64_t confusion[METRICS_MAX_CLASSES][METRICS_MAX_CLASSES]; /* [y][y_hat]
@@ -100,6 +109,38 @@ void metrics_add_reg(struct metrics *m, double y, double y_hat);
  * and counts as a miss of the no-change classifier. */
 void metrics_add_class(struct metrics *m, size_t y, size_t y_hat, double p_true,
                        long y_nc);
+
+/* Move prob_prod into log_loss (log_loss -= log(prob_prod), prob_prod =
+ * 1). Figures do not change beyond rounding; the hot path calls it. */
+void metrics_settle(struct metrics *m);
+
+/* metrics_add_class() for a hot path that has checked its arguments: m a
+ * classification accumulator, y and y_hat below its classes (anything else
+ * is a programmer error, not a skipped row). Inline, because on the
+ * learner's row path the call and the checks cost more than the work
+ * (STYLE R16's exception, measured: bench/learn.sh instructions). The log
+ * loss takes one multiply: the clamped p_true joins prob_prod, which
+ * stays above METRICS_PROD_MIN * 1e-15 (normal, so no precision is lost)
+ * because metrics_settle() moves it into log_loss once below
+ * METRICS_PROD_MIN (one log per ~600 rows at a log loss of 1, far fewer
+ * for a good model). */
+static inline void metrics_add_class_checked(struct metrics *m, size_t y,
+                                             size_t y_hat, double p_true,
+                                             long y_nc)
+{
+    m->rows++;
+    m->confusion[y][y_hat]++;
+    m->correct += y == y_hat;
+    m->nc_correct += (size_t)y_nc == y; /* a negative y_nc matches no y */
+    if (p_true >= 0) {                  /* false for NaN too */
+        m->prob_rows++;
+        m->prob_prod *= p_true < METRICS_P_MIN ? METRICS_P_MIN
+                        : p_true > 1           ? 1.0
+                                               : p_true;
+        if (m->prob_prod < METRICS_PROD_MIN)
+            metrics_settle(m);
+    }
+}
 
 /* dst += src (borrows src). Returns 0, or -EINVAL if kind or classes
  * differ: dst unchanged. */

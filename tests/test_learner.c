@@ -1052,6 +1052,108 @@ static void damaged_checkpoints_are_refused(void)
     learner_free(b);
 }
 
+/* A layout-2 checkpoint (written before the log-loss products had their
+ * own section, layout 3's last: 8 bytes per accumulator, five per
+ * candidate and baseline -- window, all, test, the two recent-test spans
+ * -- then the served ones) still restores, with the products at 1. Made
+ * here from a layout-3 one by cutting that section and patching the
+ * version, the payload length and the CRC: every figure comes back
+ * exactly, except that each log loss misses -log of the products that
+ * were cut, which the test reads from the section itself. The restored
+ * learner carries on. */
+static double tail_log(const uint8_t *tail, size_t acc)
+{
+    uint64_t u = 0;
+    double v;
+
+    for (int i = 0; i < 8; i++)
+        u |= (uint64_t)tail[8 * acc + (size_t)i] << (8 * i);
+    memcpy(&v, &u, sizeof(v));
+    ASSERT(v > 0 && v <= 1);
+    return log(v);
+}
+
+/* Sum of the logs of the products behind scope sc of predictor p. */
+static double cut_logs(const uint8_t *tail, size_t p, int sc)
+{
+    const uint8_t *t = tail + 8 * 5 * p;
+
+    switch (sc) {
+    case LEARNER_SCOPE_WINDOW:
+        return tail_log(t, 0);
+    case LEARNER_SCOPE_ALL:
+        return tail_log(t, 0) + tail_log(t, 1);
+    case LEARNER_SCOPE_TEST:
+        return tail_log(t, 2) + tail_log(t, 3) + tail_log(t, 4);
+    default:
+        return tail_log(t, 3) + tail_log(t, 4);
+    }
+}
+
+static void layout_2_checkpoints_still_restore(void)
+{
+    struct learner *a = run_stream(test_seed(), 0, 2500, new_three());
+    struct learner *b = new_three();
+    size_t nc = learner_candidates(a);
+    size_t tail = 8 * ((nc + 2) * 5 + 2);
+    uint8_t *buf;
+    uint8_t *cut;
+    size_t len;
+    uint64_t payload = 0;
+    uint32_t crc;
+    struct learner_stats sa;
+    struct learner_stats sb;
+
+    ASSERT_EQ(learner_save(a, &buf, &len), 0);
+    for (int i = 0; i < 8; i++)
+        payload |= (uint64_t)buf[24 + i] << (8 * i);
+    ASSERT_EQ(payload, len - 36); /* the frame is as learner.c says */
+    ASSERT((cut = malloc(tail)) != NULL);
+    memcpy(cut, buf + len - 4 - tail, tail);
+    len -= tail;
+    payload -= tail;
+    buf[8] = 2;
+    for (int i = 0; i < 8; i++)
+        buf[24 + i] = (uint8_t)(payload >> (8 * i));
+    crc = (uint32_t)crc32(0L, buf, (unsigned)(len - 4));
+    for (int i = 0; i < 4; i++)
+        buf[len - 4 + (size_t)i] = (uint8_t)(crc >> (8 * i));
+    ASSERT_EQ(learner_restore(b, buf, len), 0);
+    /* Candidates and the majority baseline (no-change has no log loss):
+     * every row of theirs came with a probability. */
+    for (size_t p = 0; p < nc + 2; p++) {
+        size_t id = p < nc ? p : LEARNER_BASELINE_BASE + p - nc;
+        for (int sc = LEARNER_SCOPE_WINDOW; sc <= LEARNER_SCOPE_TEST_RECENT;
+             sc++) {
+            struct metrics_result ma;
+            struct metrics_result mb;
+            double want;
+            ASSERT_EQ(learner_metrics(a, id, sc, &ma), 0);
+            ASSERT_EQ(learner_metrics(b, id, sc, &mb), 0);
+            ASSERT_EQ(ma.rows, mb.rows);
+            ASSERT(ma.rows > 0);
+            ASSERT(ma.accuracy == mb.accuracy && ma.kappa == mb.kappa);
+            if (p == nc) {
+                ASSERT(isnan(ma.log_loss) && isnan(mb.log_loss));
+                continue;
+            }
+            want = ma.log_loss + cut_logs(cut, p, sc) / (double)ma.rows;
+            ASSERT_NEAR(mb.log_loss, want, 1e-12 * ma.log_loss);
+            ASSERT(mb.log_loss <= ma.log_loss);
+        }
+    }
+    free(buf);
+    free(cut);
+    run_stream(test_seed(), 2500, 5000, a);
+    run_stream(test_seed(), 2500, 5000, b);
+    learner_stats(a, &sa);
+    learner_stats(b, &sb);
+    ASSERT(memcmp(&sa, &sb, sizeof(sa)) == 0);
+    ASSERT_EQ(learner_champion(a), learner_champion(b));
+    learner_free(a);
+    learner_free(b);
+}
+
 /* A checkpoint altered with its CRC fixed up (a bug, or a hostile file)
  * must be refused or restored into a learner that still works: never a
  * crash, a leak or undefined behaviour (ASan and UBSan watch). */
@@ -1261,6 +1363,7 @@ static const struct test tests[] = {
     {"checkpoint_size_follows_series_seen",
      checkpoint_size_follows_series_seen},
     {"damaged_checkpoints_are_refused", damaged_checkpoints_are_refused},
+    {"layout_2_checkpoints_still_restore", layout_2_checkpoints_still_restore},
     {"crafted_checkpoints_never_crash", crafted_checkpoints_never_crash},
     {"merge_adds_disjoint_streams", merge_adds_disjoint_streams},
     {"evaluate_replays_csv_in_order", evaluate_replays_csv_in_order},
