@@ -5,9 +5,12 @@
  * row goes to learner_update() (prequential: predict, score, train) and
  * learner_out says what else happened: a closed window (emit its metrics
  * as JSON), a snapshot request (emit one now, or when snapshot_interval_ms
- * of stream time has passed since the last one), a drift (emit a
- * DriftEvent). Snapshots are encoded with proto/snapshot.h; their version
- * comes from the learner and survives checkpoints.
+ * of receive time has passed since the last one), a drift (emit a
+ * DriftEvent). task_tick() drives rows_expire() and learner_advance() with
+ * the task's data clock (task.h "Time"): two int64s and a flag, moved in
+ * O(1) per reading (a bit lookup says whether the task names the sensor).
+ * Snapshots are encoded with proto/snapshot.h; their version comes from the
+ * learner and survives checkpoints.
  *
  * Anomaly. A dense table (max_devices x sensors named) of detector
  * pointers, filled on first sight up to max_series; each detector is one
@@ -19,15 +22,16 @@
  * are rare (windows, snapshots) except predictions, which are formatted
  * with snprintf and no allocation.
  *
- * Checkpoints: the image (format 2) is the task's header (kind, name,
- * counters, snapshot pacing), then for a supervised task the learner's
- * image (learner_save()) and the row assembly's (rows_save()), for an
+ * Checkpoints: the image (format 3) is the task's header (kind, name,
+ * counters, snapshot pacing, data clock), then for a supervised task the
+ * learner's image (learner_save()) and the row assembly's (rows_save()), for an
  * anomaly task one anomaly_save() image per detector with its cell and
  * threshold flag; a CRC-32 closes it. Every part is versioned and checked
  * by its own module. Restores are all or nothing: the rows image is
  * applied first and put back from a copy if the learner then refuses its
  * own; detector images are all checked on a scratch detector before any
- * is applied. Format 1 (before rows could be saved) is still read for
+ * is applied. Format 2 (before the data clock) is still read, the clock
+ * starting afresh; so is format 1 (before rows could be saved) for
  * supervised tasks.
  *
  * Threads: the loop thread (or replay's thread) owns a task entirely. */
@@ -50,7 +54,8 @@
 #include "proto/snapshot.h"
 
 #define TASK_MAGIC 0x4b535457u /* "WTSK" */
-#define TASK_FORMAT 2u         /* learner + rows, versioned detectors */
+#define TASK_FORMAT 3u         /* + the data clock */
+#define TASK_FORMAT_ROWS 2u    /* learner + rows, versioned detectors */
 #define TASK_FORMAT_LEARNER 1u /* learner only; still read */
 
 struct task {
@@ -61,9 +66,19 @@ struct task {
     publish_fn emit;              /* Output; constant. */
     void *ctx;                    /* Passed to emit. */
     bool predictions;             /* Emit per-row outputs. */
-    int64_t snap_interval_ms;     /* Snapshot pacing (stream time). */
-    int64_t now_ms;               /* Stream time of the current message. */
+    int64_t snap_interval_ms;     /* Snapshot pacing (receive time). */
+    int64_t now_ms;               /* Receive time of the current message. */
     struct task_stats st;         /* Counters. */
+
+    /* Data clock (supervised; task.h "Time"). */
+    uint8_t *uses;         /* Bit per sensor id: the task names it. */
+    uint32_t uses_ids;     /* Sensor ids below this have a bit. */
+    size_t row_devices;    /* Device ids below this reach rows. */
+    int64_t max_gap_ms;    /* Largest step of receive time counted. */
+    int64_t horizon_ms;    /* Forecast horizon h (0: nowcast). */
+    bool clock_set;        /* A reading of the task was seen. */
+    int64_t clock_ms;      /* Data clock, ms since the epoch. */
+    int64_t clock_recv_ms; /* Receive time the clock last followed. */
 
     /* Supervised. */
     struct rows *rows;       /* Row assembly; owned. */
@@ -72,7 +87,7 @@ struct task {
     uint8_t *present;        /* [nfeat] scratch for learner_row. */
     bool snap_pending;       /* A snapshot was asked for. */
     bool snap_any;           /* At least one snapshot was emitted. */
-    int64_t snap_last_ms;    /* Stream time of the last one. */
+    int64_t snap_last_ms;    /* Receive time of the last one. */
     uint64_t snap_version;   /* Its version. */
 
     /* Anomaly. */
@@ -581,6 +596,26 @@ out:
     return rc;
 }
 
+/* The bit set of the sensors the task names (target and features). */
+static int make_uses(struct task *t, const struct rows_spec *specs, size_t n,
+                     const struct rows_spec *target)
+{
+    uint32_t top = target->sensor_id;
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        if (specs[i].sensor_id > top)
+            top = specs[i].sensor_id;
+    t->uses_ids = top + 1;
+    if ((t->uses = calloc(t->uses_ids / 8 + 1, 1)) == NULL)
+        return -ENOMEM;
+    t->uses[target->sensor_id / 8] |= (uint8_t)(1u << target->sensor_id % 8);
+    for (i = 0; i < n; i++)
+        t->uses[specs[i].sensor_id / 8] |=
+            (uint8_t)(1u << specs[i].sensor_id % 8);
+    return 0;
+}
+
 static int supervised_new(struct task *t, const struct task_config *cfg,
                           struct intern *sensors, size_t max_devices, char *err,
                           size_t errlen)
@@ -599,6 +634,9 @@ static int supervised_new(struct task *t, const struct task_config *cfg,
         return -ENOMEM;
     t->nfeat = cfg->nfeatures;
     rc = parse_specs(t, cfg, sensors, specs, &target, err, errlen);
+    if (rc == 0)
+        rc = make_uses(t, specs, cfg->nfeatures, &target);
+    t->horizon_ms = target.horizon_ms;
     if (rc == 0)
         rc = make_rows(t, cfg, specs, &target, max_devices, err, errlen);
     if (rc == 0)
@@ -634,6 +672,10 @@ int task_new(struct task **out, const struct task_config *cfg,
     t->ctx = ctx;
     t->predictions = cfg->predictions;
     t->snap_interval_ms = cfg->snapshot_interval_ms;
+    t->max_gap_ms = cfg->clock_max_gap_ms > 0 ? cfg->clock_max_gap_ms
+                                              : TASK_CLOCK_MAX_GAP_MS;
+    t->row_devices = max_devices;
+    t->clock_recv_ms = INT64_MIN;
     if (t->kind == TASK_ANOMALY)
         rc = anomaly_setup(t, cfg, sensors, max_devices, err, errlen);
     else
@@ -659,9 +701,59 @@ void task_free(struct task *t)
     free(t->above);
     free(t->sensor_ids);
     free(t->present);
+    free(t->uses);
     learner_free(t->learner);
     rows_free(t->rows);
     free(t);
+}
+
+/* ---- Data clock (task.h "Time") ----------------------------------------- */
+
+/* Move the data clock along receive time now_ms: by the receive time
+ * elapsed since the last call, at most max_gap_ms, saturating. */
+static void clock_follow(struct task *t, int64_t now_ms)
+{
+    uint64_t step;
+
+    if (now_ms <= t->clock_recv_ms)
+        return; /* the same message, or (never, from the pipeline) back */
+    if (t->clock_set && t->clock_recv_ms != INT64_MIN) {
+        /* now > recv: the difference fits in 64 unsigned bits. */
+        step = (uint64_t)now_ms - (uint64_t)t->clock_recv_ms;
+        if (step > (uint64_t)t->max_gap_ms)
+            step = (uint64_t)t->max_gap_ms;
+        t->clock_ms = t->clock_ms > INT64_MAX - (int64_t)step
+                          ? INT64_MAX
+                          : t->clock_ms + (int64_t)step;
+    }
+    t->clock_recv_ms = now_ms;
+}
+
+/* A reading of a sensor the task names, of a device rows keeps: its
+ * timestamp, if newer, is the clock. */
+static void clock_see(struct task *t, const struct reading *r)
+{
+    uint32_t id = r->sensor_id;
+
+    if (id >= t->uses_ids || !(t->uses[id / 8] & (1u << id % 8)) ||
+        r->device_id >= t->row_devices)
+        return;
+    if (!t->clock_set || r->ts_ms > t->clock_ms) {
+        t->clock_ms = r->ts_ms;
+        t->clock_set = true;
+    }
+}
+
+/* The learner's data time: rows carry the time of their features, and a
+ * forecast row (target s@+h) is learned when its label arrives, h or more
+ * after it. So rows up to the clock minus h have come (or wait for a late
+ * label); a window is over when that time is past its end, which is also
+ * when the learner would close it on the next row. */
+static int64_t row_time(const struct task *t)
+{
+    return t->clock_ms < INT64_MIN + t->horizon_ms
+               ? INT64_MIN
+               : t->clock_ms - t->horizon_ms;
 }
 
 /* ---- Operations -------------------------------------------------------- */
@@ -674,6 +766,8 @@ void task_add(struct task *t, const struct reading *r, int64_t now_ms)
         anomaly_add(t, r);
         return;
     }
+    clock_follow(t, now_ms);
+    clock_see(t, r);
     rows_add(t->rows, r);
     maybe_snapshot(t);
 }
@@ -685,9 +779,12 @@ void task_tick(struct task *t, int64_t now_ms)
     t->now_ms = now_ms;
     if (t->kind == TASK_ANOMALY)
         return;
-    rows_expire(t->rows, now_ms);
-    if (learner_advance(t->learner, now_ms, &o))
-        handle_out(t, &o);
+    clock_follow(t, now_ms);
+    if (t->clock_set) {
+        rows_expire(t->rows, t->clock_ms);
+        if (learner_advance(t->learner, row_time(t), &o))
+            handle_out(t, &o);
+    }
     maybe_snapshot(t);
 }
 
@@ -743,6 +840,11 @@ size_t task_rows_pending(const struct task *t)
 uint64_t task_snapshot_version(const struct task *t)
 {
     return t->snap_version;
+}
+
+int64_t task_data_clock(const struct task *t)
+{
+    return t->clock_set ? t->clock_ms : INT64_MIN;
 }
 
 /* ---- Checkpoints ------------------------------------------------------- */
@@ -830,6 +932,9 @@ int task_save(const struct task *t, uint8_t **buf, size_t *len)
     bytes_put_u8(&b, t->snap_any);
     bytes_put_i64(&b, t->snap_last_ms);
     bytes_put_u64(&b, t->snap_version);
+    bytes_put_u8(&b, t->clock_set);
+    bytes_put_i64(&b, t->clock_ms);
+    bytes_put_i64(&b, t->clock_recv_ms);
     if (t->kind == TASK_ANOMALY) {
         save_anomaly(t, &b);
     } else {
@@ -924,7 +1029,7 @@ static int restore_anomaly(struct task *t, struct bytes_in *in, uint32_t format,
     uint64_t n;
     int rc;
 
-    if (format != TASK_FORMAT)
+    if (format == TASK_FORMAT_LEARNER)
         return -EINVAL; /* raw detector bytes of an earlier build */
     again = *in;
     if ((rc = check_anomaly(t, in, &n)) != 0)
@@ -946,7 +1051,7 @@ static int restore_supervised(struct task *t, struct bytes_in *in,
     int rc;
 
     lp = bytes_get_blob(in, &ln);
-    if (format == TASK_FORMAT)
+    if (format != TASK_FORMAT_LEARNER)
         rp = bytes_get_blob(in, &rn);
     if (in->bad || lp == NULL || in->at != in->len)
         return -EBADMSG;
@@ -965,47 +1070,80 @@ out:
     return rc;
 }
 
+/* The header of an image: what task_restore() applies once the rest has
+ * been accepted. */
+struct header {
+    uint32_t format;
+    struct task_stats st;
+    bool snap_pending, snap_any;
+    int64_t snap_last_ms;
+    uint64_t snap_version;
+    bool clock_set;
+    int64_t clock_ms, clock_recv_ms;
+};
+
+/* Read the header after the magic; 0, -EBADMSG or -EINVAL (another task). */
+static int get_header(const struct task *t, struct bytes_in *in,
+                      struct header *h)
+{
+    char name[TASK_NAME_MAX + 1];
+
+    h->format = bytes_get_u32(in);
+    if (h->format != TASK_FORMAT && h->format != TASK_FORMAT_ROWS &&
+        h->format != TASK_FORMAT_LEARNER)
+        return -EBADMSG;
+    if (bytes_get_u32(in) != (uint32_t)t->kind)
+        return -EINVAL;
+    bytes_get_str(in, name, sizeof(name));
+    get_stats(in, &h->st);
+    h->snap_pending = bytes_get_u8(in) != 0;
+    h->snap_any = bytes_get_u8(in) != 0;
+    h->snap_last_ms = bytes_get_i64(in);
+    h->snap_version = bytes_get_u64(in);
+    h->clock_set = false; /* earlier formats: the clock starts afresh */
+    h->clock_ms = 0;
+    h->clock_recv_ms = INT64_MIN;
+    if (h->format == TASK_FORMAT) {
+        uint8_t set = bytes_get_u8(in);
+        h->clock_ms = bytes_get_i64(in);
+        h->clock_recv_ms = bytes_get_i64(in);
+        if (set > 1)
+            return -EBADMSG;
+        h->clock_set = set != 0;
+    }
+    if (in->bad)
+        return -EBADMSG;
+    return strcmp(name, t->name) == 0 ? 0 : -EINVAL;
+}
+
 int task_restore(struct task *t, const uint8_t *buf, size_t len)
 {
     struct bytes_in in = bytes_in_make(buf, len);
-    struct task_stats st;
-    char name[TASK_NAME_MAX + 1];
-    bool pending, any;
-    uint32_t format;
+    struct header h;
     uint64_t series = 0;
-    int64_t last;
-    uint64_t ver;
     int rc;
 
     if (!bytes_check_crc(&in) || bytes_get_u32(&in) != TASK_MAGIC)
         return -EBADMSG;
-    format = bytes_get_u32(&in);
-    if (format != TASK_FORMAT && format != TASK_FORMAT_LEARNER)
-        return -EBADMSG;
-    if (bytes_get_u32(&in) != (uint32_t)t->kind)
-        return -EINVAL;
-    bytes_get_str(&in, name, sizeof(name));
-    get_stats(&in, &st);
-    pending = bytes_get_u8(&in) != 0;
-    any = bytes_get_u8(&in) != 0;
-    last = bytes_get_i64(&in);
-    ver = bytes_get_u64(&in);
-    if (in.bad)
-        return -EBADMSG;
-    if (strcmp(name, t->name) != 0)
-        return -EINVAL;
+    if ((rc = get_header(t, &in, &h)) != 0)
+        return rc;
     if (t->kind == TASK_ANOMALY)
-        rc = restore_anomaly(t, &in, format, &series);
+        rc = restore_anomaly(t, &in, h.format, &series);
     else
-        rc = restore_supervised(t, &in, format);
+        rc = restore_supervised(t, &in, h.format);
     if (rc != 0)
         return rc;
-    t->st = st;
+    t->st = h.st;
     if (t->kind == TASK_ANOMALY)
         t->st.series = series;
-    t->snap_pending = pending;
-    t->snap_any = any;
-    t->snap_last_ms = last;
-    t->snap_version = ver;
+    t->snap_pending = h.snap_pending;
+    t->snap_any = h.snap_any;
+    t->snap_last_ms = h.snap_last_ms;
+    t->snap_version = h.snap_version;
+    if (t->kind != TASK_ANOMALY) {
+        t->clock_set = h.clock_set;
+        t->clock_ms = h.clock_ms;
+        t->clock_recv_ms = h.clock_recv_ms;
+    }
     return 0;
 }
