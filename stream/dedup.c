@@ -43,6 +43,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "stream/internal.h" /* For the image codec. */
+
 _Static_assert(DEDUP_DEFAULT_WINDOW % 64 == 0 && DEDUP_MAX_WINDOW % 64 == 0,
                "windows are whole 64-bit words");
 _Static_assert(DEDUP_MAX_HASHES <= UINT32_MAX / 4,
@@ -406,26 +408,6 @@ const struct dedup_config *dedup_config(const struct dedup *d)
 
 /* ---- Checkpoints ------------------------------------------------------- */
 
-/* A bounded little-endian writer: counts every byte, stores those that fit. */
-struct dedup_out {
-    uint8_t *buf; /* Borrowed. */
-    size_t cap;   /* Bytes in buf. */
-    size_t len;   /* Bytes produced so far (may exceed cap). */
-    uint64_t fnv; /* FNV-1a of the bytes produced so far. */
-};
-
-static void out_bytes(struct dedup_out *o, uint64_t v, int n)
-{
-    for (int i = 0; i < n; i++, v >>= 8) {
-        uint8_t b = (uint8_t)v;
-
-        o->fnv = (o->fnv ^ b) * 0x100000001b3ULL;
-        if (o->len < o->cap)
-            o->buf[o->len] = b;
-        o->len++;
-    }
-}
-
 /* Whether seq = top - k was seen (k < window). */
 static bool dedup_seen(const struct dedup *d, uint32_t id, uint64_t k)
 {
@@ -436,68 +418,45 @@ static bool dedup_seen(const struct dedup *d, uint32_t id, uint64_t k)
     return dedup_words(d, id)[(s >> 6) & (d->blocks - 1)] >> (s & 63) & 1;
 }
 
-static void dedup_put_device(const struct dedup *d, struct dedup_out *o,
+static void dedup_put_device(const struct dedup *d, struct stream__out *o,
                              uint32_t id)
 {
     const struct dedup_dev *v = &d->dev[id];
 
-    out_bytes(o, id, 4);
-    out_bytes(o, v->has_ts, 4);
-    out_bytes(o, v->top, 8);
-    out_bytes(o, (uint64_t)v->newest_ts, 8);
+    stream__put(o, id, 4);
+    stream__put(o, v->has_ts, 4);
+    stream__put(o, v->top, 8);
+    stream__put(o, (uint64_t)v->newest_ts, 8);
     for (uint64_t j = 0; j < d->cfg.window / 64; j++) {
         uint64_t w = 0;
         for (uint64_t i = 0; i < 64; i++)
             w |= (uint64_t)dedup_seen(d, id, 64 * j + i) << i;
-        out_bytes(o, w, 8);
+        stream__put(o, w, 8);
     }
 }
 
 size_t dedup_serialize(const struct dedup *d, uint8_t *buf, size_t cap)
 {
-    struct dedup_out o = {buf, cap, 0, 0xcbf29ce484222325ULL};
+    struct stream__out o = stream__img_out(buf, cap);
     uint64_t ndev = 0;
 
     for (size_t i = 0; i < d->cfg.max_devices; i++)
         ndev += d->dev[i].seen;
-    out_bytes(&o, DEDUP_MAGIC, 4);
-    out_bytes(&o, DEDUP_FORMAT_VERSION, 4);
-    out_bytes(&o, d->cfg.window, 4);
-    out_bytes(&o, 0, 4);
-    out_bytes(&o, ndev, 8);
+    stream__put(&o, DEDUP_MAGIC, 4);
+    stream__put(&o, DEDUP_FORMAT_VERSION, 4);
+    stream__put(&o, d->cfg.window, 4);
+    stream__put(&o, 0, 4);
+    stream__put(&o, ndev, 8);
     for (size_t i = 0; i < d->cfg.max_devices; i++)
         if (d->dev[i].seen)
             dedup_put_device(d, &o, (uint32_t)i);
-    out_bytes(&o, d->fifo_len, 8);
+    stream__put(&o, d->fifo_len, 8);
     for (size_t k = 0, p = d->fifo_head; k < d->fifo_len; k++) {
-        out_bytes(&o, d->fifo[p].hash, 8);
-        out_bytes(&o, (uint64_t)d->fifo[p].expire_ms, 8);
+        stream__put(&o, d->fifo[p].hash, 8);
+        stream__put(&o, (uint64_t)d->fifo[p].expire_ms, 8);
         p = p + 1 == d->cfg.hash_capacity ? 0 : p + 1;
     }
-    out_bytes(&o, o.fnv, 8);
-    return o.len;
-}
-
-/* A bounded little-endian reader; any overrun sets bad. */
-struct dedup_in {
-    const uint8_t *buf; /* Borrowed. */
-    size_t len;         /* Bytes in buf. */
-    size_t at;          /* Next byte. */
-    bool bad;           /* Ran past the end. */
-};
-
-static uint64_t in_bytes(struct dedup_in *in, int n)
-{
-    uint64_t v = 0;
-
-    if (in->bad || in->len - in->at < (size_t)n) {
-        in->bad = true;
-        return 0;
-    }
-    for (int i = 0; i < n; i++)
-        v |= (uint64_t)in->buf[in->at + i] << (8 * i);
-    in->at += (size_t)n;
-    return v;
+    return stream__img_end(&o);
 }
 
 /* The parsed header of an image. */
@@ -513,62 +472,53 @@ struct dedup_image {
 static int dedup_verify(const struct dedup *d, const uint8_t *buf, size_t len,
                         struct dedup_image *im)
 {
-    struct dedup_in in = {buf, len, 0, false};
-    uint64_t fnv = 0xcbf29ce484222325ULL;
+    struct stream__in in;
     size_t rec;
     int64_t last = -1;
+    int rc;
 
-    if (len < 8 || in_bytes(&in, 4) != DEDUP_MAGIC)
-        return -EBADMSG;
-    if (in_bytes(&in, 4) != DEDUP_FORMAT_VERSION)
-        return -EPROTONOSUPPORT;
-    if (len < 40) /* header, two counts and the checksum */
-        return -EBADMSG;
-    for (size_t i = 0; i < len - 8; i++)
-        fnv = (fnv ^ buf[i]) * 0x100000001b3ULL;
-    in.len = len - 8; /* the checksum is not part of the body */
-    im->window = (uint32_t)in_bytes(&in, 4);
-    if (in_bytes(&in, 4) != 0 || im->window < 64 ||
+    /* Header, two counts and the checksum: 40 bytes at least. */
+    if ((rc = stream__img_open(&in, buf, len, DEDUP_MAGIC, DEDUP_FORMAT_VERSION,
+                               40)) != 0)
+        return rc;
+    im->window = (uint32_t)stream__get(&in, 4);
+    if (stream__get(&in, 4) != 0 || im->window < 64 ||
         im->window > DEDUP_MAX_WINDOW || im->window % 64 != 0)
         return -EBADMSG;
-    im->ndev = in_bytes(&in, 8);
+    im->ndev = stream__get(&in, 8);
     im->dev_at = in.at;
     rec = 24 + im->window / 8;
     if (in.bad || im->ndev > (in.len - in.at) / rec)
         return -EBADMSG;
     for (uint64_t k = 0; k < im->ndev; k++) {
-        uint64_t id = in_bytes(&in, 4);
-        if ((int64_t)id <= last || in_bytes(&in, 4) > 1)
+        uint64_t id = stream__get(&in, 4);
+        if ((int64_t)id <= last || stream__get(&in, 4) > 1)
             return -EBADMSG; /* ids strictly increase; flags 0 or 1 */
         if (id >= d->cfg.max_devices)
             return -ENOSPC;
         last = (int64_t)id;
         in.at += rec - 8;
     }
-    im->nhash = in_bytes(&in, 8);
+    im->nhash = stream__get(&in, 8);
     im->hash_at = in.at;
     if (in.bad || im->nhash != (in.len - in.at) / 16 ||
         (in.len - in.at) % 16 != 0)
-        return -EBADMSG;
-    in.len = len;
-    in.at = len - 8;
-    if (in_bytes(&in, 8) != fnv)
         return -EBADMSG;
     return 0;
 }
 
 /* Pass 2: load one device record at in->at. */
-static void dedup_load_device(struct dedup *d, struct dedup_in *in,
+static void dedup_load_device(struct dedup *d, struct stream__in *in,
                               uint32_t window)
 {
-    uint32_t id = (uint32_t)in_bytes(in, 4);
+    uint32_t id = (uint32_t)stream__get(in, 4);
     struct dedup_dev *v = &d->dev[id];
     uint64_t keep = window < d->cfg.window ? window : d->cfg.window;
     size_t words_at;
 
-    v->has_ts = (uint8_t)in_bytes(in, 4);
-    v->top = in_bytes(in, 8);
-    v->newest_ts = (int64_t)in_bytes(in, 8);
+    v->has_ts = (uint8_t)stream__get(in, 4);
+    v->top = stream__get(in, 8);
+    v->newest_ts = (int64_t)stream__get(in, 8);
     dedup_window_reset(d, id, v->top);
     words_at = in->at;
     for (uint64_t k = 1; k < keep && k <= v->top; k++) {
@@ -583,7 +533,7 @@ static void dedup_load_device(struct dedup *d, struct dedup_in *in,
 int dedup_deserialize(struct dedup *d, const uint8_t *buf, size_t len)
 {
     struct dedup_image im;
-    struct dedup_in in = {buf, len, 0, false};
+    struct stream__in in = stream__img_in(buf, len);
     uint64_t skip;
     int rc;
 
@@ -601,8 +551,8 @@ int dedup_deserialize(struct dedup *d, const uint8_t *buf, size_t len)
         im.nhash > d->cfg.hash_capacity ? im.nhash - d->cfg.hash_capacity : 0;
     in.at = im.hash_at + 16 * skip;
     for (uint64_t k = skip; k < im.nhash; k++) {
-        uint64_t h = in_bytes(&in, 8);
-        int64_t exp = (int64_t)in_bytes(&in, 8);
+        uint64_t h = stream__get(&in, 8);
+        int64_t exp = (int64_t)stream__get(&in, 8);
         if (d->index[dedup_probe(d, h, SIZE_MAX)] == 0)
             dedup_push_hash(d, h, exp);
     }

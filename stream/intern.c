@@ -40,7 +40,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proto/codec.h" /* For codec_name_ok(), CODEC_NAME_MAX. */
+#include "proto/codec.h"     /* For codec_name_ok(), CODEC_NAME_MAX. */
+#include "stream/internal.h" /* For the image codec. */
 
 _Static_assert(INTERN_NAME_MAX == CODEC_NAME_MAX,
                "interned names are codec names");
@@ -268,24 +269,14 @@ size_t intern_capacity(const struct intern *t)
 size_t intern_export(const struct intern *t, uint8_t *buf, size_t cap)
 {
     size_t n = atomic_load_explicit(&t->count, memory_order_acquire);
-    size_t need = 4;
-    size_t at;
+    struct stream__out o = stream__img_out(buf, cap);
 
-    for (size_t i = 0; i < n; i++)
-        need += 1 + t->entries[i].len;
-    if (need > cap)
-        return need;
-    for (int b = 0; b < 4; b++)
-        buf[b] = (uint8_t)(n >> (8 * b));
-    at = 4;
+    stream__put(&o, n, 4);
     for (size_t i = 0; i < n; i++) {
-        const struct intern_entry *e = &t->entries[i];
-        buf[at++] = e->len;
-        memcpy(buf + at, e->name, e->len);
-        at += e->len;
+        stream__put(&o, t->entries[i].len, 1);
+        stream__put_mem(&o, t->entries[i].name, t->entries[i].len);
     }
-    assert(at == need);
-    return need;
+    return o.len;
 }
 
 /* Forget every name; only while no reader runs (import, before threads). */
@@ -297,29 +288,27 @@ static void intern_clear(struct intern *t)
 
 int intern_import(struct intern *t, const uint8_t *buf, size_t len)
 {
-    size_t n = 0;
-    size_t at = 4;
+    struct stream__in in = stream__img_in(buf, len);
+    size_t n;
 
     if (intern_count(t) != 0)
         return -EBUSY;
-    if (len < 4)
+    n = (size_t)stream__get(&in, 4);
+    if (in.bad)
         return -EBADMSG;
-    for (int b = 0; b < 4; b++)
-        n |= (size_t)buf[b] << (8 * b);
     if (n > t->capacity)
         return -ENOSPC;
     for (size_t i = 0; i < n; i++) {
-        size_t k;
+        size_t k = (size_t)stream__get(&in, 1);
+        const uint8_t *name = stream__get_mem(&in, k);
         uint32_t id;
 
-        if (at >= len || (k = buf[at]) > len - at - 1)
+        if (name == NULL ||
+            intern_add(t, (const char *)name, k, &id, NULL) != 0 ||
+            id != i) /* cut short, a bad or a repeated name */
             goto out_bad;
-        if (intern_add(t, (const char *)buf + at + 1, k, &id, NULL) != 0 ||
-            id != i) /* a bad or repeated name */
-            goto out_bad;
-        at += 1 + k;
     }
-    if (at != len)
+    if (in.at != len)
         goto out_bad;
     return 0;
 out_bad:

@@ -62,7 +62,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proto/codec.h" /* For codec_name_ok(). */
+#include "proto/codec.h"     /* For codec_name_ok(). */
+#include "stream/internal.h" /* For the image codec. */
 
 _Static_assert(ROWS_NAME_MAX == CODEC_NAME_MAX, "spec names are codec names");
 _Static_assert(ROWS_MAX_FEATURES + 1 < UINT16_MAX, "columns fit in uint16");
@@ -624,78 +625,7 @@ void rows_stats(const struct rows *rw, struct rows_stats *out)
 /* ---- Checkpoints ------------------------------------------------------- */
 
 #define ROWS_MAGIC 0x574f5257u /* "WROW" read as little-endian u32 */
-#define ROWS_FNV_OFFSET 0xcbf29ce484222325ULL
-#define ROWS_FNV_PRIME 0x100000001b3ULL
-#define ROWS_NSTATS 7 /* u64 counters in the image */
-
-/* A bounded little-endian writer: counts every byte, stores those that fit
- * (dedup.c's, so the two images read alike). */
-struct rows_out {
-    uint8_t *buf; /* Borrowed; may be NULL when cap is 0. */
-    size_t cap;   /* Bytes in buf. */
-    size_t len;   /* Bytes produced so far (may exceed cap). */
-    uint64_t fnv; /* FNV-1a of the bytes produced so far. */
-};
-
-static void out_bytes(struct rows_out *o, uint64_t v, int n)
-{
-    for (int i = 0; i < n; i++, v >>= 8) {
-        uint8_t b = (uint8_t)v;
-
-        o->fnv = (o->fnv ^ b) * ROWS_FNV_PRIME;
-        if (o->len < o->cap)
-            o->buf[o->len] = b;
-        o->len++;
-    }
-}
-
-static void out_f64(struct rows_out *o, double d)
-{
-    uint64_t bits;
-
-    memcpy(&bits, &d, sizeof(bits));
-    out_bytes(o, bits, 8);
-}
-
-/* A bounded little-endian reader; any overrun sets bad and reads 0. */
-struct rows_in {
-    const uint8_t *buf; /* Borrowed. */
-    size_t len;         /* Bytes that may be read. */
-    size_t at;          /* Next byte. */
-    bool bad;           /* Ran past the end. */
-};
-
-static uint64_t in_bytes(struct rows_in *in, int n)
-{
-    uint64_t v = 0;
-
-    if (in->bad || in->len - in->at < (size_t)n) {
-        in->bad = true;
-        return 0;
-    }
-    for (int i = 0; i < n; i++)
-        v |= (uint64_t)in->buf[in->at + i] << (8 * i);
-    in->at += (size_t)n;
-    return v;
-}
-
-static double in_f64(struct rows_in *in)
-{
-    uint64_t bits = in_bytes(in, 8);
-    double d;
-
-    memcpy(&d, &bits, sizeof(d));
-    return d;
-}
-
-/* Skip n bytes (n may be huge: a crafted count). */
-static void in_skip(struct rows_in *in, uint64_t n)
-{
-    if (in->bad || n > in->len - in->at)
-        in->bad = true;
-    else
-        in->at += (size_t)n;
-}
+#define ROWS_NSTATS 7          /* u64 counters in the image */
 
 /* Whether device d has anything to save. */
 static bool rows_dev_used(const struct rows *rw, size_t d)
@@ -710,7 +640,7 @@ static bool rows_dev_used(const struct rows *rw, size_t d)
     return false;
 }
 
-static void rows_put_stats(const struct rows_stats *s, struct rows_out *o)
+static void rows_put_stats(const struct rows_stats *s, struct stream__out *o)
 {
     const uint64_t v[ROWS_NSTATS] = {s->readings,
                                      s->used,
@@ -721,88 +651,87 @@ static void rows_put_stats(const struct rows_stats *s, struct rows_out *o)
                                      s->bad_device};
 
     for (size_t i = 0; i < ROWS_NSTATS; i++)
-        out_bytes(o, v[i], 8);
+        stream__put(o, v[i], 8);
 }
 
-static void rows_put_device(const struct rows *rw, struct rows_out *o,
+static void rows_put_device(const struct rows *rw, struct stream__out *o,
                             uint32_t d)
 {
     const struct rows_cell *block = &rw->cells[d * rw->cells_per_dev];
     const uint8_t *filled = &rw->filled[d * rw->ncols];
     uint32_t npend = rows_forecast(rw) ? rw->dev[d].count : 0;
 
-    out_bytes(o, d, 4);
-    out_bytes(o, npend, 4);
+    stream__put(o, d, 4);
+    stream__put(o, npend, 4);
     for (size_t c = 0; c < rw->ncols; c++) {
-        out_bytes(o, filled[c], 4);
+        stream__put(o, filled[c], 4);
         for (size_t k = 0; k < filled[c]; k++) {
-            out_f64(o, block[rw->off[c] + k].value);
-            out_bytes(o, (uint64_t)block[rw->off[c] + k].ts_ms, 8);
+            stream__put_f64(o, block[rw->off[c] + k].value);
+            stream__put(o, (uint64_t)block[rw->off[c] + k].ts_ms, 8);
         }
     }
     for (uint32_t s = npend ? rw->dev[d].head : ROWS_NONE; s != ROWS_NONE;
          s = rw->slot[s].next) {
         const struct rows_slot *sl = &rw->slot[s];
-        out_bytes(o, (uint64_t)sl->t_ms, 8);
-        out_bytes(o, sl->seq, 8);
-        out_bytes(o, sl->lsn, 8);
-        out_bytes(o, sl->has_seq, 4);
+        stream__put(o, (uint64_t)sl->t_ms, 8);
+        stream__put(o, sl->seq, 8);
+        stream__put(o, sl->lsn, 8);
+        stream__put(o, sl->has_seq, 4);
         for (size_t i = 0; i < rw->nfeat; i++)
-            out_f64(o, rw->slot_x[(size_t)s * rw->nfeat + i]);
+            stream__put_f64(o, rw->slot_x[(size_t)s * rw->nfeat + i]);
         for (size_t i = 0; i < rw->nfeat; i++)
-            out_bytes(o, rw->slot_present[(size_t)s * rw->nfeat + i], 1);
+            stream__put(o, rw->slot_present[(size_t)s * rw->nfeat + i], 1);
     }
 }
 
 size_t rows_save(const struct rows *rw, uint8_t *buf, size_t cap)
 {
-    struct rows_out o = {buf, cap, 0, ROWS_FNV_OFFSET};
+    struct stream__out o = stream__img_out(buf, cap);
     uint64_t ndev = 0;
 
-    out_bytes(&o, ROWS_MAGIC, 4);
-    out_bytes(&o, ROWS_FORMAT_VERSION, 4);
-    out_bytes(&o, rw->nfeat, 4);
-    out_bytes(&o, rw->ncols, 4);
-    out_bytes(&o, (uint64_t)rw->cfg.target.horizon_ms, 8);
+    stream__put(&o, ROWS_MAGIC, 4);
+    stream__put(&o, ROWS_FORMAT_VERSION, 4);
+    stream__put(&o, rw->nfeat, 4);
+    stream__put(&o, rw->ncols, 4);
+    stream__put(&o, (uint64_t)rw->cfg.target.horizon_ms, 8);
     for (size_t c = 0; c < rw->ncols; c++) {
-        out_bytes(&o, rw->col_sensor[c], 4);
-        out_bytes(&o, rw->depth[c], 4);
+        stream__put(&o, rw->col_sensor[c], 4);
+        stream__put(&o, rw->depth[c], 4);
     }
     for (size_t i = 0; i < rw->nfeat; i++) {
-        out_bytes(&o, rw->feat[i].col, 4);
-        out_bytes(&o, rw->feat[i].lag, 4);
+        stream__put(&o, rw->feat[i].col, 4);
+        stream__put(&o, rw->feat[i].lag, 4);
     }
     rows_put_stats(&rw->stats, &o);
     for (size_t d = 0; d < rw->cfg.max_devices; d++)
         ndev += rows_dev_used(rw, d);
-    out_bytes(&o, ndev, 8);
+    stream__put(&o, ndev, 8);
     for (size_t d = 0; d < rw->cfg.max_devices; d++)
         if (rows_dev_used(rw, d))
             rows_put_device(rw, &o, (uint32_t)d);
-    out_bytes(&o, o.fnv, 8);
-    return o.len;
+    return stream__img_end(&o);
 }
 
 /* The layout part of an image against rw's: 0, -EINVAL, -EBADMSG. */
-static int rows_check_layout(const struct rows *rw, struct rows_in *in)
+static int rows_check_layout(const struct rows *rw, struct stream__in *in)
 {
-    uint64_t nfeat = in_bytes(in, 4);
-    uint64_t ncols = in_bytes(in, 4);
+    uint64_t nfeat = stream__get(in, 4);
+    uint64_t ncols = stream__get(in, 4);
     bool same;
 
-    same = (int64_t)in_bytes(in, 8) == rw->cfg.target.horizon_ms &&
+    same = (int64_t)stream__get(in, 8) == rw->cfg.target.horizon_ms &&
            nfeat == rw->nfeat && ncols == rw->ncols;
     if (in->bad)
         return -EBADMSG;
     if (!same)
         return -EINVAL;
     for (size_t c = 0; c < rw->ncols; c++) {
-        same &= in_bytes(in, 4) == rw->col_sensor[c];
-        same &= in_bytes(in, 4) == rw->depth[c];
+        same &= stream__get(in, 4) == rw->col_sensor[c];
+        same &= stream__get(in, 4) == rw->depth[c];
     }
     for (size_t i = 0; i < rw->nfeat; i++) {
-        same &= in_bytes(in, 4) == rw->feat[i].col;
-        same &= in_bytes(in, 4) == rw->feat[i].lag;
+        same &= stream__get(in, 4) == rw->feat[i].col;
+        same &= stream__get(in, 4) == rw->feat[i].lag;
     }
     if (in->bad)
         return -EBADMSG;
@@ -810,18 +739,18 @@ static int rows_check_layout(const struct rows *rw, struct rows_in *in)
 }
 
 /* One device record: cells in range and ordered, flags 0 or 1. */
-static bool rows_check_device(const struct rows *rw, struct rows_in *in,
+static bool rows_check_device(const struct rows *rw, struct stream__in *in,
                               uint32_t npend)
 {
     for (size_t c = 0; c < rw->ncols && !in->bad; c++) {
-        uint64_t f = in_bytes(in, 4);
+        uint64_t f = stream__get(in, 4);
         int64_t newer = INT64_MAX;
         if (f > rw->depth[c])
             return false;
         for (uint64_t k = 0; k < f; k++) {
             int64_t ts;
-            in_skip(in, 8);
-            ts = (int64_t)in_bytes(in, 8);
+            stream__skip(in, 8);
+            ts = (int64_t)stream__get(in, 8);
             if (ts > newer)
                 return false; /* cells are newest first */
             newer = ts;
@@ -830,12 +759,12 @@ static bool rows_check_device(const struct rows *rw, struct rows_in *in,
     if (npend > 0 && !rows_forecast(rw))
         return false;
     for (uint32_t p = 0; p < npend && !in->bad; p++) {
-        in_skip(in, 24);
-        if (in_bytes(in, 4) > 1)
+        stream__skip(in, 24);
+        if (stream__get(in, 4) > 1)
             return false;
-        in_skip(in, 8 * (uint64_t)rw->nfeat);
+        stream__skip(in, 8 * (uint64_t)rw->nfeat);
         for (size_t i = 0; i < rw->nfeat; i++)
-            if (in_bytes(in, 1) > 1)
+            if (stream__get(in, 1) > 1)
                 return false;
     }
     return !in->bad;
@@ -846,33 +775,22 @@ static bool rows_check_device(const struct rows *rw, struct rows_in *in,
 static int rows_verify(const struct rows *rw, const uint8_t *buf, size_t len,
                        size_t *at)
 {
-    struct rows_in in = {buf, len, 0, false};
-    uint64_t fnv = ROWS_FNV_OFFSET;
+    struct stream__in in;
     uint64_t ndev;
     int64_t last = -1;
     int rc;
 
-    if (len < 8 || in_bytes(&in, 4) != ROWS_MAGIC)
-        return -EBADMSG;
-    if (in_bytes(&in, 4) != ROWS_FORMAT_VERSION)
-        return -EPROTONOSUPPORT;
-    if (len < 24)
-        return -EBADMSG;
-    for (size_t i = 0; i < len - 8; i++)
-        fnv = (fnv ^ buf[i]) * ROWS_FNV_PRIME;
-    in.at = len - 8;
-    if (in_bytes(&in, 8) != fnv)
-        return -EBADMSG;
-    in.at = 8;
-    in.len = len - 8; /* the checksum is not part of the body */
+    if ((rc = stream__img_open(&in, buf, len, ROWS_MAGIC, ROWS_FORMAT_VERSION,
+                               24)) != 0)
+        return rc;
     if ((rc = rows_check_layout(rw, &in)) != 0)
         return rc;
     *at = in.at;
-    in_skip(&in, 8 * ROWS_NSTATS);
-    ndev = in_bytes(&in, 8);
+    stream__skip(&in, 8 * ROWS_NSTATS);
+    ndev = stream__get(&in, 8);
     for (uint64_t k = 0; k < ndev && !in.bad; k++) {
-        uint64_t id = in_bytes(&in, 4);
-        uint32_t npend = (uint32_t)in_bytes(&in, 4);
+        uint64_t id = stream__get(&in, 4);
+        uint32_t npend = (uint32_t)stream__get(&in, 4);
         if ((int64_t)id <= last || !rows_check_device(rw, &in, npend))
             return -EBADMSG; /* ids strictly increase */
         if (id >= rw->cfg.max_devices)
@@ -886,7 +804,8 @@ static int rows_verify(const struct rows *rw, const uint8_t *buf, size_t len,
 
 /* Pass 2: one pending row of device d, appended to its FIFO if there is
  * room (rows_anchor()'s rule: the oldest are kept). */
-static void rows_load_pending(struct rows *rw, struct rows_in *in, uint32_t d)
+static void rows_load_pending(struct rows *rw, struct stream__in *in,
+                              uint32_t d)
 {
     struct rows_dev *v = &rw->dev[d];
     uint32_t s = rw->free_head;
@@ -894,20 +813,20 @@ static void rows_load_pending(struct rows *rw, struct rows_in *in, uint32_t d)
 
     if (s == ROWS_NONE || v->count >= rw->cfg.pending_per_device) {
         rw->stats.pending_overflow++;
-        in_skip(in, 28 + 9 * (uint64_t)rw->nfeat);
+        stream__skip(in, 28 + 9 * (uint64_t)rw->nfeat);
         return;
     }
     sl = &rw->slot[s];
     rw->free_head = sl->next;
-    sl->t_ms = (int64_t)in_bytes(in, 8);
-    sl->seq = in_bytes(in, 8);
-    sl->lsn = in_bytes(in, 8);
-    sl->has_seq = (uint8_t)in_bytes(in, 4);
+    sl->t_ms = (int64_t)stream__get(in, 8);
+    sl->seq = stream__get(in, 8);
+    sl->lsn = stream__get(in, 8);
+    sl->has_seq = (uint8_t)stream__get(in, 4);
     sl->next = ROWS_NONE;
     for (size_t i = 0; i < rw->nfeat; i++)
-        rw->slot_x[(size_t)s * rw->nfeat + i] = in_f64(in);
+        rw->slot_x[(size_t)s * rw->nfeat + i] = stream__get_f64(in);
     for (size_t i = 0; i < rw->nfeat; i++)
-        rw->slot_present[(size_t)s * rw->nfeat + i] = in_bytes(in, 1) != 0;
+        rw->slot_present[(size_t)s * rw->nfeat + i] = stream__get(in, 1) != 0;
     if (v->tail == ROWS_NONE)
         v->head = s;
     else
@@ -918,18 +837,18 @@ static void rows_load_pending(struct rows *rw, struct rows_in *in, uint32_t d)
 }
 
 /* Pass 2: one device record. */
-static void rows_load_device(struct rows *rw, struct rows_in *in)
+static void rows_load_device(struct rows *rw, struct stream__in *in)
 {
-    uint32_t d = (uint32_t)in_bytes(in, 4);
-    uint32_t npend = (uint32_t)in_bytes(in, 4);
+    uint32_t d = (uint32_t)stream__get(in, 4);
+    uint32_t npend = (uint32_t)stream__get(in, 4);
     struct rows_cell *block = &rw->cells[d * rw->cells_per_dev];
     uint8_t *filled = &rw->filled[d * rw->ncols];
 
     for (size_t c = 0; c < rw->ncols; c++) {
-        filled[c] = (uint8_t)in_bytes(in, 4);
+        filled[c] = (uint8_t)stream__get(in, 4);
         for (size_t k = 0; k < filled[c]; k++) {
-            block[rw->off[c] + k].value = in_f64(in);
-            block[rw->off[c] + k].ts_ms = (int64_t)in_bytes(in, 8);
+            block[rw->off[c] + k].value = stream__get_f64(in);
+            block[rw->off[c] + k].ts_ms = (int64_t)stream__get(in, 8);
         }
     }
     for (uint32_t p = 0; p < npend; p++)
@@ -938,24 +857,22 @@ static void rows_load_device(struct rows *rw, struct rows_in *in)
 
 int rows_restore(struct rows *rw, const uint8_t *buf, size_t len)
 {
-    struct rows_in in = {buf, len, 0, false};
+    struct stream__in in = stream__img_in(buf, len);
     uint64_t v[ROWS_NSTATS];
     uint64_t ndev;
     size_t at = 0;
     int rc;
 
-    if (buf == NULL)
-        return -EBADMSG;
     if ((rc = rows_verify(rw, buf, len, &at)) != 0)
         return rc;
     in.at = at;
     for (size_t i = 0; i < ROWS_NSTATS; i++)
-        v[i] = in_bytes(&in, 8);
+        v[i] = stream__get(&in, 8);
     rw->stats = (struct rows_stats){v[0], v[1], v[2], v[3], v[4], v[5], v[6]};
     memset(rw->filled, 0, rw->cfg.max_devices * rw->ncols);
     if (rows_forecast(rw))
         rows_pool_reset(rw);
-    ndev = in_bytes(&in, 8);
+    ndev = stream__get(&in, 8);
     for (uint64_t k = 0; k < ndev; k++)
         rows_load_device(rw, &in);
     assert(!in.bad && in.at == len - 8);

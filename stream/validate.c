@@ -31,6 +31,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "stream/internal.h" /* For the image codec. */
+
 struct validate_sensor {
     double min;      /* Inclusive lower bound. */
     double max;      /* Inclusive upper bound. */
@@ -271,50 +273,6 @@ void validate_stats(const struct validate *v, struct validate_stats *out)
 /* ---- Checkpoints ------------------------------------------------------- */
 
 #define VALIDATE_MAGIC 0x4c415657u /* "WVAL" read as little-endian u32 */
-#define VALIDATE_FNV_OFFSET 0xcbf29ce484222325ULL
-#define VALIDATE_FNV_PRIME 0x100000001b3ULL
-
-/* A bounded little-endian writer (as in dedup.c and rows.c). */
-struct validate_out {
-    uint8_t *buf; /* Borrowed; may be NULL when cap is 0. */
-    size_t cap;   /* Bytes in buf. */
-    size_t len;   /* Bytes produced so far (may exceed cap). */
-    uint64_t fnv; /* FNV-1a of the bytes produced so far. */
-};
-
-static void out_bytes(struct validate_out *o, uint64_t v, int n)
-{
-    for (int i = 0; i < n; i++, v >>= 8) {
-        uint8_t b = (uint8_t)v;
-
-        o->fnv = (o->fnv ^ b) * VALIDATE_FNV_PRIME;
-        if (o->len < o->cap)
-            o->buf[o->len] = b;
-        o->len++;
-    }
-}
-
-/* A bounded little-endian reader; any overrun sets bad and reads 0. */
-struct validate_in {
-    const uint8_t *buf; /* Borrowed. */
-    size_t len;         /* Bytes that may be read. */
-    size_t at;          /* Next byte. */
-    bool bad;           /* Ran past the end. */
-};
-
-static uint64_t in_bytes(struct validate_in *in, int n)
-{
-    uint64_t v = 0;
-
-    if (in->bad || in->len - in->at < (size_t)n) {
-        in->bad = true;
-        return 0;
-    }
-    for (int i = 0; i < n; i++)
-        v |= (uint64_t)in->buf[in->at + i] << (8 * i);
-    in->at += (size_t)n;
-    return v;
-}
 
 /* Pairs of column c that hold a value. */
 static uint64_t validate_used(const struct validate *v,
@@ -329,50 +287,49 @@ static uint64_t validate_used(const struct validate *v,
 
 size_t validate_save(const struct validate *v, uint8_t *buf, size_t cap)
 {
-    struct validate_out o = {buf, cap, 0, VALIDATE_FNV_OFFSET};
+    struct stream__out o = stream__img_out(buf, cap);
 
-    out_bytes(&o, VALIDATE_MAGIC, 4);
-    out_bytes(&o, VALIDATE_FORMAT_VERSION, 4);
-    out_bytes(&o, v->ncols, 8);
+    stream__put(&o, VALIDATE_MAGIC, 4);
+    stream__put(&o, VALIDATE_FORMAT_VERSION, 4);
+    stream__put(&o, v->ncols, 8);
     for (size_t s = 0; s < v->cfg.max_sensors; s++) {
         const struct validate_cell *c;
         if (v->sensor[s].col == 0)
             continue;
         c = v->col[v->sensor[s].col - 1];
-        out_bytes(&o, s, 4);
-        out_bytes(&o, 0, 4);
-        out_bytes(&o, validate_used(v, c), 8);
+        stream__put(&o, s, 4);
+        stream__put(&o, 0, 4);
+        stream__put(&o, validate_used(v, c), 8);
         for (size_t d = 0; d < v->cfg.max_devices; d++) {
             uint64_t bits;
             if (c[d].ts_ms == INT64_MIN)
                 continue;
             memcpy(&bits, &c[d].value, sizeof(bits));
-            out_bytes(&o, d, 4);
-            out_bytes(&o, 0, 4);
-            out_bytes(&o, bits, 8);
-            out_bytes(&o, (uint64_t)c[d].ts_ms, 8);
+            stream__put(&o, d, 4);
+            stream__put(&o, 0, 4);
+            stream__put(&o, bits, 8);
+            stream__put(&o, (uint64_t)c[d].ts_ms, 8);
         }
     }
-    out_bytes(&o, o.fnv, 8);
-    return o.len;
+    return stream__img_end(&o);
 }
 
 /* One column record: ids increase, pads are zero, no ts is the "none"
  * marker. */
 static int validate_check_column(const struct validate *v,
-                                 struct validate_in *in)
+                                 struct stream__in *in)
 {
-    uint64_t n = in_bytes(in, 8);
+    uint64_t n = stream__get(in, 8);
     int64_t last = -1;
 
     if (n > (in->len - in->at) / 24)
         return -EBADMSG;
     for (uint64_t k = 0; k < n; k++) {
-        uint64_t d = in_bytes(in, 4);
-        if ((int64_t)d <= last || in_bytes(in, 4) != 0)
+        uint64_t d = stream__get(in, 4);
+        if ((int64_t)d <= last || stream__get(in, 4) != 0)
             return -EBADMSG;
-        in_bytes(in, 8);
-        if ((int64_t)in_bytes(in, 8) == INT64_MIN)
+        stream__get(in, 8);
+        if ((int64_t)stream__get(in, 8) == INT64_MIN)
             return -EBADMSG;
         if (d >= v->cfg.max_devices)
             return -ENOSPC;
@@ -385,29 +342,18 @@ static int validate_check_column(const struct validate *v,
 static int validate_verify(const struct validate *v, const uint8_t *buf,
                            size_t len)
 {
-    struct validate_in in = {buf, len, 0, false};
-    uint64_t fnv = VALIDATE_FNV_OFFSET;
+    struct stream__in in;
     uint64_t ncols;
     int64_t last = -1;
     int rc;
 
-    if (len < 8 || in_bytes(&in, 4) != VALIDATE_MAGIC)
-        return -EBADMSG;
-    if (in_bytes(&in, 4) != VALIDATE_FORMAT_VERSION)
-        return -EPROTONOSUPPORT;
-    if (len < 24)
-        return -EBADMSG;
-    for (size_t i = 0; i < len - 8; i++)
-        fnv = (fnv ^ buf[i]) * VALIDATE_FNV_PRIME;
-    in.at = len - 8;
-    if (in_bytes(&in, 8) != fnv)
-        return -EBADMSG;
-    in.at = 8;
-    in.len = len - 8;
-    ncols = in_bytes(&in, 8);
+    if ((rc = stream__img_open(&in, buf, len, VALIDATE_MAGIC,
+                               VALIDATE_FORMAT_VERSION, 24)) != 0)
+        return rc;
+    ncols = stream__get(&in, 8);
     for (uint64_t k = 0; k < ncols && !in.bad; k++) {
-        uint64_t s = in_bytes(&in, 4);
-        if ((int64_t)s <= last || in_bytes(&in, 4) != 0)
+        uint64_t s = stream__get(&in, 4);
+        if ((int64_t)s <= last || stream__get(&in, 4) != 0)
             return -EBADMSG;
         if ((rc = validate_check_column(v, &in)) != 0)
             return rc;
@@ -418,36 +364,35 @@ static int validate_verify(const struct validate *v, const uint8_t *buf,
 
 int validate_restore(struct validate *v, const uint8_t *buf, size_t len)
 {
-    struct validate_in in = {buf, len, 8, false};
+    struct stream__in in = stream__img_in(buf, len);
     uint64_t ncols;
     int rc;
 
-    if (buf == NULL)
-        return -EBADMSG;
     if ((rc = validate_verify(v, buf, len)) != 0)
         return rc;
+    in.at = 8;
     for (size_t i = 0; i < v->ncols; i++)
         for (size_t d = 0; d < v->cfg.max_devices; d++)
             v->col[i][d] = (struct validate_cell){0, INT64_MIN};
-    ncols = in_bytes(&in, 8);
+    ncols = stream__get(&in, 8);
     for (uint64_t k = 0; k < ncols; k++) {
-        uint64_t s = in_bytes(&in, 4);
+        uint64_t s = stream__get(&in, 4);
         uint64_t n;
         struct validate_cell *c = NULL;
-        in_bytes(&in, 4);
-        n = in_bytes(&in, 8);
+        stream__get(&in, 4);
+        n = stream__get(&in, 8);
         if (s < v->cfg.max_sensors && v->sensor[s].col != 0)
             c = v->col[v->sensor[s].col - 1];
         for (uint64_t j = 0; j < n; j++) {
-            uint64_t d = in_bytes(&in, 4);
+            uint64_t d = stream__get(&in, 4);
             uint64_t bits;
-            in_bytes(&in, 4);
-            bits = in_bytes(&in, 8);
+            stream__get(&in, 4);
+            bits = stream__get(&in, 8);
             if (c != NULL) {
                 memcpy(&c[d].value, &bits, sizeof(bits));
-                c[d].ts_ms = (int64_t)in_bytes(&in, 8);
+                c[d].ts_ms = (int64_t)stream__get(&in, 8);
             } else {
-                in_bytes(&in, 8); /* no rate limit now: dropped */
+                stream__get(&in, 8); /* no rate limit now: dropped */
             }
         }
     }
