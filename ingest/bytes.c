@@ -31,6 +31,26 @@ void bytes_put(struct bytes_out *b, const void *p, size_t n)
     b->len += n;
 }
 
+/* The n low bytes of v, least significant first. */
+static void put_le(struct bytes_out *b, uint64_t v, int n)
+{
+    uint8_t x[8];
+
+    for (int i = 0; i < n; i++)
+        x[i] = (uint8_t)(v >> (8 * i));
+    bytes_put(b, x, (size_t)n);
+}
+
+/* n bytes at x as a little-endian integer. */
+static uint64_t load_le(const uint8_t *x, int n)
+{
+    uint64_t v = 0;
+
+    for (int i = 0; i < n; i++)
+        v |= (uint64_t)x[i] << (8 * i);
+    return v;
+}
+
 void bytes_put_u8(struct bytes_out *b, uint8_t v)
 {
     bytes_put(b, &v, 1);
@@ -38,22 +58,12 @@ void bytes_put_u8(struct bytes_out *b, uint8_t v)
 
 void bytes_put_u32(struct bytes_out *b, uint32_t v)
 {
-    uint8_t x[4];
-    int i;
-
-    for (i = 0; i < 4; i++)
-        x[i] = (uint8_t)(v >> (8 * i));
-    bytes_put(b, x, 4);
+    put_le(b, v, 4);
 }
 
 void bytes_put_u64(struct bytes_out *b, uint64_t v)
 {
-    uint8_t x[8];
-    int i;
-
-    for (i = 0; i < 8; i++)
-        x[i] = (uint8_t)(v >> (8 * i));
-    bytes_put(b, x, 8);
+    put_le(b, v, 8);
 }
 
 void bytes_put_i64(struct bytes_out *b, int64_t v)
@@ -95,15 +105,11 @@ struct bytes_in bytes_in_make(const uint8_t *p, size_t len)
 bool bytes_check_crc(struct bytes_in *in)
 {
     uLong crc = crc32(0L, Z_NULL, 0);
-    uint32_t want = 0;
-    int i;
 
     if (in->len < 4)
         return false;
-    for (i = 0; i < 4; i++)
-        want |= (uint32_t)in->p[in->len - 4 + (size_t)i] << (8 * i);
     crc = crc32_z(crc, in->p, in->len - 4);
-    if ((uint32_t)crc != want)
+    if ((uint32_t)crc != load_le(in->p + in->len - 4, 4))
         return false;
     in->len -= 4;
     return true;
@@ -131,25 +137,17 @@ uint8_t bytes_get_u8(struct bytes_in *in)
 uint32_t bytes_get_u32(struct bytes_in *in)
 {
     uint8_t x[4];
-    uint32_t v = 0;
-    int i;
 
     bytes_get(in, x, 4);
-    for (i = 0; i < 4; i++)
-        v |= (uint32_t)x[i] << (8 * i);
-    return v;
+    return (uint32_t)load_le(x, 4);
 }
 
 uint64_t bytes_get_u64(struct bytes_in *in)
 {
     uint8_t x[8];
-    uint64_t v = 0;
-    int i;
 
     bytes_get(in, x, 8);
-    for (i = 0; i < 8; i++)
-        v |= (uint64_t)x[i] << (8 * i);
-    return v;
+    return load_le(x, 8);
 }
 
 int64_t bytes_get_i64(struct bytes_in *in)
