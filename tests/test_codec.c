@@ -7,9 +7,9 @@
  * Threads: decoders_run_concurrently starts two threads (for TSan); the
  * other cases are single-threaded. */
 #include "proto/codec.h"
+#include "tests/corpus_walk.h"
 #include "tests/harness.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
@@ -125,73 +125,6 @@ static bool same_bits(double a, double b)
 
 /* ---- Corpus -------------------------------------------------------------- */
 
-typedef void (*corpus_fn)(const char *file, const uint8_t *buf, size_t len,
-                          const char *expect);
-
-/* Call fn on every file of tests/corpus/sub; returns how many. */
-static size_t corpus_each(const char *sub, corpus_fn fn)
-{
-    static uint8_t buf[1 << 20];
-    char path[512];
-    struct dirent *e;
-    size_t count = 0;
-    DIR *d;
-
-    snprintf(path, sizeof(path), "tests/corpus/%s", sub);
-    d = opendir(path);
-    if (d == NULL)
-        fprintf(stderr, "cannot open %s: run from the repository root\n", path);
-    ASSERT(d != NULL);
-    while ((e = readdir(d)) != NULL) {
-        char expect[32];
-        const char *sep = strstr(e->d_name, "--");
-        size_t len;
-        FILE *fp;
-        if (e->d_name[0] == '.' || sep == NULL)
-            continue;
-        ASSERT((size_t)(sep - e->d_name) < sizeof(expect));
-        memcpy(expect, e->d_name, (size_t)(sep - e->d_name));
-        expect[sep - e->d_name] = '\0';
-        snprintf(path, sizeof(path), "tests/corpus/%s/%s", sub, e->d_name);
-        fp = fopen(path, "rb");
-        ASSERT(fp != NULL);
-        len = fread(buf, 1, sizeof(buf), fp);
-        ASSERT(!ferror(fp) && feof(fp));
-        fclose(fp);
-        fn(e->d_name, buf, len, expect);
-        count++;
-    }
-    closedir(d);
-    return count;
-}
-
-static enum reject_reason reason_named(const char *name)
-{
-    for (int i = 0; i < REJECT__COUNT; i++)
-        if (strcmp(reject_name((enum reject_reason)i), name) == 0)
-            return (enum reject_reason)i;
-    fprintf(stderr, "no reason named %s\n", name);
-    abort();
-}
-
-static void check_reason(const char *file, int rc, enum reject_reason why,
-                         const char *expect)
-{
-    enum reject_reason want = reason_named(expect);
-
-    if (why != want || (rc == 0) != (want == REJECT_NONE))
-        fprintf(stderr, "%s: got rc %d reason %s\n", file, rc,
-                reject_name(why));
-    ASSERT_EQ(why, want);
-    ASSERT_EQ(rc == 0, want == REJECT_NONE);
-    if (want == REJECT_TOO_LARGE)
-        ASSERT_EQ(rc, -EMSGSIZE);
-    if (want == REJECT_DECODE_ERROR)
-        ASSERT_EQ(rc, -EBADMSG);
-    if (want == REJECT_BAD_NAME || want == REJECT_MISSING_FIELD)
-        ASSERT_EQ(rc, -EINVAL);
-}
-
 static struct codec_msg scratch; /* 20 KB: keep it off the stack */
 
 static void reading_file(const char *file, const uint8_t *buf, size_t len,
@@ -202,7 +135,7 @@ static void reading_file(const char *file, const uint8_t *buf, size_t len,
 
     memset(&scratch, 0xa5, sizeof(scratch)); /* "scratch either way" */
     rc = codec_decode_reading(buf, len, &scratch, &why);
-    check_reason(file, rc, why, expect);
+    corpus_walk_check_reason(file, rc, why, expect);
     if (rc == 0) {
         ASSERT_EQ(scratch.n, 1);
         /* "": no sensor in the payload, the topic names it. */
@@ -222,7 +155,7 @@ static void batch_file(const char *file, const uint8_t *buf, size_t len,
 
     memset(&scratch, 0xa5, sizeof(scratch));
     rc = codec_decode_batch(buf, len, &scratch, &why);
-    check_reason(file, rc, why, expect);
+    corpus_walk_check_reason(file, rc, why, expect);
     if (rc == 0) {
         bool label_seen = false;
         ASSERT(scratch.n >= 1 && scratch.n <= CODEC_MAX_METRICS);
@@ -238,12 +171,12 @@ static void batch_file(const char *file, const uint8_t *buf, size_t len,
 
 static void reading_corpus(void)
 {
-    ASSERT(corpus_each("reading", reading_file) >= 60);
+    ASSERT(corpus_walk("reading", reading_file) >= 60);
 }
 
 static void batch_corpus(void)
 {
-    ASSERT(corpus_each("batch", batch_file) >= 25);
+    ASSERT(corpus_walk("batch", batch_file) >= 25);
 }
 
 /* Decode records one after another, as a capture reader does; the file's
@@ -286,7 +219,7 @@ static void capture_file(const char *file, const uint8_t *buf, size_t len,
 
 static void capture_corpus(void)
 {
-    ASSERT(corpus_each("capture", capture_file) >= 15);
+    ASSERT(corpus_walk("capture", capture_file) >= 15);
 }
 
 /* ---- Names --------------------------------------------------------------- */

@@ -6,9 +6,9 @@
  * Threads: decoders_run_concurrently starts two threads (for TSan); the
  * other cases are single-threaded. */
 #include "proto/json.h"
+#include "tests/corpus_walk.h"
 #include "tests/harness.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
@@ -74,62 +74,6 @@ static int senml(const char *text, struct pack *p, size_t *skipped,
 
 /* ---- Corpus -------------------------------------------------------------- */
 
-typedef void (*corpus_fn)(const char *file, const uint8_t *buf, size_t len,
-                          const char *expect);
-
-static size_t corpus_each(const char *sub, corpus_fn fn)
-{
-    static uint8_t buf[1 << 20];
-    char path[512];
-    struct dirent *e;
-    size_t count = 0;
-    DIR *d;
-
-    snprintf(path, sizeof(path), "tests/corpus/%s", sub);
-    d = opendir(path);
-    if (d == NULL)
-        fprintf(stderr, "cannot open %s: run from the repository root\n", path);
-    ASSERT(d != NULL);
-    while ((e = readdir(d)) != NULL) {
-        char expect[32];
-        const char *sep = strstr(e->d_name, "--");
-        size_t len;
-        FILE *fp;
-        if (e->d_name[0] == '.' || sep == NULL)
-            continue;
-        ASSERT((size_t)(sep - e->d_name) < sizeof(expect));
-        memcpy(expect, e->d_name, (size_t)(sep - e->d_name));
-        expect[sep - e->d_name] = '\0';
-        snprintf(path, sizeof(path), "tests/corpus/%s/%s", sub, e->d_name);
-        fp = fopen(path, "rb");
-        ASSERT(fp != NULL);
-        len = fread(buf, 1, sizeof(buf), fp);
-        ASSERT(!ferror(fp) && feof(fp));
-        fclose(fp);
-        fn(e->d_name, buf, len, expect);
-        count++;
-    }
-    closedir(d);
-    return count;
-}
-
-static void check_reason(const char *file, int rc, enum reject_reason why,
-                         const char *expect)
-{
-    if (strcmp(reject_name(why), expect) != 0 ||
-        (rc == 0) != (strcmp(expect, "none") == 0))
-        fprintf(stderr, "%s: got rc %d reason %s\n", file, rc,
-                reject_name(why));
-    ASSERT_STREQ(reject_name(why), expect);
-    ASSERT_EQ(rc == 0, strcmp(expect, "none") == 0);
-    if (why == REJECT_TOO_LARGE)
-        ASSERT_EQ(rc, -EMSGSIZE);
-    if (why == REJECT_DECODE_ERROR)
-        ASSERT_EQ(rc, -EBADMSG);
-    if (why == REJECT_BAD_NAME || why == REJECT_MISSING_FIELD)
-        ASSERT_EQ(rc, -EINVAL);
-}
-
 static void names_valid(const struct codec_msg *m, bool sensor_may_be_empty)
 {
     ASSERT(m->device[0] == '\0' || codec_name_ok(m->device, strlen(m->device)));
@@ -146,7 +90,7 @@ static void json_file(const char *file, const uint8_t *buf, size_t len,
 
     memset(&msg, 0xa5, sizeof(msg));
     rc = json_decode_reading(buf, len, &msg, &why);
-    check_reason(file, rc, why, expect);
+    corpus_walk_check_reason(file, rc, why, expect);
     if (rc == 0) {
         ASSERT_EQ(msg.n, 1);
         names_valid(&msg, true);
@@ -162,7 +106,7 @@ static void object_file(const char *file, const uint8_t *buf, size_t len,
 
     memset(&msg, 0xa5, sizeof(msg));
     rc = json_decode_object(buf, len, &msg, &skipped, &why);
-    check_reason(file, rc, why, expect);
+    corpus_walk_check_reason(file, rc, why, expect);
     if (rc == 0) {
         ASSERT(msg.n >= 1 && msg.n <= CODEC_MAX_METRICS);
         names_valid(&msg, false);
@@ -178,7 +122,7 @@ static void senml_file(const char *file, const uint8_t *buf, size_t len,
 
     memset(&p, 0, sizeof(p));
     rc = json_decode_senml(buf, len, NOW_MS, &msg, collect, &p, NULL, &why);
-    check_reason(file, rc, why, expect);
+    corpus_walk_check_reason(file, rc, why, expect);
     ASSERT(rc == 0 || p.n == 0); /* all or nothing */
     if (rc == 0)
         ASSERT(p.n >= 1);
@@ -186,17 +130,17 @@ static void senml_file(const char *file, const uint8_t *buf, size_t len,
 
 static void json_corpus(void)
 {
-    ASSERT(corpus_each("json", json_file) >= 45);
+    ASSERT(corpus_walk("json", json_file) >= 45);
 }
 
 static void object_corpus(void)
 {
-    ASSERT(corpus_each("object", object_file) >= 18);
+    ASSERT(corpus_walk("object", object_file) >= 18);
 }
 
 static void senml_corpus(void)
 {
-    ASSERT(corpus_each("senml", senml_file) >= 30);
+    ASSERT(corpus_walk("senml", senml_file) >= 30);
 }
 
 /* ---- Format (a) and (b) -------------------------------------------------- */
