@@ -7,7 +7,8 @@
  *   MQTT worker thread      Paho calls; the outbox's consumer; on_state()
  *                           sets `republish` and wakes the loop
  *   libuv pool thread       ckpt_work(): wal_sync + atomic file write of an
- *                           image the loop thread built
+ *                           image the loop thread built; sync_work():
+ *                           wal_sync every fsync interval
  *   loop thread             everything else: ring and dead-letter consumer,
  *                           pipeline, tasks, outbox producer, snapshot
  *                           files, timers, signals, HTTP
@@ -22,6 +23,14 @@
  * Fault injection: WEIR_FAULT_LOOP_DELAY_MS=N in the environment makes
  * the loop sleep N ms per wake-up (tests/test_weir.c uses it to make the
  * ring overflow and exercise the catch-up). Unset, it costs one branch.
+ *
+ * The ingest log's fsync = interval is done as wal.h prescribes: a timer
+ * queues wal_sync() on the thread pool every sync_interval_ms (one job at
+ * a time), so the device flush never runs on Paho's thread -- a flush of
+ * a second's appends takes milliseconds to tens of them, during which the
+ * callback would hold every message behind it. (wal_append() still
+ * flushes inline if no sync came for 1.5 intervals: the bound holds even
+ * if the loop thread is stuck.)
  *
  * Checkpoints keep one spare: the ingest log is truncated only before the
  * *previous* checkpoint's lsn, so if the newest file is damaged the
@@ -87,6 +96,7 @@ struct app {
     uv_async_t wakeup;
     uv_timer_t ckpt_timer;
     uv_timer_t house_timer;
+    uv_timer_t sync_timer; /* fsync = interval: queues sync_req. */
     uv_signal_t sig_term;
     uv_signal_t sig_int;
     bool handles;          /* The uv handles above were set up. */
@@ -96,6 +106,9 @@ struct app {
     uint8_t *dl_payload;
     struct snap_cache *snaps; /* [ntasks], by task index. */
     atomic_bool republish;    /* Re-send snapshots after a connect. */
+    uv_work_t sync_req;
+    bool sync_busy;  /* sync_req is in the pool. */
+    int sync_rc;     /* Its result (pool thread). */
     uv_work_t ckpt_req;
     bool ckpt_busy;        /* A write is in the pool. */
     atomic_bool ckpt_done; /* ...and has finished. */
@@ -315,18 +328,31 @@ static void catch_up(struct app *a)
     mqtt_resume(a->mqtt);
 }
 
-/* Called on: loop thread (uv_async_send from any thread). */
+/* Called on: loop thread (uv_async_send from any thread). Drains until
+ * the inbox agrees that the loop may sleep (inbox_consumer_idle(): from
+ * then on the next message wakes it), or DRAIN_MAX records, after which
+ * it wakes itself to let timers, signals and HTTP run first. */
 static void on_wakeup(uv_async_t *h)
 {
     struct app *a = h->data;
+    size_t n = 0;
 
     if (a->fault_delay_ms > 0 && !a->stopping)
         usleep((useconds_t)a->fault_delay_ms * 1000);
-    if (drain_ring(a, DRAIN_MAX) >= DRAIN_MAX)
-        uv_async_send(&a->wakeup); /* more: come back after other events */
-    drain_dlq(a);
+    for (;;) {
+        n += drain_ring(a, DRAIN_MAX - n);
+        drain_dlq(a);
+        if (n >= DRAIN_MAX) {
+            uv_async_send(&a->wakeup); /* not idle: no message wakes us */
+            break;
+        }
+        if (inbox_consumer_idle(a->inbox))
+            break;
+    }
     if (atomic_exchange(&a->republish, false))
         republish(a);
+    /* After inbox_consumer_idle(): a log-only switch it did not see has
+     * sent a wake-up (inbox.c, "Wake-ups"). */
     if (!a->stopping && inbox_log_only(a->inbox) && ring_is_empty(a->ring))
         catch_up(a);
 }
@@ -473,6 +499,38 @@ static void on_ckpt_timer(uv_timer_t *h)
     ckpt_start(h->data);
 }
 
+/* ---- Log sync (fsync = interval) --------------------------------------- */
+
+/* Called on: a libuv pool thread. wal_sync() may run on any thread. */
+static void sync_work(uv_work_t *req)
+{
+    struct app *a = req->data;
+
+    a->sync_rc = wal_sync(a->wal);
+}
+
+/* Called on: loop thread, after sync_work(). wal_sync() counts and logs
+ * its own I/O errors (rate-limited); a failed sync is retried next time. */
+static void sync_after(uv_work_t *req, int status)
+{
+    struct app *a = req->data;
+
+    (void)status;
+    a->sync_busy = false;
+}
+
+/* Called on: loop thread, every sync_interval_ms. */
+static void on_sync_timer(uv_timer_t *h)
+{
+    struct app *a = h->data;
+
+    if (a->sync_busy || a->stopping || a->wal == NULL)
+        return;
+    a->sync_req.data = a;
+    if (uv_queue_work(&a->loop, &a->sync_req, sync_work, sync_after) == 0)
+        a->sync_busy = true;
+}
+
 /* Called on: loop thread, every second: an early checkpoint when the log
  * fills (it can only shrink after one), snapshots the outbox dropped, and
  * a catch-up that no wake-up triggered. */
@@ -613,6 +671,7 @@ static void shutdown_now(struct app *a)
     inbox_stop(a->inbox);
     uv_timer_stop(&a->ckpt_timer);
     uv_timer_stop(&a->house_timer);
+    uv_timer_stop(&a->sync_timer);
     drain_ring(a, 0);
     drain_dlq(a);
     if ((rc = pipeline_flush(a->core.pipeline)) != 0)
@@ -630,6 +689,7 @@ static void shutdown_now(struct app *a)
     close_handle((uv_handle_t *)&a->wakeup);
     close_handle((uv_handle_t *)&a->ckpt_timer);
     close_handle((uv_handle_t *)&a->house_timer);
+    close_handle((uv_handle_t *)&a->sync_timer);
     close_handle((uv_handle_t *)&a->sig_term);
     close_handle((uv_handle_t *)&a->sig_int);
 }
@@ -731,9 +791,11 @@ static int open_handles(struct app *a)
         return rc;
     uv_timer_init(&a->loop, &a->ckpt_timer);
     uv_timer_init(&a->loop, &a->house_timer);
+    uv_timer_init(&a->loop, &a->sync_timer);
     uv_signal_init(&a->loop, &a->sig_term);
     uv_signal_init(&a->loop, &a->sig_int);
     a->wakeup.data = a->ckpt_timer.data = a->house_timer.data = a;
+    a->sync_timer.data = a;
     a->sig_term.data = a->sig_int.data = a;
     a->handles = true;
     return 0;
@@ -872,6 +934,10 @@ int app_run(struct app *a)
     uv_timer_start(&a->ckpt_timer, on_ckpt_timer, (uint64_t)every,
                    (uint64_t)every);
     uv_timer_start(&a->house_timer, on_house_timer, 1000, 1000);
+    if (a->cfg->wal.sync == WAL_SYNC_INTERVAL) {
+        uint64_t ms = (uint64_t)a->cfg->wal.sync_interval_ms;
+        uv_timer_start(&a->sync_timer, on_sync_timer, ms, ms);
+    }
     uv_signal_start(&a->sig_term, on_signal, SIGTERM);
     uv_signal_start(&a->sig_int, on_signal, SIGINT);
     if ((rc = mqtt_start(a->mqtt)) != 0) {
@@ -901,6 +967,7 @@ void app_free(struct app *a)
         close_handle((uv_handle_t *)&a->wakeup);
         close_handle((uv_handle_t *)&a->ckpt_timer);
         close_handle((uv_handle_t *)&a->house_timer);
+    close_handle((uv_handle_t *)&a->sync_timer);
         close_handle((uv_handle_t *)&a->sig_term);
         close_handle((uv_handle_t *)&a->sig_int);
     }

@@ -8,9 +8,44 @@
  * checked for room before it is logged: a dropped message must not come
  * back on replay.
  *
- * Cost per message: the decode, one writev() into the log (page cache),
+ * Cost per message: the decode, one write() into the log (page cache),
  * one ring_push_all() (a 48-byte copy per record plus a release store),
- * one uv_async_send() (a no-op if a wake-up is already pending).
+ * one fence and one load of `asleep` -- and a uv_async_send() only when
+ * the loop thread said it was going to sleep.
+ *
+ * Wake-ups. uv_async_send() is an eventfd write (a syscall, and a
+ * cross-CPU wake-up of the loop thread), and libuv clears its "pending"
+ * flag just before the callback runs, so calling it per message costs a
+ * syscall for nearly every message pushed while the loop drains, and a
+ * loop iteration (epoll_wait, eventfd read) for each. Instead the loop
+ * thread tells us when it stops: `asleep` is set by the consumer in
+ * inbox_consumer_idle() once the ring and the dead-letter channel are
+ * empty, and taken back (exchanged to false) by the producer, which then
+ * sends the one wake-up. While the loop is awake, pushing costs no
+ * syscall at all. Why no wake-up is ever lost -- a record must never sit
+ * in the ring while the loop thread sleeps:
+ *
+ *   producer (this thread)           consumer (loop thread)
+ *   P1 push: release store of head   C1 store asleep = true
+ *   P2 seq_cst fence                 C2 seq_cst fence
+ *   P3 load asleep; if true,         C3 load head (ring, dead letters):
+ *      exchange it to false and         if empty, sleep; else exchange
+ *      if that returned true, send      asleep to false: if that returned
+ *                                       true, drain again; if false the
+ *                                       producer took it and sent a wake-up
+ *
+ * The two fences are ordered one way or the other in the single total
+ * order of seq_cst operations (C11 7.17.4, the store-buffer pattern). If
+ * P2 comes first, C3 sees the record (a release store sequenced before P2
+ * is visible to a load sequenced after C2) and the consumer drains it. If
+ * C2 comes first, P3 sees asleep = true and sends. Exactly one side can
+ * win the exchange, so the flag is false only while a wake-up is pending
+ * or the loop thread is draining, and true only when it has nothing left
+ * or is about to find out. Spurious wake-ups are possible (the consumer
+ * may drain a record that a wake-up was sent for) and harmless. TSan sees
+ * only atomics here; tests/test_inbox.c pushes millions of messages
+ * through a real uv_async_t with a consumer that sleeps in between and
+ * checks that every one is drained.
  *
  * Threads: inbox_message() and everything it calls on the Paho callback
  * thread; the flags and counters are atomics read by other threads. */
@@ -44,7 +79,8 @@ enum {
 struct inbox {
     struct inbox_config cfg;                  /* Copied; parts borrowed. */
     struct reading recs[DECODER_MAX_RECORDS]; /* Callback thread scratch. */
-    atomic_bool stop;                         /* inbox_stop() was called. */
+    atomic_bool asleep; /* The consumer waits for a wake-up (see top). */
+    atomic_bool stop;   /* inbox_stop() was called. */
     atomic_bool log_only;                     /* A wait timed out. */
     atomic_uint_fast64_t n[N__COUNT];         /* struct inbox_stats. */
     struct log_ratelimit rl_wal;              /* Log lines: append errors. */
@@ -55,6 +91,15 @@ struct inbox {
 static void add(struct inbox *ib, int i, uint64_t v)
 {
     atomic_fetch_add_explicit(&ib->n[i], v, memory_order_relaxed);
+}
+
+/* Wake the loop thread if it said it sleeps: P2 and P3 at the top. */
+static void wake(struct inbox *ib)
+{
+    atomic_thread_fence(memory_order_seq_cst);
+    if (atomic_load_explicit(&ib->asleep, memory_order_relaxed) &&
+        atomic_exchange_explicit(&ib->asleep, false, memory_order_relaxed))
+        uv_async_send(ib->cfg.wakeup);
 }
 
 static int64_t clock_ns(clockid_t id)
@@ -82,6 +127,7 @@ int inbox_new(struct inbox **out, const struct inbox_config *cfg)
     if ((ib = calloc(1, sizeof(*ib))) == NULL)
         return -ENOMEM;
     ib->cfg = *cfg;
+    atomic_init(&ib->asleep, true); /* the loop waits for the first one */
     log_ratelimit_init(&ib->rl_wal, 5000, 3);
     log_ratelimit_init(&ib->rl_wait, 5000, 3);
     log_ratelimit_init(&ib->rl_drop, 5000, 3);
@@ -141,7 +187,7 @@ static bool wait_room(struct inbox *ib, size_t n)
     bool ok = false;
 
     add(ib, N_WAITS, 1);
-    uv_async_send(ib->cfg.wakeup);
+    wake(ib);
     while (!atomic_load_explicit(&ib->stop, memory_order_relaxed)) {
         if (ring_room(ib->cfg.ring) >= n) {
             ok = true;
@@ -201,7 +247,7 @@ int inbox_message(struct inbox *ib, const char *topic, size_t topic_len,
                     "message on %s dropped",
                     topic);
         dead_letter(ib, REJECT_RING_FULL, topic, topic_len, payload, len);
-        uv_async_send(ib->cfg.wakeup);
+        wake(ib);
         return 1;
     }
     if (log_append(ib, topic, payload, len, qos, recv_ns, &lsn) != 0)
@@ -219,14 +265,25 @@ int inbox_message(struct inbox *ib, const char *topic, size_t topic_len,
                     "inbox: ring still full after "
                     "%lld ms; logging only until the loop catches up",
                     (long long)ib->cfg.wait_ms);
-        uv_async_send(ib->cfg.wakeup);
+        wake(ib);
         return 1;
     }
     if (ib->cfg.wal == NULL && atomic_load(&ib->stop))
         return 0; /* unlogged and cannot be pushed: let Paho keep it */
     ring_push_all(ib->cfg.ring, ib->recs, n);
-    uv_async_send(ib->cfg.wakeup);
+    wake(ib);
     return 1;
+}
+
+bool inbox_consumer_idle(struct inbox *ib)
+{
+    atomic_store_explicit(&ib->asleep, true, memory_order_relaxed);
+    atomic_thread_fence(memory_order_seq_cst);
+    if (ring_is_empty(ib->cfg.ring) && dlq_bytes(ib->cfg.dlq) == 0)
+        return true;
+    /* More arrived: take the flag back, unless the producer did (then a
+     * wake-up is on its way and returning is fine). */
+    return !atomic_exchange_explicit(&ib->asleep, false, memory_order_relaxed);
 }
 
 bool inbox_log_only(const struct inbox *ib)

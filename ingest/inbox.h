@@ -10,7 +10,9 @@
  *      logged too, so replay reproduces their counts.
  *   4. Push its records into the ring, all or nothing; a refused message
  *      also goes to the dead-letter channel (ingest/dlq.h).
- *   5. uv_async_send() wakes the loop thread: the only libuv call here.
+ *   5. uv_async_send() wakes the loop thread -- the only libuv call here,
+ *      and only if the loop thread said it was going to sleep
+ *      (inbox_consumer_idle(); see inbox.c for why no wake-up is lost).
  *
  * Backpressure. If the ring has no room for a QoS 1/2 message, the
  * callback waits for room -- bounded by wait_ms, well under the MQTT
@@ -30,8 +32,9 @@
  *
  * Threads: inbox_message() runs on Paho's callback thread only (it is the
  * ring's and the dead-letter channel's producer, the log's writer and the
- * decoder's user); inbox_stop(), inbox_stats(), inbox_log_only() from any
- * thread; inbox_resume() while no callback can run (MQTT paused or not
+ * decoder's user); inbox_consumer_idle() on the ring's consumer thread
+ * (the loop thread); inbox_stop(), inbox_stats(), inbox_log_only() from
+ * any thread; inbox_resume() while no callback can run (MQTT paused or not
  * started). */
 #ifndef WEIR_INGEST_INBOX_H
 #define WEIR_INGEST_INBOX_H
@@ -84,6 +87,15 @@ void inbox_free(struct inbox *ib);
  * Paho's callback thread. */
 int inbox_message(struct inbox *ib, const char *topic, size_t topic_len,
                   const void *payload, size_t len, int qos, bool dup);
+
+/* The consumer drained the ring and the dead-letter channel and is about
+ * to wait for the next wake-up (return from its uv_async_t callback).
+ * Returns true if it may (from now on the next message wakes it), false
+ * if something arrived meanwhile: drain again, then call this again. Until
+ * it returns true, no message wakes the loop thread: the consumer must
+ * keep draining (or wake itself with uv_async_send() to yield to other
+ * events). Called on: the ring's consumer thread. */
+bool inbox_consumer_idle(struct inbox *ib);
 
 /* true once a wait timed out: the owner must pause MQTT, catch up from
  * the log after the last lsn it processed, then inbox_resume(). */
