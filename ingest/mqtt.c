@@ -27,11 +27,16 @@
 
 #include <MQTTAsync.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -66,6 +71,11 @@ struct mqtt {
     int64_t backoff_ms;         /* lock: next back-off. */
     uint64_t jitter;            /* lock: PRNG state. */
     char password[256];         /* Worker: from password_file. */
+    bool failed;                /* lock: a failed connect awaits its log. */
+    int fail_code;              /* lock: Paho's code or CONNACK's. */
+    char fail_msg[64];          /* lock: Paho's failure text. */
+    char tls_error[192];        /* lock: OpenSSL's first reason in the
+                                   current attempt, or "". */
     atomic_bool connected;      /* READY, for any thread. */
     atomic_uint_fast64_t n[11]; /* struct mqtt_stats, in order. */
 };
@@ -209,17 +219,68 @@ static void connected(struct mqtt *m, int session_present)
     pthread_mutex_unlock(&m->lock);
 }
 
+/* Record a failed attempt; the worker logs it (report_failure()), since
+ * explaining it may take a TCP probe, which must not run here with Paho's
+ * mutex held. code: a CONNACK return/reason code (> 0) or Paho's own
+ * (< 0). Called on: a Paho thread. */
 static void connect_failed(struct mqtt *m, int code, const char *msg)
 {
-    log_msg(LOG_WARN, "mqtt: connect failed: %s (code %d)",
-            msg ? msg : "no reason given", code);
     count(m, N_CONNECT_FAIL);
     pthread_mutex_lock(&m->lock);
     if (m->state == ST_CONNECTING) {
+        m->failed = true;
+        m->fail_code = code;
+        snprintf(m->fail_msg, sizeof(m->fail_msg), "%s",
+                 msg ? msg : "no reason given");
         set_state(m, ST_IDLE);
         schedule_retry(m);
     }
     pthread_mutex_unlock(&m->lock);
+}
+
+/* OpenSSL's error line, "<tid>:error:<code>:<lib>:<func>:<reason>:<file>:
+ * <line>:<data>" (1.1 and 3.x), reduced to "reason" or "reason (data)";
+ * anything else is kept whole. */
+static void tls_reason(const char *str, size_t len, char *out, size_t cap)
+{
+    char line[512];
+    char *f[6]; /* code lib func reason file line */
+    char *p;
+    int whole;
+    int n = 0;
+
+    snprintf(line, sizeof(line), "%.*s", (int)(len < 511 ? len : 511), str);
+    p = line + strlen(line);
+    while (p > line && (p[-1] == '\n' || p[-1] == ':' || p[-1] == ' '))
+        *--p = '\0';
+    whole = (int)(p - line);
+    if ((p = strstr(line, ":error:")) != NULL)
+        p += 7;
+    for (; p != NULL && n < 6; n++) {
+        f[n] = p;
+        if ((p = strchr(p, ':')) != NULL)
+            *p++ = '\0';
+    }
+    if (n < 4) /* not OpenSSL's layout: keep it whole */
+        snprintf(out, cap, "%.*s", whole, str);
+    else if (p != NULL && *p != '\0') /* p: the data, colons and all */
+        snprintf(out, cap, "%s (%s)", f[3], p);
+    else
+        snprintf(out, cap, "%s", f[3]);
+}
+
+/* OpenSSL's reasons for a failed TLS set-up or handshake; the first of an
+ * attempt is kept for report_failure(). Returning 0 lets OpenSSL go on
+ * to the next queued error. Called on: a Paho thread, Paho's mutex held. */
+static int on_tls_error(const char *str, size_t len, void *ctx)
+{
+    struct mqtt *m = ctx;
+
+    pthread_mutex_lock(&m->lock);
+    if (m->tls_error[0] == '\0')
+        tls_reason(str, len, m->tls_error, sizeof(m->tls_error));
+    pthread_mutex_unlock(&m->lock);
+    return 0;
 }
 
 /* Called on: a Paho thread. */
@@ -238,9 +299,15 @@ static void on_connect_fail3(void *ctx, MQTTAsync_failureData *d)
     connect_failed(ctx, d ? d->code : 0, d ? d->message : NULL);
 }
 
+/* Paho 1.3.12 puts a refused CONNACK's reason code in d->code and
+ * leaves d->reasonCode 0 for a failed connect. */
 static void on_connect_fail5(void *ctx, MQTTAsync_failureData5 *d)
 {
-    connect_failed(ctx, d ? (int)d->reasonCode : 0, d ? d->message : NULL);
+    int code = d ? d->code : 0;
+
+    if (d != NULL && code == 0)
+        code = (int)d->reasonCode;
+    connect_failed(ctx, code, d ? d->message : NULL);
 }
 
 static void subscribed(struct mqtt *m, int refused)
@@ -379,16 +446,46 @@ static void on_disc_fail5(void *ctx, MQTTAsync_failureData5 *d)
 
 /* ---- Worker: Paho calls ------------------------------------------------ */
 
+static bool is_tls_uri(const char *uri)
+{
+    return strncmp(uri, "ssl://", 6) == 0 || strncmp(uri, "mqtts://", 8) == 0 ||
+           strncmp(uri, "wss://", 6) == 0;
+}
+
 static bool uses_tls(const struct mqtt_config *c)
 {
     size_t i;
 
     for (i = 0; i < c->nuris; i++)
-        if (strncmp(c->uris[i], "ssl://", 6) == 0 ||
-            strncmp(c->uris[i], "mqtts://", 8) == 0 ||
-            strncmp(c->uris[i], "wss://", 6) == 0)
+        if (is_tls_uri(c->uris[i]))
             return true;
     return false;
+}
+
+/* TLS options from the configuration. ca_file may name a PEM file
+ * (trustStore) or a directory of hashed certificates (OpenSSL's CApath,
+ * as `openssl rehash` makes); without it Paho loads OpenSSL's default
+ * store (SSL_CTX_set_default_verify_paths: the system's CAs, or
+ * $SSL_CERT_FILE / $SSL_CERT_DIR). With a cert_file and no key_file Paho
+ * reads the key from cert_file. verify makes Paho check the host name of
+ * the URI against the certificate (X509_check_host, then
+ * X509_check_ip_asc), which enableServerCertAuth alone does not. */
+static void tls_options(struct mqtt *m, MQTTAsync_SSLOptions *ssl)
+{
+    struct stat st;
+    const char *ca = m->cfg.ca_file;
+
+    if (ca != NULL && stat(ca, &st) == 0 && S_ISDIR(st.st_mode))
+        ssl->CApath = ca;
+    else
+        ssl->trustStore = ca;
+    ssl->keyStore = m->cfg.cert_file;
+    ssl->privateKey = m->cfg.key_file;
+    ssl->enableServerCertAuth = m->cfg.tls_verify;
+    ssl->verify = m->cfg.tls_verify;
+    ssl->disableDefaultTrustStore = 0;
+    ssl->ssl_error_cb = on_tls_error;
+    ssl->ssl_error_context = m;
 }
 
 /* The password: inline, or the first line of password_file (read at each
@@ -442,11 +539,7 @@ static int do_connect(struct mqtt *m)
         o->will = &will;
     }
     if (uses_tls(&m->cfg)) {
-        ssl.trustStore = m->cfg.ca_file;
-        ssl.keyStore = m->cfg.cert_file;
-        ssl.privateKey = m->cfg.key_file;
-        ssl.enableServerCertAuth = m->cfg.tls_verify;
-        ssl.verify = m->cfg.tls_verify;
+        tls_options(m, &ssl);
         o->ssl = &ssl;
     }
     if (v5) {
@@ -463,6 +556,9 @@ static int do_connect(struct mqtt *m)
         o3.onSuccess = on_connect3;
         o3.onFailure = on_connect_fail3;
     }
+    pthread_mutex_lock(&m->lock);
+    m->tls_error[0] = '\0';
+    pthread_mutex_unlock(&m->lock);
     rc = MQTTAsync_connect(m->client, o);
     MQTTProperties_free(&props);
     if (rc != MQTTASYNC_SUCCESS)
@@ -574,6 +670,212 @@ static int do_disconnect(struct mqtt *m, int64_t timeout_ms)
     return mqtt_errno(rc);
 }
 
+/* ---- Worker: explaining a failed connect -------------------------------- */
+
+/* Split scheme://host[:port][/path] (host may be [v6]) into host and port,
+ * with the scheme's default port. */
+static void uri_host_port(const char *uri, char *host, size_t hcap, char *port,
+                          size_t pcap)
+{
+    const char *h = strstr(uri, "://");
+    const char *end;
+    const char *colon;
+
+    snprintf(port, pcap, "%s",
+             is_tls_uri(uri) ? (strncmp(uri, "wss", 3) ? "8883" : "443")
+                             : (strncmp(uri, "ws:", 3) ? "1883" : "80"));
+    h = h ? h + 3 : uri;
+    end = h + strcspn(h, "/");
+    if (*h == '[') {
+        const char *close = memchr(h, ']', (size_t)(end - h));
+        close = close ? close : end;
+        snprintf(host, hcap, "%.*s", (int)(close - h - 1), h + 1);
+        colon = close < end && close[1] == ':' ? close + 1 : NULL;
+    } else {
+        colon = memchr(h, ':', (size_t)(end - h));
+        snprintf(host, hcap, "%.*s", (int)((colon ? colon : end) - h), h);
+    }
+    if (colon != NULL)
+        snprintf(port, pcap, "%.*s", (int)(end - colon - 1), colon + 1);
+}
+
+/* Can a TCP connection to uri's host and port be made within timeout_ms?
+ * 0 if so, else -errno (-EHOSTUNREACH for a name that does not resolve).
+ * Tells a closed port from a refusal inside TLS, where OpenSSL may give
+ * no reason (a host-name mismatch, a client certificate refused after a
+ * TLS 1.3 handshake). */
+static int probe_tcp(const char *uri, int timeout_ms)
+{
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM};
+    struct addrinfo *ai;
+    struct pollfd pfd;
+    char host[256];
+    char port[16];
+    socklen_t len = sizeof(int);
+    int err = 0;
+    int fd;
+
+    uri_host_port(uri, host, sizeof(host), port, sizeof(port));
+    if (getaddrinfo(host, port, &hints, &ai) != 0)
+        return -EHOSTUNREACH;
+    fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        err = errno;
+    } else if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
+        err = errno;
+        pfd.fd = fd;
+        pfd.events = POLLOUT;
+        if (err == EINPROGRESS) {
+            err = ETIMEDOUT;
+            if (poll(&pfd, 1, timeout_ms) == 1 &&
+                getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+                err = errno;
+        }
+    }
+    if (fd >= 0)
+        close(fd);
+    freeaddrinfo(ai);
+    return -err;
+}
+
+/* A refused CONNACK's code as text, and what to do about it ("" if
+ * nothing useful). MQTT 3.1.1 return codes 1..5; MQTT 5 reason codes. */
+static const char *connack_text(const struct mqtt *m, int code,
+                                const char **hint)
+{
+    static const char *const v3[] = {
+        "", "unacceptable protocol version", "client identifier rejected",
+        "server unavailable", "bad user name or password", "not authorized"};
+    bool v5 = m->cfg.version == 5;
+    bool auth = v5 ? code == 0x86 || code == 0x87 || code == 0x8C
+                   : code == 4 || code == 5;
+
+    *hint = "";
+    if (auth)
+        *hint = m->cfg.username == NULL
+                    ? "the broker wants a user name and password: set "
+                      "username and password_file in [mqtt]"
+                    : "check [mqtt] username and password (or "
+                      "password_file) against the broker's password file "
+                      "and ACL";
+    else if (v5 ? code == 0x85 : code == 2)
+        *hint = "the broker refuses [mqtt] client_id";
+    else if (v5 ? code == 0x84 : code == 1)
+        *hint = "the broker does not speak this [mqtt] version";
+    if (v5) {
+        const char *t = MQTTReasonCode_toString((enum MQTTReasonCodes)code);
+        return t ? t : "unknown reason code";
+    }
+    return code >= 1 && code <= 5 ? v3[code] : "unknown return code";
+}
+
+/* What a failed TLS connect most likely means, given OpenSSL's reason (tls,
+ * maybe "") and whether TCP got through (tcp_rc). */
+static void tls_hint(const struct mqtt *m, const char *tls, int tcp_rc,
+                     const char *host, char *out, size_t cap)
+{
+    const char *ca = m->cfg.ca_file;
+    const char *cert = m->cfg.cert_file;
+    const char *need = cert ? "the broker refused the client certificate in "
+                            : "the broker requires a client certificate "
+                              "(none is set: cert_file, key_file)";
+
+    out[0] = '\0';
+    if (strstr(tls, "certificate verify failed") != NULL && ca != NULL)
+        snprintf(out, cap,
+                 "the broker's certificate does not chain to a CA in "
+                 "ca_file %s, or it has expired or is not yet valid",
+                 ca);
+    else if (strstr(tls, "certificate verify failed") != NULL)
+        snprintf(out, cap, "no CA in the system's store signed the broker's "
+                           "certificate: set [mqtt] ca_file to the CA that "
+                           "did");
+    else if (strstr(tls, "alert") != NULL)
+        snprintf(out, cap, "the broker ended the TLS handshake: %s%s", need,
+                 cert ? cert : "");
+    else if (tls[0] == '\0' && tcp_rc == 0 && m->cfg.tls_verify)
+        snprintf(out, cap,
+                 "TCP connects but TLS failed with no reason from OpenSSL: "
+                 "the broker's certificate does not name the host '%s' "
+                 "(tls_verify checks it), or %s%s",
+                 host, need, cert ? cert : "");
+    else if (tls[0] == '\0' && tcp_rc == 0)
+        snprintf(out, cap,
+                 "TCP connects but TLS failed with no reason from OpenSSL: "
+                 "most likely %s%s",
+                 need, cert ? cert : "");
+}
+
+/* The broker answered CONNECT with a refusal. */
+static void report_refused(const struct mqtt *m, const char *uri, int code,
+                           double retry_s)
+{
+    const char *hint;
+    const char *why = connack_text(m, code, &hint);
+
+    log_msg(LOG_WARN,
+            "mqtt: connect failed: %s refused it: %s (%s %d)%s%s; retrying "
+            "in %.1f s",
+            uri, why, m->cfg.version == 5 ? "reason code" : "CONNACK", code,
+            hint[0] ? ": " : "", hint, retry_s);
+}
+
+/* No CONNACK: TCP, TLS or the session failed. paho: Paho's text; tls:
+ * OpenSSL's reason or "". Probes TCP when OpenSSL said nothing. */
+static void report_transport(const struct mqtt *m, const char *uri,
+                             const char *paho, const char *tls, double retry_s)
+{
+    char host[256];
+    char port[16];
+    char what[320];
+    char hint[512] = "";
+    int tcp_rc = tls[0] == '\0' ? probe_tcp(uri, 1000) : 0;
+
+    uri_host_port(uri, host, sizeof(host), port, sizeof(port));
+    if (is_tls_uri(uri))
+        tls_hint(m, tls, tcp_rc, host, hint, sizeof(hint));
+    else if (tcp_rc == 0)
+        snprintf(hint, sizeof(hint), "TCP connects, so the broker closed "
+                                     "the session (if the listener is TLS, "
+                                     "use ssl://)");
+    if (tcp_rc != 0)
+        snprintf(what, sizeof(what), "TCP: %s (Paho: %s)", strerror(-tcp_rc),
+                 paho);
+    else if (tls[0] != '\0' || is_tls_uri(uri))
+        snprintf(what, sizeof(what), "TLS: %s (Paho: %s)",
+                 tls[0] ? tls : "set-up failed", paho);
+    else
+        snprintf(what, sizeof(what), "%s", paho);
+    log_msg(LOG_WARN,
+            "mqtt: connect failed: %s%s: %s%s%s; retrying in %.1f s", uri,
+            m->cfg.nuris > 1 ? " (the last URI tried)" : "", what,
+            hint[0] ? "; " : "", hint, retry_s);
+}
+
+/* Log the failed attempt recorded by connect_failed(): one line with the
+ * reason, what to do about it and when weir tries again. Paho reports a
+ * failure only after the last URI of the list, so that one is named.
+ * Lock held; dropped for the probe and the log line. */
+static void report_failure(struct mqtt *m)
+{
+    const char *uri = m->cfg.uris[m->cfg.nuris - 1];
+    int64_t wait = m->next_attempt_ms - now_ms();
+    double retry_s = wait > 0 ? (double)wait / 1000 : 0;
+    int code = m->fail_code;
+    char paho[sizeof(m->fail_msg)];
+    char tls[sizeof(m->tls_error)];
+
+    memcpy(paho, m->fail_msg, sizeof(paho));
+    memcpy(tls, m->tls_error, sizeof(tls));
+    m->failed = false;
+    pthread_mutex_unlock(&m->lock);
+    if (code > 0)
+        report_refused(m, uri, code, retry_s);
+    else
+        report_transport(m, uri, paho, tls, retry_s);
+    pthread_mutex_lock(&m->lock);
+}
+
 /* ---- Worker loop ------------------------------------------------------- */
 
 /* Absolute CLOCK_REALTIME time ms from now, for pthread_cond_timedwait. */
@@ -661,7 +963,9 @@ static void step(struct mqtt *m)
 
     switch (m->state) {
     case ST_IDLE:
-        if (m->pause || m->stop) {
+        if (m->failed) {
+            report_failure(m);
+        } else if (m->pause || m->stop) {
             set_state(m, m->stop ? ST_STOPPED : ST_PAUSED);
         } else if (now_ms() >= m->next_attempt_ms) {
             set_state(m, ST_CONNECTING);

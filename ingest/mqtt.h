@@ -11,8 +11,9 @@
  * reconnecting is done here, with exponential back-off and jitter between
  * retry_min_ms and retry_max_ms); sets the last will `offline` (retained)
  * on the status topic and publishes `online` (retained) once subscribed;
- * TLS (CA, client certificate and key, verification) and user name and
- * password from the configuration; publishes what the loop thread queued
+ * TLS (CA file or directory, else the system's store; client certificate
+ * and key; verification of the chain and of the host name) and user name
+ * and password from the configuration; publishes what the loop thread queued
  * (ingest/publish.h), at most max_inflight unacknowledged at a time, with
  * MQTT 5 user properties "reason" and "topic" on dead letters.
  *
@@ -31,6 +32,15 @@
  *
  * Error codes: Paho's MQTTASYNC_* codes are mapped to -errno where they
  * enter (mqtt_errno()) and logged with the original.
+ *
+ * A failed connect is logged as one line, "mqtt: connect failed: ...",
+ * with the reason and what to do about it: a refused CONNACK by its code
+ * (bad user name or password, not authorized, ...); a TLS failure by
+ * OpenSSL's reason (Paho's ssl_error_cb), e.g. "certificate verify
+ * failed"; where OpenSSL has none (Paho's host-name check, or a client
+ * certificate refused after a TLS 1.3 handshake, which surfaces only as a
+ * closed socket) the worker probes TCP to the URI to tell a closed port
+ * from a refusal inside TLS. Attempts go on with the back-off.
  *
  * Threads: mqtt_new()/mqtt_free() on the main thread; the worker thread
  * runs connect, subscribe, publish and disconnect; Paho's threads run the
@@ -79,10 +89,11 @@ struct mqtt_config {
     int64_t retry_min_ms; /* Reconnect back-off bounds. */
     int64_t retry_max_ms;
     uint32_t max_inflight; /* Unacknowledged publishes at once. */
-    const char *ca_file;   /* TLS; borrowed, or NULL. */
-    const char *cert_file;
-    const char *key_file;
-    bool tls_verify;
+    const char *ca_file;   /* TLS: PEM file or hashed directory of
+                              trusted CAs; NULL: the system's store. */
+    const char *cert_file; /* Client certificate (PEM), or NULL. */
+    const char *key_file;  /* Its key; NULL: in cert_file. */
+    bool tls_verify;       /* Check the chain and the host name. */
     const char *filters[MQTT_MAX_SUBS]; /* Borrowed subscription filters. */
     int qos[MQTT_MAX_SUBS];             /* Their QoS. */
     size_t nsubs;
