@@ -138,8 +138,12 @@ struct learner {
     size_t n;                  /* Features. */
     size_t width;              /* Model inputs: n + indicators. */
     size_t k;                  /* Classes, 0 for regression. */
+    double kd;                 /* k as a double, for label checks. */
     enum metrics_kind mkind;   /* Accumulator kind. */
     uint64_t test_cut;         /* Rows hashing below this are test. */
+    bool hash_valid;           /* hash_mix is mix64(hash_series ^ salt). */
+    uint32_t hash_series;      /* Series of the cached hash half. */
+    uint64_t hash_mix;         /* Its mix, a pure function (no state). */
 
     struct scaler *sc;  /* Shared feature scaler. */
     struct scaler *ysc; /* Target scaler (regression), or NULL. */
@@ -149,6 +153,7 @@ struct learner {
     struct metrics served;             /* Champion of each closed window. */
     struct metrics served_test; /* Test rows, by the champion of the day. */
     double *z;                  /* [width] scratch of the row path. */
+    bool z_ind_zero;            /* Its indicator part is all 0. */
     double *proba;              /* [max(k, 2)] scratch. */
 
     size_t champion;    /* Index into c. */
@@ -200,14 +205,19 @@ static uint64_t mix64(uint64_t z)
     return z ^ (z >> 31);
 }
 
-static bool row_is_test(const struct learner *l, const struct learner_row *r)
+/* The series' half of the hash is cached for the last series seen: rows
+ * of one device come in runs (often a task has one device), and the cache
+ * holds nothing but a pure function of (series, salt). */
+static inline bool row_is_test(struct learner *l, const struct learner_row *r)
 {
-    uint64_t h;
-
     if (l->test_cut == 0)
         return false;
-    h = mix64(r->seq ^ mix64((uint64_t)r->series ^ l->cfg.test_salt));
-    return h < l->test_cut;
+    if (r->series != l->hash_series || !l->hash_valid) {
+        l->hash_series = r->series;
+        l->hash_mix = mix64((uint64_t)r->series ^ l->cfg.test_salt);
+        l->hash_valid = true;
+    }
+    return mix64(r->seq ^ l->hash_mix) < l->test_cut;
 }
 
 static const char *kind_name(enum model_kind k)
@@ -571,6 +581,7 @@ static int make_state(struct learner *l, const struct learner_config *c)
         (rc = make_detectors(l, c)) < 0)
         return rc;
     l->z = calloc(l->width, sizeof(*l->z));
+    l->z_ind_zero = true;
     l->proba = calloc(l->k > 2 ? l->k : 2, sizeof(*l->proba));
     l->hist_cap = c->history_len;
     l->hist = calloc(l->hist_cap, sizeof(*l->hist));
@@ -594,6 +605,7 @@ int learner_new(struct learner **out, const struct learner_config *cfg)
     l->cfg = *cfg;
     l->n = cfg->n_features;
     l->k = cfg->kind == LEARNER_REGRESSION ? 0 : cfg->n_classes;
+    l->kd = (double)l->k;
     l->mkind = l->k == 0 ? METRICS_REGRESSION : METRICS_CLASSIFICATION;
     l->test_cut = (uint64_t)(cfg->test_fraction * 18446744073709551616.0);
     if ((rc = copy_names(l, cfg)) < 0 || (rc = make_state(l, cfg)) < 0) {
@@ -860,18 +872,19 @@ static void advance_time(struct learner *l, int64_t ts, struct learner_out *o)
 
 /* ---- The row path -------------------------------------------------------- */
 
-static bool label_ok(const struct learner *l, double y, size_t *cls)
+static inline bool label_ok(const struct learner *l, double y, size_t *cls)
 {
-    if (!isfinite(y))
-        return false;
+    int64_t c;
+
     if (l->k == 0)
-        return true;
-    /* In range first, so the cast is defined; then integral (a cast and a
-     * compare instead of a call to floor()). */
-    if (!(y >= 0 && y < (double)l->k) || (double)(int64_t)y != y)
+        return isfinite(y);
+    /* In range first (false for NaN), so the cast is defined; then
+     * integral (a cast and a compare instead of a call to floor()). */
+    if (!(y >= 0 && y < l->kd))
         return false;
-    *cls = (size_t)(int64_t)y; /* one instruction; the unsigned cast is not */
-    return true;
+    c = (int64_t)y;
+    *cls = (size_t)c; /* one instruction; the unsigned cast is not */
+    return (double)c == y;
 }
 
 /* Candidate c's class for z, the probability of true class y and of the
@@ -974,7 +987,8 @@ static void train_class(struct learner *l, const struct learner_row *r,
         struct cand *c = &l->c[i];
         size_t k;
         /* One pass: the probabilities before training, then the step. */
-        if (model_learn_prefix(c->m, l->z, head, (double)y, l->proba) < 0)
+        /* r->y is y as a double (label_ok()), without a conversion. */
+        if (model_learn_prefix(c->m, l->z, head, r->y, l->proba) < 0)
             l->st.model_errors++;
         k = argmax(l->proba, l->k);
         metrics_add_class_checked(&c->a.win, y, k, l->proba[y], y_nc);
@@ -1201,8 +1215,9 @@ int learner_update(struct learner *l, const struct learner_row *r,
         out->test = true;
         l->st.rows_test++;
         l->win_test++;
-        l->st.features_missing +=
-            scaler_transform(l->sc, r->x, r->present, l->z);
+        miss = scaler_transform(l->sc, r->x, r->present, l->z);
+        l->st.features_missing += miss;
+        l->z_ind_zero = miss == 0;
         if (l->k > 0)
             test_class(l, r, y, out);
         else
@@ -1210,7 +1225,13 @@ int learner_update(struct learner *l, const struct learner_row *r,
         return 0;
     }
     l->st.rows_trained++;
-    miss = scaler_update_transform(l->sc, r->x, r->present, l->z);
+    /* The indicators are written only if some value is missing; when none
+     * is, they are zeroed only if a row before left them non-zero, so
+     * that the whole of z stays valid (train_reg() predicts from it). */
+    miss = scaler_update_features(l->sc, r->x, r->present, l->z);
+    if (miss == 0 && !l->z_ind_zero)
+        memset(l->z + l->n, 0, (l->width - l->n) * sizeof(*l->z));
+    l->z_ind_zero = miss == 0;
     l->st.features_missing += miss;
     head = miss == 0 ? l->n : l->width;
     if (l->k > 0)

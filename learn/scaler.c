@@ -387,9 +387,11 @@ static inline size_t update_one(struct scaler *s, size_t i, const double *x,
 
 /* The row path: the pairs two columns at a time when all their values
  * are usable (the common case), else one column at a time; then the odd
- * last column. */
-size_t scaler_update_transform(struct scaler *s, const double *x,
-                               const uint8_t *present, double *z)
+ * last column; the indicators if every_row (else only on a row with a
+ * missing value). */
+static inline size_t update_row(struct scaler *s, const double *x,
+                                const uint8_t *present, double *z,
+                                bool every_row)
 {
     size_t n2 = s->n & ~(size_t)1;
     size_t miss = 0;
@@ -406,8 +408,21 @@ size_t scaler_update_transform(struct scaler *s, const double *x,
         miss += update_one(s, n2, x, present, z);
     if (miss > 0 && miss < s->n)
         s->uniform = false; /* some counts moved, others not */
-    indicators(s, x, present, z, miss);
+    if (every_row || miss > 0)
+        indicators(s, x, present, z, miss);
     return miss;
+}
+
+size_t scaler_update_transform(struct scaler *s, const double *x,
+                               const uint8_t *present, double *z)
+{
+    return update_row(s, x, present, z, true);
+}
+
+size_t scaler_update_features(struct scaler *s, const double *x,
+                              const uint8_t *present, double *z)
+{
+    return update_row(s, x, present, z, false);
 }
 
 double scaler_z(const struct scaler *s, size_t i, double v)

@@ -103,6 +103,14 @@ size_t scaler_transform(const struct scaler *s, const double *x,
 size_t scaler_update_transform(struct scaler *s, const double *x,
                                const uint8_t *present, double *z);
 
+/* scaler_update_transform() for a caller that reads the indicator columns
+ * only on rows with a missing value: z[0 .. n) is always written, z[n ..
+ * width) only when the return is not 0 (when it is 0 they would all be 0,
+ * and the learner then gives its models the features alone). Saves the
+ * indicators' stores on the common row. */
+size_t scaler_update_features(struct scaler *s, const double *x,
+                              const uint8_t *present, double *z);
+
 /* One column: z of value v in column i (0 if v counts as missing or the
  * column has no spread yet), and its inverse mean + sd * z (mean if no
  * spread or z not finite; clamped to +-DBL_MAX). */

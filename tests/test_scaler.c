@@ -183,7 +183,9 @@ static void odd_row(uint64_t *rng, size_t n, int i, double *x, uint8_t *p,
  * and without present[], long enough for the Newton tracking (> 1e4
  * rows), with gaps (missing values make the counts differ) and without
  * (every count equal: one divide per row), comparing z (indicators
- * included) and the whole state. */
+ * included) and the whole state. scaler_update_features() is the same
+ * path, except that it leaves the indicators alone (a sentinel stays) on
+ * rows with nothing missing. */
 static void update_transform_is_update_then_transform(void)
 {
     static const size_t widths[] = {1, 2, 3, 7, 8};
@@ -194,27 +196,42 @@ static void update_transform_is_update_then_transform(void)
         for (int mode = 0; mode < 3; mode++) { /* gaps; gaps, masked; none */
             struct scaler *a = NULL;
             struct scaler *b = NULL;
+            struct scaler *c = NULL;
             double sa[32];
             double sb[32];
+            int untouched = 0;
             ASSERT_EQ(scaler_new(&a, n, NULL), 0);
             ASSERT_EQ(scaler_new(&b, n, NULL), 0);
+            ASSERT_EQ(scaler_new(&c, n, NULL), 0);
             for (int i = 0; i < 15000; i++) {
                 double x[8];
                 uint8_t p[8];
                 double za[16];
                 double zb[16];
+                double zc[16];
                 odd_row(&rng, n, i, x, p, mode < 2);
                 const uint8_t *pr = mode == 1 ? p : NULL;
                 size_t miss = scaler_update_transform(a, x, pr, za);
                 scaler_update(b, x, pr);
                 ASSERT_EQ(miss, scaler_transform(b, x, pr, zb));
                 ASSERT(memcmp(za, zb, 2 * n * sizeof(double)) == 0);
+                for (size_t j = 0; j < 2 * n; j++)
+                    zc[j] = -7.0;
+                ASSERT_EQ(scaler_update_features(c, x, pr, zc), miss);
+                ASSERT(memcmp(za, zc, n * sizeof(double)) == 0);
+                for (size_t j = n; j < 2 * n; j++)
+                    ASSERT(zc[j] == (miss > 0 ? za[j] : -7.0));
+                untouched += miss == 0;
             }
+            ASSERT(untouched > 1000);
             scaler_state_get(a, sa, 4 * n);
             scaler_state_get(b, sb, 4 * n);
             ASSERT(memcmp(sa, sb, 4 * n * sizeof(double)) == 0);
+            scaler_state_get(c, sb, 4 * n);
+            ASSERT(memcmp(sa, sb, 4 * n * sizeof(double)) == 0);
             scaler_free(a);
             scaler_free(b);
+            scaler_free(c);
         }
     }
 }
