@@ -2,7 +2,8 @@
  * thread.
  *
  * Per message: advance the clock to the message's receive time (monotonic)
- * and tick the tasks when a tick boundary of stream time is crossed, count
+ * and tick the tasks when a tick boundary of it is crossed (each task keeps
+ * its own data clock from there, ingest/task.h "Time"), count
  * the message, then either count its decode reject or run its readings
  * through admit (dedup per message, validation per reading). admit calls
  * back on_accept() for each accepted reading, which hands it to every task,
@@ -41,7 +42,7 @@ struct pipeline {
     struct task **task;           /* [ntasks], owned. */
     size_t ntasks;                /* Constant. */
     int64_t tick_ms;              /* Constant. */
-    int64_t next_tick_ms;         /* Stream time of the next tick. */
+    int64_t next_tick_ms;         /* Receive time of the next tick. */
     uint32_t dl_mask;             /* Dead-letter reasons; constant. */
     publish_fn emit;              /* Output; constant. */
     void *ctx;                    /* Passed to emit. */

@@ -6,7 +6,10 @@
  * The pipeline is a pure function of the message sequence: each message's
  * meta record carries its receive time, and that time (made monotonic:
  * the pipeline clock never goes back) is `now` for validation, for dedup's
- * content-hash expiry and for the tasks' stream-time ticks. Nothing here
+ * content-hash expiry and for the tasks' ticks (one per tick_ms boundary
+ * of it). Each task turns receive time and the timestamps of the readings
+ * it takes into its own data clock, which its windows and forecast
+ * deadlines run on (ingest/task.h "Time"). Nothing here
  * reads a clock. Whether the messages come from the ring (live MQTT), from
  * the ingest log (start-up recovery) or from a capture file (`weir
  * replay`), the same sequence gives the same counters, models and
@@ -60,7 +63,7 @@ struct pipeline_config {
     size_t nrules;
     const struct task_config *tasks; /* ntasks entries, borrowed. */
     size_t ntasks;
-    int64_t tick_ms;           /* Stream time between task ticks; 1000. */
+    int64_t tick_ms;           /* Receive time between task ticks; 1000. */
     uint32_t dead_letter_mask; /* Bit (1 << reason) publishes it. */
     publish_fn emit;           /* Every output goes here. */
     void *ctx;                 /* Passed to emit. */
@@ -79,7 +82,7 @@ struct pipeline_stats {
     uint64_t restarts;                   /* Device counter restarts. */
     uint64_t dead_letters;               /* PUBLISH_REJECT emitted. */
     uint64_t last_lsn;                   /* Highest ingest-log lsn seen. */
-    int64_t now_ms;                      /* Pipeline clock (stream time). */
+    int64_t now_ms;                      /* Pipeline clock (receive time). */
 };
 
 struct pipeline;

@@ -831,6 +831,165 @@ static void pipeline_resumes_exactly_across_checkpoints(void)
     free(m);
 }
 
+/* ---- Data time far from receive time (ingest/task.h "Time") ------------ */
+
+#define DT_T0 1700000000000LL
+#define DT_MIN 60000LL
+#define DT_HOUR 3600000LL
+#define DT_BEHIND (14 * 86400000LL) /* receive time is 14 days ahead */
+#define DT_LEAD 15                  /* samples from an anchor to its label */
+
+/* Sample i of room d: one message with co2 and temp, d * 7 s after d0's. */
+static int64_t dt_ts(int64_t i, int d)
+{
+    return DT_T0 + i * DT_MIN + d * 7000;
+}
+
+static void dt_send(struct world *w, const char *dev, const char *sensor,
+                    int64_t ts, uint64_t seq, double v, int64_t recv,
+                    uint64_t *lsn)
+{
+    struct codec_msg m;
+    uint8_t buf[256];
+    char topic[64];
+    size_t n;
+
+    memset(&m, 0, sizeof(m));
+    snprintf(m.device, sizeof(m.device), "%s", dev);
+    m.has_seq = m.has_ts = true;
+    m.seq = seq;
+    m.ts_ms = ts;
+    snprintf(m.m[0].name, sizeof(m.m[0].name), "%s", sensor);
+    m.m[0].value = v;
+    m.m[0].has_value = true;
+    m.n = 1;
+    if (strcmp(sensor, "co2") == 0) {
+        snprintf(m.m[1].name, sizeof(m.m[1].name), "temp");
+        m.m[1].value = 21 + (double)(seq % 5) / 10;
+        m.m[1].has_value = true;
+        m.n = 2;
+    }
+    n = codec_encode_batch(&m, buf, sizeof(buf));
+    ASSERT(n > 0);
+    snprintf(topic, sizeof(topic), "sensors/%s", dev);
+    feed(w, topic, buf, n, recv, ++*lsn);
+}
+
+/* Labelled anchors (n samples per room) in data hour k after DT_T0. */
+static uint64_t dt_rows_in_hour(int64_t n, int64_t k)
+{
+    uint64_t c = 0;
+
+    for (int64_t i = 0; i + DT_LEAD < n; i++)
+        for (int d = 0; d < 3; d++)
+            c += (dt_ts(i, d) - DT_T0) / DT_HOUR == k;
+    return c;
+}
+
+/* The metrics emitted are windows 0.. of data hours 0.., each holding the
+ * rows anchored in its hour; returns how many. */
+static size_t dt_windows(const struct sink *s, int64_t n)
+{
+    size_t k = 0;
+
+    for (size_t i = 0; i < s->n; i++) {
+        const struct sink_item *it = &s->it[i];
+        long long a, b, id, rows, test;
+        const char *p = (const char *)it->payload;
+        if (it->kind != PUBLISH_METRICS)
+            continue;
+        ASSERT(sscanf(strstr(p, "\"window_id\":"), "\"window_id\":%lld", &id) ==
+               1);
+        ASSERT(sscanf(strstr(p, "\"start_ms\":"), "\"start_ms\":%lld", &a) ==
+               1);
+        ASSERT(sscanf(strstr(p, "\"end_ms\":"), "\"end_ms\":%lld", &b) == 1);
+        ASSERT(sscanf(strstr(p, "\"rows\":"), "\"rows\":%lld", &rows) == 1);
+        ASSERT(sscanf(strstr(p, "\"test_rows\":"), "\"test_rows\":%lld",
+                      &test) == 1);
+        ASSERT_EQ(id, k);
+        ASSERT_EQ((a - DT_T0) / DT_HOUR, k);
+        ASSERT_EQ((b - DT_T0) / DT_HOUR, k);
+        ASSERT_EQ(rows + test, dt_rows_in_hour(n, (int64_t)k));
+        k++;
+    }
+    return k;
+}
+
+/* make demo in miniature, through decoder and pipeline: rooms report a
+ * simulated past 14 days behind the receive clock. The co2 forecast's
+ * hourly windows rotate once per data hour, every anchor whose label comes
+ * is labelled (none expires); when the rooms fall silent and only other
+ * traffic arrives, receive time expires the anchors left and closes the
+ * last window. A timestamp a day ahead of receive time is refused by
+ * validation and does not move the task's clock; none within the skew
+ * takes it past receive time + max_future_skew. */
+static void forecast_runs_on_data_time_far_behind_receive_time(void)
+{
+    static const char *const f[] = {"co2", "temp"};
+    const int64_t n = 12 * 60;
+    const int64_t hours = (dt_ts(n - DT_LEAD - 1, 2) - DT_T0) / DT_HOUR + 1;
+    const struct task *t;
+    struct task_config tc;
+    struct pipeline_stats st;
+    struct rows_stats rs;
+    struct world w;
+    uint64_t lsn = 0;
+    int64_t recv = 0, last = dt_ts(n - 1, 2);
+
+    memset(&tc, 0, sizeof(tc));
+    tc.name = "co2_forecast";
+    tc.kind = TASK_REGRESSION;
+    tc.target = "co2@+15m";
+    tc.features = f;
+    tc.nfeatures = 2;
+    tc.window_ms = DT_HOUR;
+    tc.test_fraction = -1;
+    tc.label_max_delay_ms = 10 * DT_MIN;
+    tc.drift_set = true;
+    tc.detector = LEARNER_DETECT_NONE;
+    world_open_task(&w, &tc, false, NULL, 0, NULL, 0);
+    t = pipeline_task(w.pl, 0);
+    for (int64_t i = 0; i < n; i++) {
+        for (int d = 0; d < 3; d++) {
+            char dev[8];
+            snprintf(dev, sizeof(dev), "r%d", d);
+            recv = dt_ts(i, d) + DT_BEHIND + 25;
+            dt_send(&w, dev, "co2", dt_ts(i, d), (uint64_t)i,
+                    600 + 100 * sin((double)i / 30 + d), recv, &lsn);
+        }
+    }
+    task_rows_stats(t, &rs);
+    ASSERT_EQ(rs.rows, (uint64_t)(n - DT_LEAD) * 3);
+    ASSERT_EQ(rs.pending_expired, 0);
+    ASSERT_EQ(dt_windows(w.sink, n), (size_t)hours - 1);
+    ASSERT_EQ(task_data_clock(t), last);
+
+    /* A day ahead of receive time: refused, the clock stays. */
+    dt_send(&w, "r0", "co2", recv + 86400000, (uint64_t)n, 500, recv, &lsn);
+    pipeline_stats(w.pl, &st);
+    ASSERT_EQ(st.rejects.n[REJECT_TS_FUTURE], 2); /* co2 and temp */
+    ASSERT_EQ(task_data_clock(t), last);
+
+    /* Silence of the rooms; a device the task does not read talks every
+     * 20 s of receive time for an hour. */
+    for (int64_t e = 20000; e <= DT_HOUR; e += 20000)
+        dt_send(&w, "x9", "noise", recv + e - DT_BEHIND, (uint64_t)e, 1,
+                recv + e, &lsn);
+    ASSERT_EQ(task_data_clock(t), last + DT_HOUR);
+    task_rows_stats(t, &rs);
+    ASSERT_EQ(rs.pending_expired, DT_LEAD * 3);
+    ASSERT_EQ(task_rows_pending(t), 0);
+    ASSERT_EQ(dt_windows(w.sink, n), (size_t)hours);
+
+    /* Within the skew the reading is accepted, yet the clock never leads
+     * receive time by more than max_future_skew (5 minutes). */
+    recv += DT_HOUR + 1000;
+    dt_send(&w, "r1", "co2", recv + 4 * DT_MIN, (uint64_t)n + 1, 500, recv,
+            &lsn);
+    ASSERT(task_data_clock(t) <= recv + 5 * DT_MIN);
+    world_close(&w);
+}
+
 /* ---- JSON and SenML ----------------------------------------------------- */
 
 static size_t decode_text(struct world *w, const char *topic, const char *p,
@@ -1058,6 +1217,8 @@ static const struct test tests[] = {
     {"pipeline_resumes_from_checkpoint", pipeline_resumes_from_checkpoint},
     {"pipeline_resumes_exactly_across_checkpoints",
      pipeline_resumes_exactly_across_checkpoints},
+    {"forecast_runs_on_data_time_far_behind_receive_time",
+     forecast_runs_on_data_time_far_behind_receive_time},
     {NULL, NULL},
 };
 
