@@ -15,6 +15,19 @@
  * that forked exits, so start brokers from a thread that outlives them (the
  * test's main thread).
  *
+ * opts.extra is written after the listener's lines and the defaults, so
+ * listener options (cafile, certfile, keyfile, require_certificate, ...)
+ * apply to that listener and global ones (password_file, allow_anonymous
+ * false, ...) override the defaults: a TLS broker with passwords is
+ *
+ *     bo.extra = "cafile /d/ca.pem\ncertfile /d/srv.pem\n"
+ *                "keyfile /d/srv.key\npassword_file /d/pw\n"
+ *                "allow_anonymous false";
+ *
+ * (tests/test_tls.sh does this from the shell). Readiness is a TCP
+ * connect, so it holds for a TLS listener too; broker_uri() stays tcp://
+ * (make "ssl://127.0.0.1:<broker_port()>" for TLS).
+ *
  * The binary is $WEIR_MOSQUITTO, else /usr/sbin/mosquitto, else mosquitto
  * on PATH. A port race with another process (the free port is taken between
  * our probe and mosquitto's bind) is retried with a new port.
@@ -32,7 +45,8 @@ struct broker_opts {
     unsigned max_queued_messages; /* Per-client queue; 0 = Mosquitto's 1000. */
     unsigned max_inflight;        /* max_inflight_messages; 0 = default. */
     uint16_t port;                /* Fixed port; 0 = pick a free one. */
-    const char *extra;            /* More config lines (borrowed), or NULL. */
+    const char *extra;            /* More config lines (borrowed), or NULL;
+                                     see below. */
     bool verbose;                 /* log_type all (to the log file). */
 };
 

@@ -9,12 +9,22 @@
 #   broker_restart                        same port, same directory
 #   broker_cleanup                        stop and remove BROKER_DIR
 #
+# BROKER_EXTRA (set before broker_start): more mosquitto.conf lines, written
+# after the listener's, so listener options (cafile, certfile, keyfile,
+# require_certificate, ...) apply to it and global ones (password_file,
+# allow_anonymous false, ...) override the defaults above them. A TLS
+# listener keeps BROKER_URI's tcp:// (make ssl://127.0.0.1:$BROKER_PORT
+# yourself). With BROKER_EXTRA, readiness is mosquitto's own "running"
+# log line instead of an anonymous plain-text mosquitto_pub, which such a
+# listener may refuse.
+#
 # broker_start installs an EXIT/INT/TERM trap that calls broker_cleanup
 # (pass your own cleanup afterwards if you need one, and call
 # broker_cleanup from it). Mosquitto runs under `setpriv --pdeathsig KILL`
 # when setpriv exists, so it dies with this shell even on SIGKILL.
 # Ports: a random one in 20000..59999 is tried; if mosquitto cannot bind
-# it, another (up to 10 tries). Readiness: mosquitto_pub connects.
+# it, another (up to 10 tries). Readiness: mosquitto_pub connects (see
+# BROKER_EXTRA for the exception).
 # Binary: $WEIR_MOSQUITTO, else /usr/sbin/mosquitto. Safe under set -e.
 
 BROKER_PORT=
@@ -23,6 +33,7 @@ BROKER_PID=
 BROKER_DIR=
 BROKER_PERSIST=false
 BROKER_MAXQ=0
+BROKER_EXTRA=${BROKER_EXTRA:-}
 
 _broker_bin() {
     if [ -n "${WEIR_MOSQUITTO:-}" ]; then echo "$WEIR_MOSQUITTO"
@@ -45,7 +56,30 @@ _broker_conf() {
         fi
         echo "log_type error"
         echo "log_type warning"
+        if [ -n "$BROKER_EXTRA" ]; then
+            echo "log_type information" # the "running" line: readiness
+            printf '%s\n' "$BROKER_EXTRA"
+        fi
     } >"$BROKER_DIR/mosquitto.conf"
+}
+
+# Lines of the log saying mosquitto runs (listeners bound); the log is
+# appended to across restarts.
+_broker_runs() {
+    n=$(grep -c 'mosquitto version .* running' "$BROKER_DIR/mosquitto.log" \
+        2>/dev/null)
+    echo "${n:-0}"
+}
+
+# Ready? An anonymous publish, or with BROKER_EXTRA (which may make the
+# listener TLS or closed to anonymous clients) one more "running" line.
+_broker_ready() {
+    if [ -n "$BROKER_EXTRA" ]; then
+        [ "$(_broker_runs)" -gt "$1" ]
+    else
+        mosquitto_pub -h 127.0.0.1 -p "$BROKER_PORT" -t weir/ping -n -q 0 \
+            >/dev/null 2>&1
+    fi
 }
 
 # kill -0 succeeds on a zombie: read the state from /proc instead.
@@ -56,6 +90,7 @@ _broker_alive() {
 }
 
 _broker_spawn() {
+    runs=$(_broker_runs)
     if command -v setpriv >/dev/null 2>&1; then
         setpriv --pdeathsig KILL "$(_broker_bin)" \
             -c "$BROKER_DIR/mosquitto.conf" \
@@ -72,8 +107,7 @@ _broker_spawn() {
             BROKER_PID=
             return 1
         fi
-        if mosquitto_pub -h 127.0.0.1 -p "$BROKER_PORT" -t weir/ping -n \
-            -q 0 >/dev/null 2>&1; then
+        if _broker_ready "$runs"; then
             return 0
         fi
         sleep 0.02
