@@ -26,6 +26,7 @@
 
 #include <arpa/inet.h>
 #include <assert.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ini.h>
@@ -2422,6 +2423,178 @@ static void check_mqtt(struct parser *p)
               "password_file with mode 0600, or chmod this file");
 }
 
+/* ---- TLS files ------------------------------------------------------- */
+
+enum pem_kind {
+    PEM_CERT = 1 << 0,      /* a certificate */
+    PEM_KEY = 1 << 1,       /* a private key */
+    PEM_ENCRYPTED = 1 << 2, /* the key needs a passphrase */
+};
+
+/* The PEM blocks in the file at path, as a mask of enum pem_kind; -errno
+ * if it cannot be read. Only BEGIN lines are looked at: this catches the
+ * wrong file (DER, a key given for a certificate, a CSR) when the
+ * configuration is checked; OpenSSL parses the contents at connect. */
+static int pem_scan(const char *path)
+{
+    char line[256];
+    FILE *f = fopen(path, "re");
+    int found = 0;
+
+    if (f == NULL)
+        return -errno;
+    while (fgets(line, sizeof(line), f) != NULL) {
+        if (strncmp(line, "Proc-Type: 4,ENCRYPTED", 22) == 0)
+            found |= PEM_ENCRYPTED; /* legacy OpenSSL key encryption */
+        if (strncmp(line, "-----BEGIN ", 11) != 0)
+            continue;
+        if (strstr(line, "CERTIFICATE-----") != NULL) /* not a REQUEST */
+            found |= PEM_CERT;
+        else if (strstr(line, "ENCRYPTED PRIVATE KEY-----") != NULL)
+            found |= PEM_KEY | PEM_ENCRYPTED;
+        else if (strstr(line, "PRIVATE KEY-----") != NULL)
+            found |= PEM_KEY;
+    }
+    if (ferror(f))
+        found = -EIO;
+    fclose(f);
+    return found;
+}
+
+/* A directory of trusted certificates must hold OpenSSL's hashed names
+ * (8 hex digits, '.', a digit: what `openssl rehash` makes). */
+static bool has_hashed_names(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    bool found = false;
+
+    if (d == NULL)
+        return false;
+    while (!found && (e = readdir(d)) != NULL)
+        found = strlen(e->d_name) >= 10 &&
+                strspn(e->d_name, "0123456789abcdef") == 8 &&
+                e->d_name[8] == '.' && e->d_name[9] >= '0' &&
+                e->d_name[9] <= '9';
+    closedir(d);
+    return found;
+}
+
+/* key (a key name) names a file that must hold want (enum pem_kind);
+ * returns what it holds, or -1 after an error. */
+static int check_pem(struct parser *p, const char *key, const char *path,
+                     int want, const char *what)
+{
+    int line = blame(p, S_MQTT, 0, key);
+    struct stat st;
+    int found;
+
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+        perr(p, line, "[mqtt] %s = %s: not a regular file", key, path);
+        return -1;
+    }
+    if ((found = pem_scan(path)) < 0) {
+        perr(p, line, "[mqtt] %s = %s: cannot read it: %s", key, path,
+             strerror(-found));
+        return -1;
+    }
+    if ((found & want) == 0) {
+        perr(p, line,
+             "[mqtt] %s = %s: no PEM %s in it (a DER file converts with "
+             "'openssl %s -inform der -in FILE -out FILE.pem')",
+             key, path, what, want == PEM_CERT ? "x509" : "pkey");
+        return -1;
+    }
+    return found;
+}
+
+/* ca_file: a PEM bundle, or a directory of hashed certificates. */
+static void check_ca(struct parser *p, const char *ca)
+{
+    struct stat st;
+
+    if (stat(ca, &st) == 0 && S_ISDIR(st.st_mode)) {
+        if (!has_hashed_names(ca))
+            perr(p, blame(p, S_MQTT, 0, "ca_file"),
+                 "[mqtt] ca_file = %s: a directory without hashed "
+                 "certificate names, so OpenSSL would find no CA in it: run "
+                 "'openssl rehash %s' (or name a PEM file)",
+                 ca, ca);
+        return;
+    }
+    check_pem(p, "ca_file", ca, PEM_CERT, "certificate");
+}
+
+/* Paho 1.3 turns TLS on at the first TLS URI of a list and never off
+ * again, and a plain fallback would defeat TLS anyway. */
+static void check_tls_uris(struct parser *p)
+{
+    const struct config_mqtt *m = &p->cfg->mqtt;
+    size_t tls = 0;
+
+    for (size_t i = 0; i < m->nuris; i++)
+        tls += strncmp(m->uris[i], "ssl://", 6) == 0 ||
+               strncmp(m->uris[i], "mqtts://", 8) == 0 ||
+               strncmp(m->uris[i], "wss://", 6) == 0;
+    if (tls > 0 && tls < m->nuris)
+        perr(p, blame(p, S_MQTT, 0, "uri"),
+             "[mqtt] uri: TLS and plain URIs in one list: a failover to a "
+             "plain URI would send the password and readings in the clear "
+             "(and Paho keeps TLS on once used): use one kind");
+}
+
+/* The client's key: in key_file, or in cert_file without one; not
+ * encrypted (weir cannot ask for a passphrase); not readable by anyone. */
+static void check_client_key(struct parser *p, int cert, int key)
+{
+    const struct config_mqtt *m = &p->cfg->mqtt;
+    const char *path = m->key_file ? m->key_file : m->cert_file;
+    const char *name = m->key_file ? "key_file" : "cert_file";
+    int line = blame(p, S_MQTT, 0, name);
+    int found = m->key_file ? key : cert;
+    struct stat st;
+
+    if (found < 0)
+        return; /* already reported */
+    if (!m->key_file && !(found & PEM_KEY)) {
+        perr(p, line,
+             "[mqtt] cert_file without key_file, and %s holds no private "
+             "key: set key_file",
+             path);
+    } else if (found & PEM_ENCRYPTED) {
+        perr(p, line,
+             "[mqtt] %s = %s: the private key is encrypted and weir cannot "
+             "ask for a passphrase: store it decrypted, mode 0600 "
+             "('openssl pkey -in KEY -out PLAIN')",
+             name, path);
+    } else if (stat(path, &st) == 0 && (st.st_mode & S_IROTH)) {
+        pwarn(p, line,
+              "[mqtt] %s = %s: the private key can be read by anyone: "
+              "chmod 0600 (or 0640 with weir's group)",
+              name, path);
+    }
+}
+
+static void check_tls(struct parser *p)
+{
+    const struct config_mqtt *m = &p->cfg->mqtt;
+    int cert = 0;
+    int key = 0;
+
+    if (!uses_tls(p->cfg, m))
+        return; /* the TLS keys are refused by check_applies() */
+    check_tls_uris(p);
+    if (m->ca_file)
+        check_ca(p, m->ca_file);
+    if (m->cert_file)
+        cert = check_pem(p, "cert_file", m->cert_file, PEM_CERT,
+                         "certificate");
+    if (m->key_file)
+        key = check_pem(p, "key_file", m->key_file, PEM_KEY, "private key");
+    if (m->cert_file)
+        check_client_key(p, cert, key);
+}
+
 /* The subscription's filter with the share prefix ("$share/g/..."). */
 static void share_filter(struct parser *p, struct config_subscription *s)
 {
@@ -2763,6 +2936,7 @@ static void check_rest(struct parser *p)
 static void check_all(struct parser *p)
 {
     check_mqtt(p);
+    check_tls(p);
     check_subs(p);
     for (size_t i = 0; i < p->cfg->nsensors; i++)
         check_sensor(p, i);

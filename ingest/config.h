@@ -38,8 +38,15 @@
  *                   password_file, version = 3.1.1 (or 5), keepalive = 30s,
  *                   qos = 1, clean_session = false, session_expiry = 1d
  *                   (v5), connect_timeout = 10s, retry_min = 1s,
- *                   retry_max = 60s, max_inflight = 64, ca_file, cert_file,
- *                   key_file, tls_verify = true (TLS keys need a TLS URI)
+ *                   retry_max = 60s, max_inflight = 64; TLS (only with
+ *                   TLS URIs, and then every URI of the list is TLS):
+ *                   ca_file (PEM file, or a directory `openssl rehash`
+ *                   made; default: the system's CAs), cert_file and
+ *                   key_file (PEM; key_file may be left out when
+ *                   cert_file holds the key; no passphrase), tls_verify =
+ *                   true (the broker's chain and host name). The files
+ *                   are checked here: PEM of the right kind, a key that
+ *                   nobody else can read (a warning).
  *   [subscription NAME]  (one or more) topic = template with {device}
  *                   and {sensor} as whole levels, format =
  *                   protobuf_reading | protobuf_batch | json | senml,
@@ -148,10 +155,12 @@ struct config_mqtt {
     int64_t retry_min_ms;        /* Reconnect back-off, first wait. */
     int64_t retry_max_ms;        /* Reconnect back-off, longest wait. */
     uint32_t max_inflight;       /* Unacknowledged publishes at once. */
-    char *ca_file;               /* NULL: the system's CA store. */
+    char *ca_file;               /* PEM file or hashed directory of
+                                    trusted CAs; NULL: the system's. */
     char *cert_file;             /* Client certificate (PEM), or NULL. */
-    char *key_file;              /* Its private key (PEM), or NULL. */
-    bool tls_verify;             /* Verify the broker's certificate. */
+    char *key_file;              /* Its private key (PEM); NULL: in
+                                    cert_file (checked). */
+    bool tls_verify;             /* Verify the broker's chain and name. */
 };
 
 struct config_subscription {

@@ -432,8 +432,6 @@ static const struct bad bads[] = {
      "applies only to ssl://, mqtts:// or wss:// URIs"},
     {P "[mqtt]\nuri = ssl://b:8883\nca_file = /nonexistent/ca.pem\n", 6,
      "cannot read /nonexistent/ca.pem"},
-    {P "[mqtt]\nuri = ssl://b:8883\nkey_file = /dev/null\n", 6,
-     "key_file without cert_file"},
     {P "[mqtt]\nusername = u\npassword = p\npassword_file = /dev/null\n", 7,
      "password and password_file are both set"},
     {P "[mqtt]\npassword = p\n", 5, "only with a username"},
@@ -614,6 +612,7 @@ static void load_resolves_paths_and_reports_io(void)
     snprintf(ca, sizeof(ca), "%s/ca.pem", test_tmpdir());
     f = fopen(ca, "w");
     ASSERT(f != NULL);
+    fputs("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n", f);
     fclose(f);
     snprintf(path, sizeof(path), "%s/weir.ini", test_tmpdir());
     f = fopen(path, "w");
@@ -656,6 +655,120 @@ static void load_resolves_paths_and_reports_io(void)
     ASSERT_EQ(config_load(&c, big, &diag), -EFBIG);
     ASSERT(strstr(diag, "larger than 1 MiB"));
     free(diag);
+}
+
+/* ---- TLS files --------------------------------------------------------- */
+
+/* Write text to dir/name with the given mode. */
+static void put_file(const char *name, const char *text, mode_t mode)
+{
+    char path[512];
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/%s", test_tmpdir(), name);
+    ASSERT((f = fopen(path, "w")) != NULL);
+    fputs(text, f);
+    ASSERT_EQ(fclose(f), 0);
+    ASSERT_EQ(chmod(path, mode), 0);
+}
+
+#define CERT "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+#define KEY "-----BEGIN PRIVATE KEY-----\nMIGH\n-----END PRIVATE KEY-----\n"
+
+/* Parse P + [mqtt] lines as tmpdir/t.ini (relative paths resolve there);
+ * want_line 0: must parse with no message; else exactly one message (an
+ * error, or a warning if warn) at line want_line that says says. */
+static bool tls_case(const char *mqtt, int want_line, bool warn,
+                     const char *says)
+{
+    char name[512];
+    char text[1024];
+    char want[600];
+    struct config *c = NULL;
+    char *diag = NULL;
+    int rc;
+    bool ok;
+
+    snprintf(name, sizeof(name), "%s/t.ini", test_tmpdir());
+    snprintf(text, sizeof(text),
+             P "[mqtt]\n%s[task t]\nkind = anomaly\nfeatures = a\n", mqtt);
+    rc = config_parse(&c, text, strlen(text), name, &diag);
+    snprintf(want, sizeof(want), "t.ini:%d: %s: ", want_line,
+             warn ? "warning" : "error");
+    if (want_line == 0)
+        ok = rc == 0 && diag == NULL;
+    else
+        ok = (warn ? rc == 0 : rc == -EINVAL) && diag != NULL &&
+             strstr(diag, want) != NULL && strstr(diag, says) != NULL &&
+             count(diag, "\n") == 1;
+    if (!ok)
+        fprintf(stderr, "case:\n%swant %s%s; rc %d, got:\n%s\n", mqtt,
+                want_line ? want : "no message", want_line ? says : "", rc,
+                diag ? diag : "(nothing)");
+    free(diag);
+    config_free(c);
+    return ok;
+}
+
+/* ca_file, cert_file and key_file are checked when the configuration is:
+ * PEM of the right kind, a key for the certificate, no passphrase, a CA
+ * directory that OpenSSL can use; and one kind of URI. */
+static void tls_files_are_checked(void)
+{
+    char dir[512];
+    int bad = 0;
+
+    put_file("ca.pem", CERT CERT, 0644);
+    put_file("cert.pem", CERT, 0644);
+    put_file("key.pem", KEY, 0600);
+    put_file("open.key", KEY, 0644);
+    put_file("both.pem", CERT KEY, 0600);
+    put_file("csr.pem", "-----BEGIN CERTIFICATE REQUEST-----\nMIIB\n", 0644);
+    put_file("pk8.key", "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIB\n", 0600);
+    put_file("old.key", "-----BEGIN EC PRIVATE KEY-----\n"
+                        "Proc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,00\n",
+             0600);
+    put_file("ca.der", "\x30\x82\x01\x0a\x02\x82", 0644);
+    snprintf(dir, sizeof(dir), "%s/empty", test_tmpdir());
+    ASSERT_EQ(mkdir(dir, 0755), 0);
+    snprintf(dir, sizeof(dir), "%s/hashed", test_tmpdir());
+    ASSERT_EQ(mkdir(dir, 0755), 0);
+    put_file("hashed/1a2b3c4d.0", CERT, 0644);
+
+    /* Lines: 1-3 P, 4 [mqtt], 5 uri, 6.. the rest. */
+#define U "uri = ssl://broker:8883\n"
+    bad += !tls_case(U "ca_file = ca.pem\ncert_file = cert.pem\n"
+                       "key_file = key.pem\n", 0, false, NULL);
+    bad += !tls_case(U "cert_file = both.pem\n", 0, false, NULL);
+    bad += !tls_case(U "ca_file = hashed\n", 0, false, NULL);
+    bad += !tls_case("uri = mqtts://a:8883, wss://b:443/mqtt\n", 0, false,
+                     NULL);
+    bad += !tls_case(U "cert_file = cert.pem\n", 6, false,
+                     "cert_file without key_file, and");
+    bad += !tls_case(U "key_file = key.pem\n", 6, false,
+                     "key_file without cert_file");
+    bad += !tls_case(U "ca_file = ca.der\n", 6, false,
+                     "no PEM certificate in it");
+    bad += !tls_case(U "ca_file = key.pem\n", 6, false,
+                     "no PEM certificate in it");
+    bad += !tls_case(U "cert_file = csr.pem\nkey_file = key.pem\n", 6,
+                     false, "no PEM certificate in it");
+    bad += !tls_case(U "cert_file = cert.pem\nkey_file = cert.pem\n", 7,
+                     false, "no PEM private key in it");
+    bad += !tls_case(U "cert_file = cert.pem\nkey_file = pk8.key\n", 7,
+                     false, "encrypted");
+    bad += !tls_case(U "cert_file = cert.pem\nkey_file = old.key\n", 7,
+                     false, "encrypted");
+    bad += !tls_case(U "ca_file = empty\n", 6, false, "openssl rehash");
+    bad += !tls_case(U "cert_file = hashed\nkey_file = key.pem\n", 6,
+                     false, "not a regular file");
+    bad += !tls_case("uri = ssl://a:8883, tcp://b:1883\n", 5, false,
+                     "TLS and plain URIs in one list");
+    bad += !tls_case(U "cert_file = cert.pem\nkey_file = open.key\n", 7,
+                     true, "can be read by anyone");
+    bad += !tls_case(U "ca_file = nothere.pem\n", 6, false, "cannot read");
+#undef U
+    ASSERT_EQ(bad, 0);
 }
 
 /* Mangled versions of the building example: never a crash or a leak, and
@@ -716,6 +829,7 @@ static const struct test tests[] = {
     {"lists_continue_on_indented_lines", lists_continue_on_indented_lines},
     {"values_and_units", values_and_units},
     {"load_resolves_paths_and_reports_io", load_resolves_paths_and_reports_io},
+    {"tls_files_are_checked", tls_files_are_checked},
     {"mangled_files_are_refused_cleanly", mangled_files_are_refused_cleanly},
     {NULL, NULL}};
 
