@@ -333,6 +333,15 @@ static void inspect_arrays(cJSON *o, const struct snapshot *s)
     a = cJSON_AddArrayToObject(o, "weights");
     for (i = 0; i < nw; i++)
         cJSON_AddItemToArray(a, cJSON_CreateNumber(s->weights[i]));
+    /* The normalized optimizer's per-input scales (null for the others):
+     * with the weights, what predicting needs (learn/predictor.h). */
+    if (s->input_scale == NULL) {
+        cJSON_AddNullToObject(o, "input_scale");
+    } else {
+        a = cJSON_AddArrayToObject(o, "input_scale");
+        for (i = 0; i < s->n_inputs; i++)
+            cJSON_AddItemToArray(a, cJSON_CreateNumber(s->input_scale[i]));
+    }
     a = cJSON_AddArrayToObject(o, "class_labels");
     for (i = 0; i < s->n_classes; i++)
         cJSON_AddItemToArray(a, cJSON_CreateString(s->class_labels[i]));

@@ -2,8 +2,9 @@
 # test_weir_cli.sh -- the weir command line without a broker: --help and
 # --version, check-config with file:line errors, replay of a real data set
 # (UCI Occupancy, CSV) into a snapshot, inspect, predict on the held-out
-# test file (accuracy well above the majority class), and determinism
-# (two replays give the same bytes).
+# test file (accuracy well above the majority class), determinism (two
+# replays give the same bytes), and inspect's input_scale: the normalized
+# optimizer's per-input scales, null for other optimizers.
 #
 #   BUILD=build/default sh tests/test_weir_cli.sh
 set -u
@@ -81,6 +82,41 @@ if [ -r "$DATA/datatraining.txt" ]; then
     check "inspect prints the snapshot" \
         'grep -q "\"task\":[[:space:]]*\"occupancy\"" "$tmp/snap.json" &&
          grep -q "\"kind\":[[:space:]]*\"logistic\"" "$tmp/snap.json"'
+    # input_scale: an array of one scale per input for the normalized
+    # optimizer, null otherwise. A feature's scale is the largest |input|
+    # it saw (> 0 for a feature that varies); a "?missing" indicator's is
+    # 0 here, since no value of this data set is missing.
+    sed 's/^optimizers = .*/optimizers = normalized/' "$tmp/occ.ini" \
+        >"$tmp/nag.ini"
+    mkdir "$tmp/n"
+    "$WEIR" replay -c "$tmp/nag.ini" --csv "$MAP" --out "$tmp/n" \
+        "$DATA/datatraining.txt" >/dev/null 2>&1
+    "$WEIR" inspect "$tmp/n/occupancy.pb" >"$tmp/nag.json"
+    scales() { # file: "optimizer verdict" from inspect's JSON
+        /usr/bin/python3 -c '
+import json, math, sys
+d = json.load(open(sys.argv[1]))
+s, names = d.get("input_scale", "absent"), [i["name"] for i in d["inputs"]]
+if s is None or s == "absent":
+    print(d["optimizer"], "null" if s is None else "absent")
+elif len(s) != len(names) or not all(math.isfinite(v) for v in s):
+    print(d["optimizer"], "bad-length-or-value")
+else:
+    ok = all((v == 0) if n.endswith("?missing") else (v > 0)
+             for n, v in zip(names, s))
+    print(d["optimizer"], "array" if ok else "bad-scales",
+          sum(1 for n in names if not n.endswith("?missing")))
+' "$1" 2>&1
+    }
+    v=$(scales "$tmp/nag.json")
+    echo "# normalized: $v"
+    check "inspect prints input_scale for the normalized optimizer" \
+        '[ "$v" = "normalized array 4" ]'
+    v=$(scales "$tmp/snap.json")
+    echo "# champion of the first replay: $v"
+    check "inspect prints input_scale null (or scales) by optimizer" \
+        'case $v in "adagrad null" | "normalized array 4") true ;;
+         *) false ;; esac'
     # Held-out file: header Temperature,...; rows without the id column.
     awk -F, 'NR == 1 { print "Temperature,Humidity,Light,CO2"; next }
              { print $3 "," $4 "," $5 "," $6 }' "$DATA/datatest.txt" \
