@@ -16,9 +16,10 @@
 #   4. lets weir drain, stops it with SIGTERM (its checkpointing shutdown),
 #      and prints a summary: readings sent, accepted, deduplicated and
 #      rejected by reason (checked against the simulator's ledger), rows
-#      learned, windows, the champion per window, validation and test
-#      metrics against the baselines, drift, snapshot versions, `weir
-#      inspect` of the last snapshot, and a PNG learning curve (gnuplot).
+#      learned, windows and the data time they cover, the champion per
+#      window, validation and test metrics against the baselines, drift,
+#      snapshot versions, `weir inspect` of the last snapshot, and a PNG
+#      learning curve (gnuplot).
 #
 # Everything it starts runs in its own process group and is stopped on
 # exit, Ctrl-C or SIGTERM (weir first gets SIGTERM and time to checkpoint).
@@ -486,6 +487,8 @@ task_windows() { # task
         n++
         if (n == 1) metric = ($0 ~ /"accuracy":/) ? "accuracy" : "rmse"
         id = jnum($0, "window_id"); champ = jstr($0, "champion")
+        if (n == 1) first_s = jnum($0, "start_ms")
+        last_e = jnum($0, "end_ms")
         drift = ($0 ~ /"drift":true/) ? 1 : 0
         cf = "?"
         nc = split(jarr($0, "candidates"), c, /\},\{/)
@@ -526,6 +529,11 @@ task_windows() { # task
         }
         rend[nr] = prev_id
         print metric > meta
+        # Windows run on data time: over the whole run they cover the
+        # simulated week, whatever the wall clock did.
+        if (first_s != "?" && last_e != "?")
+            printf "  windows   %d closed, data time %s to %s (%.1f h)\n", n,
+                utc(first_s), utc(last_e), (last_e - first_s) / 3600000
         printf "  champion  %s", (nr > 4 ? "(" nr - 4 " earlier changes) " : "")
         for (r = (nr > 4 ? nr - 3 : 1); r <= nr; r++)
             printf "%s%s %s", (r > 1 && !(nr > 4 && r == nr - 3) ? "; " : ""),
