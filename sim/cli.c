@@ -28,6 +28,30 @@ void cli_error(const char *cmd, const char *fmt, ...)
     fprintf(stderr, "weir-sim: %s%s%s\n", cmd ? cmd : "", cmd ? ": " : "", msg);
 }
 
+int cli_parse(const char *cmd, int argc, char **argv, const struct option *opts,
+              cli_opt_fn fn, void *ctx, int *first)
+{
+    int c;
+
+    optind = 0;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+        if (c == 'h')
+            return 1;
+        if (c == '?' || c == ':') {
+            cli_error(cmd,
+                      "unknown or incomplete option '%s' (see weir-sim "
+                      "%s --help)",
+                      argv[optind - 1], cmd);
+            return -EINVAL;
+        }
+        if (fn(ctx, c, optarg) < 0)
+            return -EINVAL;
+    }
+    *first = optind;
+    return 0;
+}
+
 int cli_u64(const char *cmd, const char *opt, const char *v, uint64_t lo,
             uint64_t hi, uint64_t *out)
 {

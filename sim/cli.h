@@ -10,6 +10,7 @@
 #ifndef WEIR_SIM_CLI_H
 #define WEIR_SIM_CLI_H
 
+#include <getopt.h>  /* For struct option. */
 #include <stdbool.h> /* For bool. */
 #include <stdint.h>  /* For uint64_t, int64_t. */
 
@@ -20,6 +21,20 @@ enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2, CLI_PARTIAL = 3 };
 /* Print "weir-sim: <cmd>: <message>" as one line on stderr. */
 void cli_error(const char *cmd, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/* One option of cli_parse(): getopt code and value (NULL for a flag).
+ * Returns 0, or a negative errno after printing a one-line error. */
+typedef int (*cli_opt_fn)(void *ctx, int code, const char *value);
+
+/* Parse the options of argv (argv[0] is the command) with getopt_long
+ * over opts (long options only; the first operand ends them), calling fn
+ * with ctx (borrowed) for each. Returns 1 for --help (code 'h'), -EINVAL
+ * for an unknown or incomplete option (one line naming it and "see
+ * weir-sim CMD --help") or an error of fn, else 0 with *first set to the
+ * index of the first operand. Resets getopt first, so a command can be
+ * run in-process more than once (tests). */
+int cli_parse(const char *cmd, int argc, char **argv, const struct option *opts,
+              cli_opt_fn fn, void *ctx, int *first);
 
 /* Parsers: 0 and *out, or -EINVAL (after printing a one-line error naming
  * the option). Ranges are inclusive. */

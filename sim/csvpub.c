@@ -15,25 +15,22 @@
  * every timestamp by one offset so that the first row is "now", keeping
  * the spacing (for receivers that refuse stale times). --out writes a
  * capture file instead, each record stamped with the row's (shifted) time.
+ * sim/feed does the pacing, publishing and stopping.
  *
  * Threads: main thread; Paho's threads inside mqttpub. */
 #include "sim/csvpub.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ingest/csvsrc.h"
 #include "proto/codec.h"
-#include "sim/capfile.h"
 #include "sim/cli.h"
 #include "sim/encode.h"
+#include "sim/feed.h"
 #include "sim/ledger.h"
-#include "sim/mqttpub.h"
-#include "sim/pace.h"
-#include "sim/progress.h"
 
 #define CMD "csv"
 #define MAX_DEVICES 100000
@@ -45,24 +42,15 @@ struct devseq {
 
 struct csvpub {
     struct csvsrc_map map;     /* Column map. */
-    struct mqttpub_opts pub;   /* Broker options. */
+    struct feed_opts feed;     /* Where, how fast; units are rows. */
     enum encode_format format; /* Payload format. */
     const char *prefix;        /* Topic prefix. */
-    int qos;
-    double speed; /* Data-set time scale; 0 = none. */
-    double rate;  /* Rows/s; 0 = none. */
-    bool now;     /* Rebase times to now. */
+    bool now;                  /* Rebase times to now. */
     const char *ledger_path;
-    const char *out; /* Capture file, or NULL. */
-    bool dry;
-    bool quiet;
-    uint64_t limit; /* Rows; 0 = all. */
-    double duration_s;
     char **files; /* argv slice (borrowed). */
     int nfiles;
     /* run state */
-    struct mqttpub *mp;
-    struct capfile_writer *cap;
+    struct feed *feed_out; /* Broker, capture or nothing. */
     struct ledger *ledger;
     struct devseq *dev; /* Open addressing, cap entries. */
     size_t dev_cap;
@@ -72,14 +60,8 @@ struct csvpub {
     const char *file; /* File being sent (borrowed). */
     int64_t last_ts;  /* Shifted time of the previous row. */
     int64_t shift_ms; /* Added to every timestamp. */
-    int64_t first_ts; /* Shifted time of the very first row. */
-    int64_t t0_ns;    /* Monotonic start. */
-    int64_t until_ns;
-    struct pace pace;
-    struct progress prog;
     uint64_t rows;
-    uint64_t msgs;
-    uint64_t index;
+    uint64_t index; /* Messages so far (the ledger's msg). */
     bool stop;
     uint8_t payload[65536];
     char topic[512];
@@ -91,27 +73,18 @@ static const struct option long_opts[] = {
     {"format", required_argument, NULL, 'F'},
     {"speed", required_argument, NULL, 'x'},
     {"rate", required_argument, NULL, 'r'},
-    {"max", no_argument, NULL, 'M'},
     {"now", no_argument, NULL, 'N'},
     {"topic-prefix", required_argument, NULL, 'P'},
-    {"qos", required_argument, NULL, 'q'},
     {"ledger", required_argument, NULL, 'L'},
     {"out", required_argument, NULL, 'o'},
     {"dry-run", no_argument, NULL, 'y'},
-    {"count", required_argument, NULL, 'c'},
-    {"duration", required_argument, NULL, 'D'},
-    {"broker", required_argument, NULL, 'b'},
-    {"conns", required_argument, NULL, 'C'},
-    {"inflight", required_argument, NULL, 'I'},
-    {"client-id", required_argument, NULL, 'i'},
-    {"quiet", no_argument, NULL, 'Q'},
-    {"help", no_argument, NULL, 'h'},
-    {NULL, 0, NULL, 0}};
+    FEED_LONG_OPTS};
 
-static int parse_one(struct csvpub *p, int c, const char *v)
+/* Called by cli_parse() for each option. */
+static int parse_one(void *ctx, int c, const char *v)
 {
+    struct csvpub *p = ctx;
     char err[512];
-    uint64_t u;
 
     switch (c) {
     case 'm':
@@ -134,93 +107,38 @@ static int parse_one(struct csvpub *p, int c, const char *v)
                   "or senml",
                   v);
         return -EINVAL;
-    case 'x':
-        p->rate = 0;
-        return cli_double(CMD, "--speed", v, 1e-6, 1e12, &p->speed);
-    case 'r':
-        p->speed = 0;
-        return cli_double(CMD, "--rate", v, 1e-3, 1e9, &p->rate);
-    case 'M':
-        p->speed = p->rate = 0;
-        return 0;
     case 'N':
         p->now = true;
         return 0;
     case 'P':
         p->prefix = v;
         return 0;
-    case 'q':
-        if (cli_u64(CMD, "--qos", v, 0, 2, &u) < 0)
-            return -EINVAL;
-        p->qos = (int)u;
-        return 0;
     case 'L':
         p->ledger_path = v;
         return 0;
-    case 'o':
-        p->out = v;
-        return 0;
-    case 'y':
-        p->dry = true;
-        return 0;
-    case 'c':
-        return cli_u64(CMD, "--count", v, 1, UINT64_MAX / 2, &p->limit);
-    case 'D':
-        return cli_seconds(CMD, "--duration", v, &p->duration_s);
-    case 'b':
-        p->pub.uri = v;
-        return 0;
-    case 'C':
-        if (cli_u64(CMD, "--conns", v, 1, MQTTPUB_MAX_CONNS, &u) < 0)
-            return -EINVAL;
-        p->pub.conns = (unsigned)u;
-        return 0;
-    case 'I':
-        if (cli_u64(CMD, "--inflight", v, 1, 1000000, &u) < 0)
-            return -EINVAL;
-        p->pub.max_inflight = (unsigned)u;
-        return 0;
-    case 'i':
-        p->pub.client_id = v;
-        return 0;
-    case 'Q':
-        p->quiet = true;
-        return 0;
     default:
-        return -EINVAL;
+        return feed_opt(&p->feed, CMD, c, v) == 0 ? 0 : -EINVAL;
     }
 }
 
 static int parse_args(struct csvpub *p, int argc, char **argv)
 {
-    int c;
+    int first;
+    int rc;
 
     csvsrc_map_init(&p->map);
-    mqttpub_opts_init(&p->pub);
-    p->pub.uri = CLI_DEFAULT_BROKER;
+    feed_opts_init(&p->feed);
+    p->feed.qos = 1;
     p->format = ENCODE_BATCH;
     p->prefix = "sensors";
-    p->qos = 1;
-    optind = 0;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "+", long_opts, NULL)) != -1) {
-        if (c == 'h')
-            return 1;
-        if (c == '?' || c == ':') {
-            cli_error(CMD,
-                      "unknown or incomplete option '%s' (see weir-sim "
-                      "csv --help)",
-                      argv[optind - 1]);
-            return -EINVAL;
-        }
-        if (parse_one(p, c, optarg) < 0)
-            return -EINVAL;
-    }
-    if (optind == argc) {
+    rc = cli_parse(CMD, argc, argv, long_opts, parse_one, p, &first);
+    if (rc != 0)
+        return rc;
+    if (first == argc) {
         cli_error(CMD, "no CSV file given");
         return -EINVAL;
     }
-    if (p->out && p->dry) {
+    if (p->feed.out && p->feed.dry) {
         cli_error(CMD, "--out and --dry-run exclude each other");
         return -EINVAL;
     }
@@ -229,8 +147,8 @@ static int parse_args(struct csvpub *p, int argc, char **argv)
                   encode_format_name(p->format));
         return -EINVAL;
     }
-    p->files = argv + optind;
-    p->nfiles = argc - optind;
+    p->files = argv + first;
+    p->nfiles = argc - first;
     return 0;
 }
 
@@ -317,32 +235,8 @@ static int send_msg(struct csvpub *p, const char *device, uint64_t seq,
         ledger_write(p->ledger, &e);
     }
     p->index++;
-    p->msgs++;
-    if (p->mp) {
-        int rc = mqttpub_publish(p->mp, (unsigned)name_hash(device), p->topic,
-                                 p->payload, len, p->qos, false);
-        return rc == -EIO ? 0 : rc;
-    }
-    if (p->cap) {
-        struct codec_capture c = {.topic = p->topic,
-                                  .payload = p->payload,
-                                  .payload_len = len,
-                                  .recv_ns = ts * 1000000,
-                                  .qos = p->qos};
-        return capfile_write(p->cap, &c);
-    }
-    return 0;
-}
-
-static void pace_row(struct csvpub *p, int64_t ts)
-{
-    if (p->speed > 0 && p->mp) {
-        double rel = (double)(ts - p->first_ts) * 1e6 / p->speed;
-        if (rel > 0)
-            pace_sleep_until(p->t0_ns + (int64_t)rel);
-    } else if (p->rate > 0 && p->mp) {
-        pace_take(&p->pace, 1.0);
-    }
+    return feed_send(p->feed_out, (unsigned)name_hash(device), p->topic,
+                     p->payload, len, p->feed.qos, false, ts * 1000000);
 }
 
 static int send_row(struct csvpub *p, const struct csvsrc_row *row)
@@ -355,11 +249,10 @@ static int send_row(struct csvpub *p, const struct csvsrc_row *row)
 
     if (!p->have_origin) {
         p->shift_ms = p->now ? cli_realtime_ns() / 1000000 - row->ts_ms : 0;
-        p->first_ts = row->ts_ms + p->shift_ms;
         p->have_origin = true;
     }
     ts = row->ts_ms + p->shift_ms;
-    if (p->file_first && p->rows > 0 && ts < p->last_ts && !p->quiet)
+    if (p->file_first && p->rows > 0 && ts < p->last_ts && !p->feed.quiet)
         fprintf(stderr,
                 "weir-sim: csv: warning: %s starts %.0f s before "
                 "the previous file ended; give files in time order\n",
@@ -376,7 +269,7 @@ static int send_row(struct csvpub *p, const struct csvsrc_row *row)
     }
     if (n == 0)
         return 0;
-    pace_row(p, ts);
+    feed_wait(p->feed_out, ts * 1000000, 1.0);
     if (!encode_per_reading(p->format)) {
         if ((rc = next_seq(p, row->device, &seq)) < 0)
             return rc;
@@ -414,7 +307,7 @@ static void file_summary(const struct csvpub *p, const char *file,
     char bad[256] = "";
     size_t k = 0;
 
-    if (p->quiet)
+    if (p->feed.quiet)
         return;
     csvsrc_stats(s, &st);
     for (int i = 0; i < CSVSRC_BAD__COUNT; i++)
@@ -455,10 +348,7 @@ static int one_file(struct csvpub *p, const char *file)
             break;
         }
         p->rows++;
-        progress_update(&p->prog, p->rows, p->msgs, false);
-        if ((p->limit > 0 && p->rows >= p->limit) ||
-            ((p->rows & 63) == 0 &&
-             (cli_stop_requested() || pace_now_ns() >= p->until_ns)))
+        if (!feed_count(p->feed_out, 1))
             p->stop = true;
     }
     if (rc < 0 && !p->stop)
@@ -474,32 +364,20 @@ static int open_outputs(struct csvpub *p)
     char err[512];
 
     if (p->ledger_path &&
-        ledger_open(&p->ledger, p->ledger_path, err, sizeof(err)) < 0)
-        goto fail;
-    if (p->out && capfile_create(&p->cap, p->out, 64, err, sizeof(err)) < 0)
-        goto fail;
-    if (!p->out && !p->dry &&
-        mqttpub_new(&p->mp, &p->pub, err, sizeof(err)) < 0)
-        goto fail;
-    return 0;
-fail:
-    cli_error(CMD, "%s", err);
-    return -1;
+        ledger_open(&p->ledger, p->ledger_path, err, sizeof(err)) < 0) {
+        cli_error(CMD, "%s", err);
+        return -1;
+    }
+    return feed_new(&p->feed_out, &p->feed, CMD, "rows");
 }
 
+/* Finish the feed, then close the rest; CLI_OK or CLI_FAIL. */
 static int close_outputs(struct csvpub *p)
 {
     int rc = 0;
 
-    if (p->mp && mqttpub_drain(p->mp, 30000) < 0) {
-        cli_error(CMD, "messages still in flight after 30 s");
-        rc = -ETIMEDOUT;
-    }
-    mqttpub_free(p->mp);
-    if (capfile_close(p->cap) < 0) {
-        cli_error(CMD, "%s: write failed", p->out);
+    if (p->feed_out && feed_finish(p->feed_out) < 0)
         rc = -EIO;
-    }
     if (ledger_close(p->ledger) < 0) {
         cli_error(CMD, "%s: write failed", p->ledger_path);
         rc = -EIO;
@@ -507,12 +385,13 @@ static int close_outputs(struct csvpub *p)
     for (size_t i = 0; i < p->dev_cap; i++)
         free(p->dev[i].name);
     free(p->dev);
-    return rc;
+    return rc < 0 ? CLI_FAIL : CLI_OK;
 }
 
 int csvpub_main(int argc, char **argv)
 {
     struct csvpub *p = calloc(1, sizeof(*p));
+    struct feed_stats st;
     int code = CLI_OK;
     int rc;
 
@@ -527,22 +406,18 @@ int csvpub_main(int argc, char **argv)
         free(p);
         return CLI_FAIL;
     }
-    p->t0_ns = pace_now_ns();
-    p->until_ns = p->duration_s > 0 ? p->t0_ns + (int64_t)(p->duration_s * 1e9)
-                                    : INT64_MAX;
-    pace_init(&p->pace, p->rate);
-    progress_init(&p->prog, p->quiet, "rows", p->limit, p->duration_s);
     for (int i = 0; i < p->nfiles && !p->stop && code == CLI_OK; i++)
         code = one_file(p, p->files[i]);
-    progress_done(&p->prog, p->rows, p->msgs);
-    if (close_outputs(p) < 0 && code == CLI_OK)
+    if (close_outputs(p) != CLI_OK && code == CLI_OK)
         code = CLI_FAIL;
-    if (!p->quiet && code == CLI_OK)
+    feed_stats(p->feed_out, &st);
+    if (!p->feed.quiet && code == CLI_OK)
         fprintf(stderr,
                 "weir-sim: csv: %llu rows in %llu messages, %zu "
                 "devices, %.2f s\n",
-                (unsigned long long)p->rows, (unsigned long long)p->msgs,
-                p->ndev, (double)(pace_now_ns() - p->t0_ns) * 1e-9);
+                (unsigned long long)p->rows, (unsigned long long)st.msgs,
+                p->ndev, st.elapsed_s);
+    feed_free(p->feed_out);
     free(p);
     return code;
 }

@@ -25,7 +25,6 @@
 
 #include <MQTTAsync.h>
 #include <errno.h>
-#include <getopt.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -187,72 +186,72 @@ static const struct option long_opts[] = {
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0}};
 
+/* Called by cli_parse() for each option. */
+static int parse_one(void *ctx, int c, const char *v)
+{
+    struct rec *r = ctx;
+    uint64_t u;
+    int rc = 0;
+
+    switch (c) {
+    case 'b':
+        r->uri = v;
+        break;
+    case 't':
+        if (r->nfilters == MAX_FILTERS) {
+            cli_error(CMD, "at most %d --topic filters", MAX_FILTERS);
+            return -EINVAL;
+        }
+        r->filters[r->nfilters++] = v;
+        break;
+    case 'q':
+        rc = cli_u64(CMD, "--qos", v, 0, 2, &u);
+        r->qos = (int)u;
+        break;
+    case 'o':
+        r->out = v;
+        break;
+    case 'c':
+        rc = cli_u64(CMD, "--count", v, 1, UINT64_MAX / 2, &r->limit);
+        break;
+    case 'D':
+        rc = cli_seconds(CMD, "--duration", v, &r->duration_s);
+        break;
+    case 'f':
+        rc = cli_u64(CMD, "--flush", v, 1, 100000, &u);
+        r->flush_every = (unsigned)u;
+        break;
+    case 's':
+        rc = cli_seconds(CMD, "--fsync", v, &r->fsync_s);
+        break;
+    case 'i':
+        r->client_id = v;
+        break;
+    case 'Q':
+        r->quiet = true;
+        break;
+    default:
+        return -EINVAL;
+    }
+    return rc;
+}
+
 static int parse_args(struct rec *r, int argc, char **argv)
 {
-    uint64_t u;
-    int c;
+    int first;
+    int rc;
 
     r->uri = CLI_DEFAULT_BROKER;
     r->qos = 1;
     r->flush_every = 1;
     r->fsync_s = 1.0;
-    optind = 0;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "+", long_opts, NULL)) != -1) {
-        int rc = 0;
-        switch (c) {
-        case 'h':
-            return 1;
-        case 'b':
-            r->uri = optarg;
-            break;
-        case 't':
-            if (r->nfilters == MAX_FILTERS) {
-                cli_error(CMD, "at most %d --topic filters", MAX_FILTERS);
-                return -EINVAL;
-            }
-            r->filters[r->nfilters++] = optarg;
-            break;
-        case 'q':
-            rc = cli_u64(CMD, "--qos", optarg, 0, 2, &u);
-            r->qos = (int)u;
-            break;
-        case 'o':
-            r->out = optarg;
-            break;
-        case 'c':
-            rc = cli_u64(CMD, "--count", optarg, 1, UINT64_MAX / 2, &r->limit);
-            break;
-        case 'D':
-            rc = cli_seconds(CMD, "--duration", optarg, &r->duration_s);
-            break;
-        case 'f':
-            rc = cli_u64(CMD, "--flush", optarg, 1, 100000, &u);
-            r->flush_every = (unsigned)u;
-            break;
-        case 's':
-            rc = cli_seconds(CMD, "--fsync", optarg, &r->fsync_s);
-            break;
-        case 'i':
-            r->client_id = optarg;
-            break;
-        case 'Q':
-            r->quiet = true;
-            break;
-        default:
-            cli_error(CMD,
-                      "unknown or incomplete option '%s' (see weir-sim "
-                      "record --help)",
-                      argv[optind - 1]);
-            return -EINVAL;
-        }
-        if (rc < 0)
-            return rc;
-    }
-    if (optind < argc && r->out == NULL)
-        r->out = argv[optind++];
-    if (optind < argc) {
-        cli_error(CMD, "unexpected argument '%s'", argv[optind]);
+    rc = cli_parse(CMD, argc, argv, long_opts, parse_one, r, &first);
+    if (rc != 0)
+        return rc;
+    if (first < argc && r->out == NULL)
+        r->out = argv[first++];
+    if (first < argc) {
+        cli_error(CMD, "unexpected argument '%s'", argv[first]);
         return -EINVAL;
     }
     if (r->out == NULL) {

@@ -7,7 +7,8 @@
  * is sent at once and the next one is still aimed at its own time. A loop
  * continues the timeline: the next pass starts one mean gap after the last
  * message of the previous one. Timestamps that go backwards in the file
- * are sent at once.
+ * are sent at once. This file turns the passes into one data clock;
+ * sim/feed paces, publishes and stops.
  *
  * A file that ends in a truncated or corrupt record is replayed up to that
  * record; the command then reports where it stopped and exits with 3.
@@ -16,50 +17,32 @@
 #include "sim/replay.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "sim/capfile.h"
 #include "sim/cli.h"
-#include "sim/mqttpub.h"
-#include "sim/pace.h"
-#include "sim/progress.h"
+#include "sim/feed.h"
 
 #define CMD "replay"
 
 struct replay_args {
-    const char *file;        /* Capture to replay. */
-    struct mqttpub_opts pub; /* Broker options. */
-    double speed;            /* Time scale; 0 = --max. */
-    int qos;                 /* -1 = as recorded. */
-    uint64_t loops;          /* Passes; 0 = forever. */
-    uint64_t limit;          /* Messages; 0 = all. */
-    double duration_s;       /* 0 = none. */
-    const char *prefix;      /* Prepended as "P/", or NULL. */
-    char from[256];          /* s/from/to/: first occurrence. */
+    const char *file;      /* Capture to replay. */
+    struct feed_opts feed; /* Broker, --speed, --count messages, ... */
+    uint64_t loops;        /* Passes; 0 = forever. */
+    const char *prefix;    /* Prepended as "P/", or NULL. */
+    char from[256];        /* s/from/to/: first occurrence. */
     char to[256];
     bool rewrite; /* from/to set. */
-    bool quiet;
 };
 
 static const struct option long_opts[] = {
-    {"broker", required_argument, NULL, 'b'},
     {"speed", required_argument, NULL, 'x'},
-    {"max", no_argument, NULL, 'M'},
     {"loop", optional_argument, NULL, 'l'},
-    {"count", required_argument, NULL, 'c'},
-    {"duration", required_argument, NULL, 'D'},
-    {"qos", required_argument, NULL, 'q'},
     {"topic-prefix", required_argument, NULL, 'P'},
     {"rewrite", required_argument, NULL, 'R'},
-    {"conns", required_argument, NULL, 'C'},
-    {"inflight", required_argument, NULL, 'I'},
-    {"client-id", required_argument, NULL, 'i'},
-    {"quiet", no_argument, NULL, 'Q'},
-    {"help", no_argument, NULL, 'h'},
-    {NULL, 0, NULL, 0}};
+    FEED_LONG_OPTS};
 
 /* s/FROM/TO/ with any delimiter after the 's'. */
 static int parse_rewrite(struct replay_args *a, const char *v)
@@ -89,88 +72,44 @@ bad:
     return -EINVAL;
 }
 
-static int parse_one(struct replay_args *a, int c, const char *v)
+/* Called by cli_parse() for each option. */
+static int parse_one(void *ctx, int c, const char *v)
 {
-    uint64_t u;
+    struct replay_args *a = ctx;
 
     switch (c) {
-    case 'b':
-        a->pub.uri = v;
-        return 0;
-    case 'x':
-        return cli_double(CMD, "--speed", v, 1e-6, 1e9, &a->speed);
-    case 'M':
-        a->speed = 0;
-        return 0;
     case 'l':
         a->loops = 0;
         return v ? cli_u64(CMD, "--loop", v, 1, UINT64_MAX / 2, &a->loops) : 0;
-    case 'c':
-        return cli_u64(CMD, "--count", v, 1, UINT64_MAX / 2, &a->limit);
-    case 'D':
-        return cli_seconds(CMD, "--duration", v, &a->duration_s);
-    case 'q':
-        if (cli_u64(CMD, "--qos", v, 0, 2, &u) < 0)
-            return -EINVAL;
-        a->qos = (int)u;
-        return 0;
     case 'P':
         a->prefix = v;
         return 0;
     case 'R':
         return parse_rewrite(a, v);
-    case 'C':
-        if (cli_u64(CMD, "--conns", v, 1, MQTTPUB_MAX_CONNS, &u) < 0)
-            return -EINVAL;
-        a->pub.conns = (unsigned)u;
-        return 0;
-    case 'I':
-        if (cli_u64(CMD, "--inflight", v, 1, 1000000, &u) < 0)
-            return -EINVAL;
-        a->pub.max_inflight = (unsigned)u;
-        return 0;
-    case 'i':
-        a->pub.client_id = v;
-        return 0;
-    case 'Q':
-        a->quiet = true;
-        return 0;
     default:
-        return -EINVAL;
+        return feed_opt(&a->feed, CMD, c, v) == 0 ? 0 : -EINVAL;
     }
 }
 
 static int parse_args(struct replay_args *a, int argc, char **argv)
 {
-    int c;
+    int first;
+    int rc;
 
     memset(a, 0, sizeof(*a));
-    mqttpub_opts_init(&a->pub);
-    a->pub.uri = CLI_DEFAULT_BROKER;
-    a->speed = 1.0;
-    a->qos = -1;
+    feed_opts_init(&a->feed);
+    a->feed.speed = 1.0;
+    a->feed.qos = -1; /* as recorded */
     a->loops = 1;
-    optind = 0;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "+", long_opts, NULL)) != -1) {
-        if (c == 'h')
-            return 1;
-        if (c == '?' || c == ':') {
-            cli_error(CMD,
-                      "unknown or incomplete option '%s' (see weir-sim "
-                      "replay --help)",
-                      argv[optind - 1]);
-            return -EINVAL;
-        }
-        if (parse_one(a, c, optarg) < 0)
-            return -EINVAL;
-    }
-    if (optind + 1 != argc) {
-        cli_error(CMD, optind == argc ? "no capture file given"
-                                      : "give exactly one capture file");
+    rc = cli_parse(CMD, argc, argv, long_opts, parse_one, a, &first);
+    if (rc != 0)
+        return rc;
+    if (first + 1 != argc) {
+        cli_error(CMD, first == argc ? "no capture file given"
+                                     : "give exactly one capture file");
         return -EINVAL;
     }
-    a->file = argv[optind];
+    a->file = argv[first];
     return 0;
 }
 
@@ -208,39 +147,37 @@ static unsigned topic_key(const char *t)
     return h;
 }
 
+/* One continuous data clock over every pass: a later pass starts one mean
+ * gap after the last message of the previous one. */
 struct timeline {
-    int64_t start_ns;  /* Monotonic time of the first message. */
     int64_t first_rec; /* recv_ns of this pass's first record. */
     int64_t last_rec;  /* recv_ns of the previous record. */
-    int64_t offset_ns; /* Added for later passes. */
-    int64_t span_ns;   /* last - first of the finished pass. */
+    int64_t base_ns;   /* Data time of this pass's first record. */
     uint64_t in_pass;  /* Records in this pass so far. */
-    bool started;
 };
 
-static void wait_for(const struct replay_args *a, struct timeline *tl,
-                     int64_t recv_ns)
+/* The data time of a record of this pass received at recv_ns. */
+static int64_t data_time(struct timeline *tl, int64_t recv_ns)
 {
-    if (!tl->started) {
-        tl->start_ns = pace_now_ns();
+    if (tl->in_pass++ == 0)
         tl->first_rec = recv_ns;
-        tl->started = true;
-    } else if (tl->in_pass == 0) {
-        tl->first_rec = recv_ns;
-    }
-    tl->in_pass++;
     tl->last_rec = recv_ns;
-    if (a->speed <= 0)
-        return;
-    double rel = (double)(recv_ns - tl->first_rec) / a->speed;
-    if (rel > 0)
-        pace_sleep_until(tl->start_ns + tl->offset_ns + (int64_t)rel);
+    return tl->base_ns + (recv_ns - tl->first_rec);
+}
+
+/* Start the next pass. */
+static void next_pass(struct timeline *tl)
+{
+    int64_t span = tl->last_rec - tl->first_rec;
+    int64_t gap = tl->in_pass > 1 ? span / (int64_t)(tl->in_pass - 1) : 0;
+
+    tl->base_ns += span + gap;
+    tl->in_pass = 0;
 }
 
 /* One pass over the file; 0 at its end, 1 to stop, <0 on a bad record. */
 static int pass(const struct replay_args *a, struct capfile_reader *rd,
-                struct mqttpub *pub, struct timeline *tl, uint64_t *sent,
-                struct progress *prog, int64_t until)
+                struct feed *f, struct timeline *tl)
 {
     struct codec_capture c;
     char topic[CAPFILE_TOPIC_MAX + 300];
@@ -251,52 +188,38 @@ static int pass(const struct replay_args *a, struct capfile_reader *rd,
             cli_error(CMD, "topic '%.200s' too long after rewriting", c.topic);
             continue;
         }
-        wait_for(a, tl, c.recv_ns);
-        rc = mqttpub_publish(pub, topic_key(topic), topic, c.payload,
-                             c.payload_len, a->qos >= 0 ? a->qos : c.qos,
-                             c.retained);
-        if (rc < 0 && rc != -EIO)
+        feed_wait(f, data_time(tl, c.recv_ns), 1);
+        rc = feed_send(f, topic_key(topic), topic, c.payload, c.payload_len,
+                       a->feed.qos >= 0 ? a->feed.qos : c.qos, c.retained,
+                       c.recv_ns);
+        if (rc < 0)
             return rc;
-        (*sent)++;
-        progress_update(prog, *sent, *sent, false);
-        if ((a->limit > 0 && *sent >= a->limit) ||
-            ((*sent & 63) == 0 &&
-             (cli_stop_requested() || pace_now_ns() >= until)))
+        if (!feed_count(f, 1))
             return 1;
     }
     return rc;
 }
 
 static int replay_loop(const struct replay_args *a, struct capfile_reader *rd,
-                       struct mqttpub *pub, uint64_t *sent)
+                       struct feed *f)
 {
     struct timeline tl = {0};
-    struct progress prog;
-    int64_t until = a->duration_s > 0
-                        ? pace_now_ns() + (int64_t)(a->duration_s * 1e9)
-                        : INT64_MAX;
     int rc = 0;
 
-    progress_init(&prog, a->quiet, "messages", a->limit, a->duration_s);
     for (uint64_t p = 0; a->loops == 0 || p < a->loops; p++) {
         if (p > 0) {
-            int64_t span = tl.last_rec - tl.first_rec;
-            int64_t gap = tl.in_pass > 1 ? span / (int64_t)(tl.in_pass - 1) : 0;
             if (capfile_rewind(rd) < 0) {
                 cli_error(CMD, "%s: cannot rewind for --loop (not a file?)",
                           a->file);
                 rc = -ESPIPE;
                 break;
             }
-            if (a->speed > 0)
-                tl.offset_ns += (int64_t)((double)(span + gap) / a->speed);
-            tl.in_pass = 0;
+            next_pass(&tl);
         }
-        rc = pass(a, rd, pub, &tl, sent, &prog, until);
+        rc = pass(a, rd, f, &tl);
         if (rc != 0 || tl.in_pass == 0)
             break;
     }
-    progress_done(&prog, *sent, *sent);
     return rc;
 }
 
@@ -304,10 +227,9 @@ int replay_main(int argc, char **argv)
 {
     struct replay_args a;
     struct capfile_reader *rd = NULL;
-    struct mqttpub *pub = NULL;
+    struct feed *f = NULL;
+    struct feed_stats st;
     char err[512];
-    uint64_t sent = 0;
-    int64_t t0;
     int rc;
 
     if ((rc = parse_args(&a, argc, argv)) != 0)
@@ -316,29 +238,24 @@ int replay_main(int argc, char **argv)
         cli_error(CMD, "%s", err);
         return CLI_FAIL;
     }
-    if (mqttpub_new(&pub, &a.pub, err, sizeof(err)) < 0) {
-        cli_error(CMD, "%s", err);
+    if (feed_new(&f, &a.feed, CMD, "messages") < 0) {
         capfile_reader_free(rd);
         return CLI_FAIL;
     }
-    t0 = pace_now_ns();
-    rc = replay_loop(&a, rd, pub, &sent);
-    if (mqttpub_drain(pub, 30000) < 0)
-        cli_error(CMD, "messages still in flight after 30 s");
-    if (!a.quiet) {
-        struct mqttpub_stats st;
-        mqttpub_stats(pub, &st);
+    rc = replay_loop(&a, rd, f);
+    feed_finish(f); /* a drain timeout is reported, not an exit code */
+    feed_stats(f, &st);
+    if (!a.feed.quiet)
         fprintf(stderr,
                 "weir-sim: replay: %llu messages in %.2f s; "
                 "completed=%llu failed=%llu\n",
-                (unsigned long long)sent, (double)(pace_now_ns() - t0) * 1e-9,
-                (unsigned long long)st.completed,
-                (unsigned long long)st.failed);
-    }
-    mqttpub_free(pub);
+                (unsigned long long)st.msgs, st.elapsed_s,
+                (unsigned long long)st.pub.completed,
+                (unsigned long long)st.pub.failed);
+    feed_free(f);
     if (rc < 0 && rc != -ESPIPE)
         cli_error(CMD, "%s; replayed the %llu messages before it",
-                  capfile_error(rd), (unsigned long long)sent);
+                  capfile_error(rd), (unsigned long long)st.msgs);
     capfile_reader_free(rd);
     if (rc == -ESPIPE)
         return CLI_FAIL;

@@ -1,7 +1,7 @@
 /* run.c -- `weir-sim run`: generate a synthetic scenario with faults and
  * publish it (or write it to a capture file, or just count and hash it).
  *
- * The generator (simgen) is deterministic; this file adds the wall clock:
+ * The generator (simgen) is deterministic; sim/feed adds the wall clock:
  * a token bucket on readings per second (or none with --max), --duration,
  * the progress line and stop signals. With --out, every message goes to a
  * capture file instead of a broker, stamped with the time it would have
@@ -17,33 +17,23 @@
 #include "sim/run.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "sim/capfile.h"
 #include "sim/cli.h"
-#include "sim/mqttpub.h"
-#include "sim/pace.h"
-#include "sim/progress.h"
+#include "sim/feed.h"
 #include "sim/simgen.h"
 
 #define CMD "run"
 
 struct run_args {
-    struct simgen_opts g;    /* Generator options. */
-    struct mqttpub_opts pub; /* Broker options. */
-    int qos;                 /* 0..2. */
-    double rate;             /* Readings/s; 0 with --max. */
-    double duration_s;       /* Wall-clock limit; 0 = none. */
-    const char *out;         /* Capture file, or NULL. */
-    bool dry;                /* No broker, no file. */
-    bool quiet;              /* No progress, no summary. */
-    const char *drift;       /* --drift-at text, resolved later. */
-    bool period_set;         /* --period-ms given. */
+    struct simgen_opts g;  /* Generator options. */
+    struct feed_opts feed; /* Where, how fast; units are readings. */
+    const char *drift;     /* --drift-at text, resolved later. */
+    bool period_set;       /* --period-ms given. */
 };
 
 /* FNV-1a 64 over topic, NUL, payload. */
@@ -68,9 +58,6 @@ static const struct option long_opts[] = {
     {"devices", required_argument, NULL, 'd'},
     {"sensors", required_argument, NULL, 'n'},
     {"rate", required_argument, NULL, 'r'},
-    {"max", no_argument, NULL, 'M'},
-    {"count", required_argument, NULL, 'c'},
-    {"duration", required_argument, NULL, 'D'},
     {"seed", required_argument, NULL, 'S'},
     {"start", required_argument, NULL, 'T'},
     {"period-ms", required_argument, NULL, 'p'},
@@ -81,17 +68,12 @@ static const struct option long_opts[] = {
     {"ledger", required_argument, NULL, 'L'},
     {"out", required_argument, NULL, 'o'},
     {"dry-run", no_argument, NULL, 'y'},
-    {"broker", required_argument, NULL, 'b'},
-    {"qos", required_argument, NULL, 'q'},
-    {"conns", required_argument, NULL, 'C'},
-    {"inflight", required_argument, NULL, 'I'},
-    {"client-id", required_argument, NULL, 'i'},
-    {"quiet", no_argument, NULL, 'Q'},
-    {"help", no_argument, NULL, 'h'},
-    {NULL, 0, NULL, 0}};
+    FEED_LONG_OPTS};
 
-static int parse_one(struct run_args *a, int c, const char *v)
+/* Called by cli_parse() for each option. */
+static int parse_one(void *ctx, int c, const char *v)
 {
+    struct run_args *a = ctx;
     uint64_t u;
     char err[256];
 
@@ -111,16 +93,12 @@ static int parse_one(struct run_args *a, int c, const char *v)
             return -EINVAL;
         a->g.scenario.sensors = (size_t)u;
         return 0;
-    case 'r':
-        return cli_double(CMD, "--rate", v, 1e-3, 1e9, &a->rate);
-    case 'M':
-        a->rate = 0;
+    case 'c': /* the generator stops itself; the feed shows the ETA */
+        if (cli_u64(CMD, "--count", v, 1, UINT64_MAX / 2, &a->g.max_readings) <
+            0)
+            return -EINVAL;
+        a->feed.expect = a->g.max_readings;
         return 0;
-    case 'c':
-        return cli_u64(CMD, "--count", v, 1, UINT64_MAX / 2,
-                       &a->g.max_readings);
-    case 'D':
-        return cli_seconds(CMD, "--duration", v, &a->duration_s);
     case 'S':
         return cli_u64(CMD, "--seed", v, 0, UINT64_MAX, &a->g.scenario.seed);
     case 'T':
@@ -153,38 +131,8 @@ static int parse_one(struct run_args *a, int c, const char *v)
     case 'L':
         a->g.ledger_path = v;
         return 0;
-    case 'o':
-        a->out = v;
-        return 0;
-    case 'y':
-        a->dry = true;
-        return 0;
-    case 'b':
-        a->pub.uri = v;
-        return 0;
-    case 'q':
-        if (cli_u64(CMD, "--qos", v, 0, 2, &u) < 0)
-            return -EINVAL;
-        a->qos = (int)u;
-        return 0;
-    case 'C':
-        if (cli_u64(CMD, "--conns", v, 1, MQTTPUB_MAX_CONNS, &u) < 0)
-            return -EINVAL;
-        a->pub.conns = (unsigned)u;
-        return 0;
-    case 'I':
-        if (cli_u64(CMD, "--inflight", v, 1, 1000000, &u) < 0)
-            return -EINVAL;
-        a->pub.max_inflight = (unsigned)u;
-        return 0;
-    case 'i':
-        a->pub.client_id = v;
-        return 0;
-    case 'Q':
-        a->quiet = true;
-        return 0;
     default:
-        return -EINVAL;
+        return feed_opt(&a->feed, CMD, c, v) == 0 ? 0 : -EINVAL;
     }
 }
 
@@ -224,7 +172,8 @@ static int resolve_drift(struct run_args *a)
 
 static int parse_args(struct run_args *a, int argc, char **argv)
 {
-    int c;
+    int first;
+    int rc;
 
     memset(a, 0, sizeof(*a));
     a->g.scenario.kind = SCENARIO_BUILDING;
@@ -232,136 +181,94 @@ static int parse_args(struct run_args *a, int argc, char **argv)
     a->g.scenario.seed = 1;
     a->g.scenario.start_ms = 1704067200000LL; /* 2024-01-01T00:00:00Z */
     a->g.format = ENCODE_PB;
-    a->rate = 1000;
-    a->qos = 0;
-    mqttpub_opts_init(&a->pub);
-    a->pub.uri = CLI_DEFAULT_BROKER;
-    optind = 0;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "+", long_opts, NULL)) != -1) {
-        if (c == 'h')
-            return 1;
-        if (c == '?' || c == ':') {
-            cli_error(CMD,
-                      "unknown or incomplete option '%s' (see weir-sim "
-                      "run --help)",
-                      argv[optind - 1]);
-            return -EINVAL;
-        }
-        if (parse_one(a, c, optarg) < 0)
-            return -EINVAL;
-    }
-    if (optind < argc) {
-        cli_error(CMD, "unexpected argument '%s'", argv[optind]);
+    feed_opts_init(&a->feed);
+    a->feed.rate = 1000;
+    rc = cli_parse(CMD, argc, argv, long_opts, parse_one, a, &first);
+    if (rc != 0)
+        return rc;
+    if (first < argc) {
+        cli_error(CMD, "unexpected argument '%s'", argv[first]);
         return -EINVAL;
     }
     if (!a->period_set)
         a->g.scenario.period_ms =
             a->g.scenario.kind == SCENARIO_BUILDING ? 60000 : 1000;
-    if (a->out && a->dry) {
+    if (a->feed.out && a->feed.dry) {
         cli_error(CMD, "--out and --dry-run exclude each other");
         return -EINVAL;
     }
     return resolve_drift(a);
 }
 
-struct sink {
-    struct mqttpub *pub;        /* Or NULL. */
-    struct capfile_writer *cap; /* Or NULL. */
-    int qos;                    /* For both. */
-    int64_t t0_ns;              /* Capture time origin. */
-    double rate;                /* For capture timestamps. */
-};
-
-static int emit(struct sink *s, const struct simgen_msg *m,
-                uint64_t readings_before)
+/* The capture time of a message whose first reading is the k-th: k / rate
+ * s after the simulated start, or with --max its simulated sample time. */
+static int64_t stamp_ns(const struct run_args *a, const struct simgen_msg *m,
+                        uint64_t k)
 {
-    if (s->pub != NULL) {
-        int rc = mqttpub_publish(s->pub, (unsigned)m->device, m->topic,
-                                 m->payload, m->len, s->qos, false);
-        return rc == -EIO ? 0 : rc; /* counted as failed; go on */
-    }
-    if (s->cap != NULL) {
-        struct codec_capture c = {
-            .topic = (char *)m->topic,
-            .payload = (uint8_t *)m->payload,
-            .payload_len = m->len,
-            .qos = s->qos,
-        };
-        c.recv_ns =
-            s->rate > 0
-                ? s->t0_ns + (int64_t)((double)readings_before / s->rate * 1e9)
-                : m->sim_ms * 1000000;
-        return capfile_write(s->cap, &c);
-    }
-    return 0;
+    if (a->feed.rate > 0)
+        return a->g.scenario.start_ms * 1000000 +
+               (int64_t)((double)k / a->feed.rate * 1e9);
+    return m->sim_ms * 1000000;
 }
 
 static void summary(const struct run_args *a, struct simgen *g,
-                    struct mqttpub *pub, uint64_t hash, double el)
+                    const struct feed *f, uint64_t hash)
 {
     struct simgen_stats st;
-    struct mqttpub_stats ps = {0};
+    struct feed_stats fs;
     char faults[512] = "";
     size_t k = 0;
 
     simgen_stats(g, &st);
-    if (pub)
-        mqttpub_stats(pub, &ps);
+    feed_stats(f, &fs);
     for (int b = 0; b < FAULT__BITS; b++)
         if (st.per_bit[b] && k < sizeof(faults))
             k += (size_t)snprintf(faults + k, sizeof(faults) - k, " %s=%llu",
                                   faults_bit_name(1u << b),
                                   (unsigned long long)st.per_bit[b]);
-    if (a->quiet)
+    if (a->feed.quiet)
         return;
     fprintf(stderr,
             "weir-sim: run: %llu readings in %llu messages (%llu bytes) in "
             "%.2f s, %.0f readings/s%s; gap_samples=%llu%s "
             "hash=0x%016" PRIx64 "\n",
             (unsigned long long)st.readings_out,
-            (unsigned long long)st.messages, (unsigned long long)st.bytes, el,
-            el > 0 ? (double)st.readings_out / el : 0.0,
-            pub ? "" : (a->out ? " to capture" : " (dry run)"),
+            (unsigned long long)st.messages, (unsigned long long)st.bytes,
+            fs.elapsed_s,
+            fs.elapsed_s > 0 ? (double)st.readings_out / fs.elapsed_s : 0.0,
+            fs.broker ? "" : (a->feed.out ? " to capture" : " (dry run)"),
             (unsigned long long)st.gap_samples, faults, hash);
-    if (pub)
+    if (fs.broker)
         fprintf(stderr,
                 "weir-sim: run: published=%llu completed=%llu "
                 "failed=%llu disconnects=%llu\n",
-                (unsigned long long)ps.published,
-                (unsigned long long)ps.completed, (unsigned long long)ps.failed,
-                (unsigned long long)ps.disconnects);
+                (unsigned long long)fs.pub.published,
+                (unsigned long long)fs.pub.completed,
+                (unsigned long long)fs.pub.failed,
+                (unsigned long long)fs.pub.disconnects);
 }
 
-static int loop(struct run_args *a, struct simgen *g, struct sink *s,
+static int loop(const struct run_args *a, struct simgen *g, struct feed *f,
                 uint64_t *hash)
 {
-    struct pace pace;
-    struct progress prog;
     const struct simgen_msg *m;
     uint64_t readings = 0;
-    uint64_t n = 0;
-    int64_t t0 = pace_now_ns();
-    int64_t until =
-        a->duration_s > 0 ? t0 + (int64_t)(a->duration_s * 1e9) : INT64_MAX;
+    bool stopping = false;
     int rc;
 
-    pace_init(&pace, s->pub ? a->rate : 0);
-    progress_init(&prog, a->quiet, "readings", a->g.max_readings,
-                  a->duration_s);
     while ((rc = simgen_next(g, &m)) == 1) {
-        pace_take(&pace, (double)m->n);
-        if ((rc = emit(s, m, readings)) < 0)
+        feed_wait(f, 0, (double)m->n);
+        if ((rc =
+                 feed_send(f, (unsigned)m->device, m->topic, m->payload, m->len,
+                           a->feed.qos, false, stamp_ns(a, m, readings))) < 0)
             break;
         *hash = run_hash_msg(*hash, m->topic, m->payload, m->len);
         readings += m->n;
-        if ((++n & 255) == 0) {
-            progress_update(&prog, readings, n, false);
-            if (pace_now_ns() >= until || cli_stop_requested())
-                simgen_finish(g);
+        if (!feed_count(f, m->n) && !stopping) {
+            simgen_finish(g); /* held messages still come out */
+            stopping = true;
         }
     }
-    progress_done(&prog, readings, n);
     return rc;
 }
 
@@ -369,48 +276,31 @@ int run_main(int argc, char **argv)
 {
     struct run_args a;
     struct simgen *g = NULL;
-    struct sink s = {0};
+    struct feed *f = NULL;
     char err[512];
     uint64_t hash = 0xcbf29ce484222325ULL;
-    int64_t t0;
     int rc;
 
     rc = parse_args(&a, argc, argv);
     if (rc != 0)
         return rc > 0 ? (run_usage(stdout), CLI_OK) : CLI_USAGE;
-    s.qos = a.qos;
-    s.rate = a.rate;
-    s.t0_ns = a.g.scenario.start_ms * 1000000;
     if ((rc = simgen_new(&g, &a.g, err, sizeof(err))) < 0) {
         cli_error(CMD, "%s", err);
         return rc == -EINVAL || rc == -ENOTSUP ? CLI_USAGE : CLI_FAIL;
     }
-    if (a.out && capfile_create(&s.cap, a.out, 64, err, sizeof(err)) < 0) {
-        cli_error(CMD, "%s", err);
+    if (feed_new(&f, &a.feed, CMD, "readings") < 0) {
         simgen_free(g);
         return CLI_FAIL;
     }
-    if (!a.out && !a.dry && mqttpub_new(&s.pub, &a.pub, err, sizeof(err)) < 0) {
-        cli_error(CMD, "%s", err);
-        simgen_free(g);
-        return CLI_FAIL;
-    }
-    t0 = pace_now_ns();
-    rc = loop(&a, g, &s, &hash);
+    rc = loop(&a, g, f, &hash);
     if (rc < 0)
         cli_error(CMD, "%s",
-                  a.out ? "cannot write the capture file" : "generator failed");
-    if (s.pub && mqttpub_drain(s.pub, 30000) < 0) {
-        cli_error(CMD, "%llu messages still in flight after 30 s",
-                  (unsigned long long)mqttpub_inflight(s.pub));
-        rc = -ETIMEDOUT;
-    }
-    summary(&a, g, s.pub, hash, (double)(pace_now_ns() - t0) * 1e-9);
-    mqttpub_free(s.pub);
-    if (capfile_close(s.cap) < 0) {
-        cli_error(CMD, "%s: write failed", a.out);
+                  a.feed.out ? "cannot write the capture file"
+                             : "generator failed");
+    if (feed_finish(f) < 0)
         rc = -EIO;
-    }
+    summary(&a, g, f, hash);
+    feed_free(f);
     if (simgen_free(g) < 0) {
         cli_error(CMD, "%s: ledger write failed", a.g.ledger_path);
         rc = -EIO;
