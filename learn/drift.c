@@ -12,15 +12,37 @@
  * window's own sum and variance are kept incrementally (Welford on insert,
  * the reverse Chan formula when the oldest bucket is dropped).
  *
- * Cost: insert O(1) amortised (a cascade of merges is rare: row r merges
- * once every M 2^r values); a check every `clock` values scans the
- * O(M log W) bucket boundaries, ~90 for a window of 1e6 values, so about
- * 3 split tests per value, each a dozen flops, no divide, no sqrt
- * (adwin_cut()).
+ *
+ * Lazy histogram. Nothing reads the buckets between checks, so a value
+ * waits in pend[] (up to DRIFT_ADWIN_PEND) and the histogram takes the
+ * waiting values in one pass before each check, or when pend[] is full
+ * (drift_adwin_flush()); width, total and var, which a status reads, are
+ * still updated on every value. The pass goes row by row: row r's
+ * buckets followed by its new ones form a sequence S, and inserting them
+ * one at a time, merging the two oldest whenever the row holds M + 1,
+ * merges (S0, S1), (S2, S3)... in order until 4 or 5 remain (4 + the
+ * parity of |S| once |S| > M); those merges are row r + 1's new buckets.
+ * So the pass computes exactly the merges of one insert and cascade per
+ * value, with the same operands in the same order (bit for bit the same
+ * buckets, tests/test_drift.c checks it against the plain algorithm), in
+ * a loop of a few flops per merge, where one insert per value paid for
+ * every row's bookkeeping on every value (one merge per value on average:
+ * row r merges every 2^r values). The one difference: the top row, once
+ * full, forgets its oldest bucket, which also updates the window's sums
+ * (adwin_drop_oldest()), now at the next pass instead of on the value
+ * itself; that takes a window of ~1.4e15 values, and changes its sums in
+ * the last bits only.
+ *
+ * Cost: a check every `clock` values scans the O(M log W) bucket
+ * boundaries, ~90 for a window of 1e6 values, so about 3 split tests per
+ * value, each a dozen flops, no divide, no sqrt (adwin_cut()).
  * After a drift, one more scan finds the best split (with sqrts), and the
- * test repeats on what remains. Measured (throwaway program, build host,
- * min of 10 runs): ~40 ns per value with W ~ 1e6. Memory: fixed,
- * sizeof(struct drift_adwin) ~ 4.8 KB.
+ * test repeats on what remains. Measured with callgrind in bench_learn's
+ * one-candidate case (a 0/1 loss per row, clock 32, W ~ 1.5e5): 117
+ * instructions per value for one insert and cascade per value, 93 with
+ * the lazy histogram (52 per value, 41 per value in the passes), plus
+ * ~55 for the scans. Memory: fixed,
+ * sizeof(struct drift_adwin) ~ 5 KB.
  *
  * Page-Hinkley: O(1) per value, ~20 flops and one divide (~15 ns), 160
  * bytes.
@@ -149,29 +171,122 @@ static void adwin_drop_oldest(struct drift_adwin *a, double *t, double *n)
     *n = nb;
 }
 
-/* Merge the two oldest buckets of each overfull row into the next row. */
-static void adwin_compress(struct drift_adwin *a)
-{
-    for (uint32_t r = 0; r < a->rows && a->len[r] > DRIFT_ADWIN_M; r++) {
-        double t0 = a->b_total[r][0];
-        double t1 = a->b_total[r][1];
-        /* (t0 - t1)^2 / (2 nb): 2 nb is a power of two, so a multiply by
-         * its reciprocal gives the same bits without a divide. */
-        double v = a->b_var[r][0] + a->b_var[r][1] +
-                   (t0 - t1) * (t0 - t1) * half_inv_n(r);
+/* A row's sequence S (see the top): its buckets, then the new ones. */
+struct seq {
+    double t[DRIFT_ADWIN_M + DRIFT_ADWIN_PEND]; /* Sums. */
+    double v[DRIFT_ADWIN_M + DRIFT_ADWIN_PEND]; /* Sums of squared
+                                                   deviations. */
+    uint32_t n;                                 /* Entries. */
+};
 
+/* S of row r begins with the row's own buckets. (The whole row is
+ * copied: a constant size is a few moves, a variable one a call.) */
+static inline void seq_start(const struct drift_adwin *a, uint32_t r,
+                             struct seq *s)
+{
+    s->n = a->len[r];
+    memcpy(s->t, a->b_total[r], sizeof(a->b_total[r]));
+    memcpy(s->v, a->b_var[r], sizeof(a->b_var[r]));
+}
+
+/* Row r takes its sequence s: merge consecutive pairs into next (row r +
+ * 1's sequence, already holding that row's buckets) until 4 or 5 remain,
+ * which become the row. The merge is the one an insert at a time made:
+ * the same operations on the same pairs. The row's unused slots are set
+ * to 0, so that the histogram's bytes (a checkpoint's) depend only on the
+ * values, not on when they were flushed. */
+static inline void row_take(struct drift_adwin *a, uint32_t r,
+                            const struct seq *s, struct seq *next)
+{
+    uint32_t keep = s->n <= DRIFT_ADWIN_M ? s->n : 4 + (s->n & 1);
+    uint32_t pairs = (s->n - keep) / 2;
+    /* (t0 - t1)^2 / (2 nb): 2 nb is a power of two, so a multiply by its
+     * reciprocal gives the same bits without a divide. */
+    double h = half_inv_n(r);
+    double *nt = next->t + next->n;
+    double *nv = next->v + next->n;
+
+    for (uint32_t j = 0; j < pairs; j++) {
+        double t0 = s->t[2 * j];
+        double t1 = s->t[2 * j + 1];
+        nv[j] = s->v[2 * j] + s->v[2 * j + 1] + (t0 - t1) * (t0 - t1) * h;
+        nt[j] = t0 + t1;
+    }
+    next->n += pairs;
+    for (uint32_t i = 0; i <= DRIFT_ADWIN_M; i++) {
+        a->b_total[r][i] = i < keep ? s->t[2 * pairs + i] : 0.0;
+        a->b_var[r][i] = i < keep ? s->v[2 * pairs + i] : 0.0;
+    }
+    a->len[r] = (uint8_t)keep;
+    if (r + 1 > a->rows)
+        a->rows = r + 1;
+}
+
+/* The top row takes its sequence one bucket at a time, forgetting its
+ * oldest bucket whenever it overflows (W is ~1.4e15 by then). */
+static void top_take(struct drift_adwin *a, const struct seq *s)
+{
+    uint32_t r = DRIFT_ADWIN_ROWS - 1;
+
+    a->len[r] = 0;
+    a->rows = DRIFT_ADWIN_ROWS;
+    for (uint32_t i = 0; i < s->n; i++) {
+        double t;
+        double n;
+        a->b_total[r][a->len[r]] = s->t[i];
+        a->b_var[r][a->len[r]] = s->v[i];
+        if (++a->len[r] > DRIFT_ADWIN_M)
+            adwin_drop_oldest(a, &t, &n);
+    }
+}
+
+/* Row 0 takes its buckets and the pending values: every bucket there is
+ * one value, with a sum of squared deviations of 0, so a merge's is 0 + 0
+ * + (t0 - t1)^2 / 2, the same bits as (t0 - t1)^2 / 2: the row is done
+ * without its b_var (kept at 0). */
+static void row0_take(struct drift_adwin *a, struct seq *next)
+{
+    double t[DRIFT_ADWIN_M + 1 + DRIFT_ADWIN_PEND];
+    uint32_t n = a->len[0] + a->pending;
+    uint32_t keep = n <= DRIFT_ADWIN_M ? n : 4 + (n & 1);
+    uint32_t pairs = (n - keep) / 2;
+    double *nt = next->t + next->n;
+    double *nv = next->v + next->n;
+
+    /* Constant sizes: a few moves each, not calls. */
+    memcpy(t, a->b_total[0], sizeof(a->b_total[0]));
+    memcpy(t + a->len[0], a->pend, sizeof(a->pend));
+    for (uint32_t j = 0; j < pairs; j++) {
+        double t0 = t[2 * j];
+        double t1 = t[2 * j + 1];
+        nv[j] = (t0 - t1) * (t0 - t1) * 0.5;
+        nt[j] = t0 + t1;
+    }
+    next->n += pairs;
+    for (uint32_t i = 0; i <= DRIFT_ADWIN_M; i++)
+        a->b_total[0][i] = i < keep ? t[2 * pairs + i] : 0.0;
+    a->len[0] = (uint8_t)keep;
+    a->pending = 0;
+    if (a->rows == 0)
+        a->rows = 1;
+}
+
+void drift_adwin_flush(struct drift_adwin *a)
+{
+    struct seq s[2];
+    uint32_t cur = 0;
+
+    if (a->pending == 0)
+        return;
+    seq_start(a, 1, &s[0]);
+    row0_take(a, &s[0]);
+    for (uint32_t r = 1; s[cur].n > a->len[r]; r++, cur ^= 1) {
         if (r + 1 == DRIFT_ADWIN_ROWS) {
-            double t;
-            double n;
-            adwin_drop_oldest(a, &t, &n); /* W is ~1.4e15: forget */
+            top_take(a, &s[cur]);
             return;
         }
-        row_shift(a, r, 2);
-        a->b_total[r + 1][a->len[r + 1]] = t0 + t1;
-        a->b_var[r + 1][a->len[r + 1]] = v;
-        a->len[r + 1]++;
-        if (r + 2 > a->rows)
-            a->rows = r + 2;
+        seq_start(a, r + 1, &s[cur ^ 1]);
+        row_take(a, r, &s[cur], &s[cur ^ 1]);
     }
 }
 
@@ -289,7 +404,8 @@ static uint32_t adwin_best_split(const struct drift_adwin *a)
  * split instead removes the old regime in one go, where one-at-a-time
  * stops early at bucket granularity and re-detects the same change a few
  * clock periods later). */
-static enum drift_state adwin_check(struct drift_adwin *a)
+__attribute__((noinline)) static enum drift_state
+adwin_check(struct drift_adwin *a)
 {
     double dropped_t = 0;
     double dropped_n = 0;
@@ -332,22 +448,23 @@ enum drift_state drift_adwin_update(struct drift_adwin *a, double x)
     if (a->state == DRIFT_DETECTED)
         a->state = DRIFT_NONE; /* reported for one update only */
     a->seen++;
-    /* Welford on the window, then the new size-1 bucket. */
-    w = (double)++a->width;
+    /* Welford on the window; the value waits for the histogram. (width <
+     * 2^63: the signed conversion is one instruction, the unsigned one
+     * is not.) */
+    w = (double)(int64_t)++a->width;
     if (w > 1) {
         double d = x - a->total / (w - 1);
         a->var += d * d * (w - 1) / w;
     }
     a->total += x;
-    a->b_total[0][a->len[0]] = x;
-    a->b_var[0][a->len[0]] = 0;
-    a->len[0]++;
-    if (a->rows == 0)
-        a->rows = 1;
-    adwin_compress(a);
+    a->pend[a->pending++] = x;
     if (clock_due(a->seen, a->p.clock) &&
-        a->width >= 2 * (uint64_t)a->p.min_window)
+        a->width >= 2 * (uint64_t)a->p.min_window) {
+        drift_adwin_flush(a);
         a->state = adwin_check(a);
+    } else if (a->pending == DRIFT_ADWIN_PEND) {
+        drift_adwin_flush(a);
+    }
     return (enum drift_state)a->state;
 }
 

@@ -72,6 +72,7 @@ struct drift_status {
 
 #define DRIFT_ADWIN_M 5     /* max buckets per row (MOA, River) */
 #define DRIFT_ADWIN_ROWS 48 /* bucket rows: W up to M (2^48 - 1) values */
+#define DRIFT_ADWIN_PEND 32 /* values waiting for the histogram (>= 1) */
 
 struct drift_adwin_params {
     double delta;         /* Confidence of a drift, (0, 1); 0.002. */
@@ -101,6 +102,9 @@ struct drift_adwin {
     double b_var[DRIFT_ADWIN_ROWS][DRIFT_ADWIN_M + 1];   /* Bucket sums of
                                                             squared
                                                             deviations. */
+    uint32_t pending;              /* Values not yet in the buckets (width,
+                                      total and var count them). */
+    double pend[DRIFT_ADWIN_PEND]; /* Those values, oldest first. */
 };
 
 enum drift_direction {
@@ -160,6 +164,13 @@ enum drift_state drift_adwin_update(struct drift_adwin *a, double x);
 
 /* Fill *out (the caller's) from a. */
 void drift_adwin_status(const struct drift_adwin *a, struct drift_status *out);
+
+/* Put the pending values into the bucket rows (len, b_total, b_var, rows)
+ * as if each had gone there on its own update: a reader of those fields
+ * (a checkpoint, a test) calls it first. Calls at any time leave the same
+ * histogram, bit for bit, and change nothing else: the window's width,
+ * total and variance are always up to date. */
+void drift_adwin_flush(struct drift_adwin *a);
 
 /* ---- Page-Hinkley ------------------------------------------------------ */
 

@@ -1880,11 +1880,19 @@ static void get_accs(struct rd *r, struct accs *a)
 
 _Static_assert(sizeof(struct drift_adwin) ==
                    8 * 2 + 4 * 2 + 8 * 8 + 4 * 2 + DRIFT_ADWIN_ROWS +
-                       2 * 8 * DRIFT_ADWIN_ROWS * (DRIFT_ADWIN_M + 1),
+                       2 * 8 * DRIFT_ADWIN_ROWS * (DRIFT_ADWIN_M + 1) + 8 +
+                       8 * DRIFT_ADWIN_PEND,
                "struct drift_adwin changed: update put_adwin/get_adwin");
 
-static void put_adwin(struct wr *w, const struct drift_adwin *a)
+/* The histogram with its pending values flushed (drift_adwin_flush():
+ * the same buckets whenever it runs, so a restored detector, which has
+ * none pending, continues bit for bit); a copy, as l is const. */
+static void put_adwin(struct wr *w, const struct drift_adwin *live)
 {
+    struct drift_adwin flushed = *live;
+    const struct drift_adwin *a = &flushed;
+
+    drift_adwin_flush(&flushed);
     put_f64(w, a->p.delta);
     put_f64(w, a->p.delta_warning);
     put_u32(w, a->p.clock);
@@ -1928,6 +1936,7 @@ static void get_adwin(struct rd *r, struct drift_adwin *a)
     for (size_t i = 0; i < DRIFT_ADWIN_ROWS; i++)
         if ((a->len[i] = (uint8_t)get_uint(r, 1)) > DRIFT_ADWIN_M + 1)
             r->bad = true;
+    a->pending = 0;
     for (size_t i = 0; i < DRIFT_ADWIN_ROWS; i++)
         for (size_t j = 0; j <= DRIFT_ADWIN_M; j++) {
             a->b_total[i][j] = get_f64(r);
