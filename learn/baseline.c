@@ -231,19 +231,28 @@ long baseline_learn_class(struct baseline *b, uint32_t series, size_t k,
     long pred;
 
     assert(b->classes >= 2 && k < b->classes);
+    /* Counts and classes are far below 2^63: the signed conversions are
+     * one instruction each, the unsigned ones a test and two paths. */
     if (b->kind == BASELINE_MAJORITY) {
         pred = (long)b->leader;
         if (p_k != NULL)
-            *p_k = ((double)b->count[k] + 1.0) /
-                   ((double)b->rows + (double)b->classes);
+            *p_k = ((double)(int64_t)b->count[k] + 1.0) /
+                   ((double)(int64_t)b->rows + (double)(int64_t)b->classes);
         count_class(b, k);
     } else {
-        const struct baseline_slot *s = slot_of(b, series);
-        long c = (long)(s->seen != 0 ? s->last : b->global.last);
+        struct baseline_slot *s = &b->spill;
+        long c;
+        if (series < b->max_series)
+            s = &b->series[series];
+        else
+            b->overflows++;
+        c = (long)(s->seen != 0 ? s->last : b->global.last);
         if (p_k != NULL)
             *p_k = c == (long)k ? 1.0 : 0.0;
         pred = b->rows == 0 ? -1 : c;
-        note_label(b, series, (double)k);
+        s->last = (double)(int64_t)k;
+        s->seen = 1;
+        b->global = *s;
     }
     b->rows++;
     return pred;

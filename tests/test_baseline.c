@@ -286,6 +286,49 @@ static void learn_is_predict_then_update(void)
     }
 }
 
+/* baseline_learn_class() = baseline_learn() of the class as a double,
+ * bit for bit (prediction, probability, state, overflow count), except
+ * that a no-change baseline with no label yet says -1 (it persists
+ * nothing) where baseline_learn() predicts class 0. */
+static void learn_class_is_learn(void)
+{
+    static const enum baseline_kind kinds[] = {BASELINE_NO_CHANGE,
+                                               BASELINE_MAJORITY};
+    uint64_t rng = test_seed();
+
+    for (int k = 0; k < 2; k++) {
+        struct baseline *a = make(kinds[k], 5, 8);
+        struct baseline *b = make(kinds[k], 5, 8);
+        size_t len = baseline_state_len(a);
+        double sa[64];
+        double sb[64];
+        ASSERT(len <= 64);
+        for (int i = 0; i < 5000; i++) {
+            uint32_t s = (uint32_t)(test_rand(&rng) % 11);
+            size_t y = (size_t)(test_rand(&rng) % 5);
+            double pred;
+            double p_want = -1;
+            double p_y = -2;
+            long got = baseline_learn_class(a, s, y, (i & 1) ? &p_y : NULL);
+            ASSERT_EQ(baseline_learn(b, s, (double)y, &pred, &p_want), 0);
+            if (i == 0 && kinds[k] == BASELINE_NO_CHANGE)
+                ASSERT_EQ(got, -1);
+            else
+                ASSERT_EQ(got, (long)pred);
+            if (i & 1)
+                ASSERT(memcmp(&p_y, &p_want, sizeof(p_y)) == 0);
+        }
+        ASSERT_EQ(baseline_rows(a), 5000);
+        ASSERT_EQ(baseline_overflows(a), baseline_overflows(b));
+        ASSERT(kinds[k] == BASELINE_MAJORITY || baseline_overflows(a) > 0);
+        ASSERT_EQ(baseline_state_get(a, sa, len), 0);
+        ASSERT_EQ(baseline_state_get(b, sb, len), 0);
+        ASSERT(memcmp(sa, sb, len * sizeof(double)) == 0);
+        baseline_free(a);
+        baseline_free(b);
+    }
+}
+
 static void bad_shapes_are_refused(void)
 {
     struct baseline *b = NULL;
@@ -303,6 +346,7 @@ static void bad_shapes_are_refused(void)
 }
 
 static const struct test tests[] = {
+    {"learn_class_is_learn", learn_class_is_learn},
     {"no_change_is_per_series", no_change_is_per_series},
     {"no_change_overflow_is_counted", no_change_overflow_is_counted},
     {"mean_is_the_running_mean", mean_is_the_running_mean},
