@@ -1073,13 +1073,15 @@ out:
 /* The header of an image: what task_restore() applies once the rest has
  * been accepted. */
 struct header {
-    uint32_t format;
-    struct task_stats st;
-    bool snap_pending, snap_any;
-    int64_t snap_last_ms;
-    uint64_t snap_version;
-    bool clock_set;
-    int64_t clock_ms, clock_recv_ms;
+    uint32_t format;       /* TASK_FORMAT or an earlier one still read. */
+    struct task_stats st;  /* Counters. */
+    bool snap_pending;     /* Snapshot pacing, as in struct task. */
+    bool snap_any;         /* ... */
+    int64_t snap_last_ms;  /* ... */
+    uint64_t snap_version; /* ... */
+    bool clock_set;        /* Data clock (format 3; else unset). */
+    int64_t clock_ms;      /* ... */
+    int64_t clock_recv_ms; /* ... (INT64_MIN: none yet). */
 };
 
 /* Read the header after the magic; 0, -EBADMSG or -EINVAL (another task). */
