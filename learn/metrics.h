@@ -56,18 +56,20 @@ struct metrics {
     uint32_t classes;    /* K for classification, 0 for regression. */
     uint64_t rows;       /* Rows scored. */
     uint64_t skipped;    /* Rows refused (see above). */
+    uint64_t nc_correct; /* Classification: no-change prediction == y. */
     double abs_err;      /* Regression: sum |y - y_hat|. */
     double sq_err;       /* Regression: sum (y - y_hat)^2. */
     double y_mean;       /* Regression: Welford mean of y. */
     double y_m2;         /* Regression: Welford sum of squared deviations. */
+    uint64_t correct;    /* Classification: y_hat == y. (Not beside
+                            nc_correct: GCC would pair the two adds in a
+                            vector, through the stack.) */
     uint64_t prob_rows;  /* Classification: rows with a probability. */
     double log_loss;     /* Classification: sum of clamped -log p_true
                             over the rows not in prob_prod. */
     double prob_prod;    /* Classification: product of the clamped p_true
                             of the other rows, in [METRICS_PROD_MIN *
                             1e-15, 1]; 1 when there are none. */
-    uint64_t correct;    /* Classification: y_hat == y. */
-    uint64_t nc_correct; /* Classification: no-change prediction == y. */
     uint64_t confusion[METRICS_MAX_CLASSES][METRICS_MAX_CLASSES]; /* [y][y_hat]
                                                                      counts. */
 };
