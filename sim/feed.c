@@ -194,7 +194,8 @@ int feed_send(struct feed *f, unsigned key, const char *topic,
 bool feed_count(struct feed *f, uint64_t units)
 {
     f->st.units += units;
-    progress_update(&f->prog, f->st.units, f->st.msgs, false);
+    if (f->prog.on) /* not a call per message when there is no line */
+        progress_update(&f->prog, f->st.units, f->st.msgs, false);
     if (f->limit > 0 && f->st.units >= f->limit)
         f->stop = true;
     if ((++f->counts & FEED_POLL_MASK) == 0 &&

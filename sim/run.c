@@ -257,10 +257,12 @@ static int loop(const struct run_args *a, struct simgen *g, struct feed *f,
     int rc;
 
     while ((rc = simgen_next(g, &m)) == 1) {
+        int64_t stamp = a->feed.out ? stamp_ns(a, m, readings) : 0;
+
         feed_wait(f, 0, (double)m->n);
-        if ((rc =
-                 feed_send(f, (unsigned)m->device, m->topic, m->payload, m->len,
-                           a->feed.qos, false, stamp_ns(a, m, readings))) < 0)
+        rc = feed_send(f, (unsigned)m->device, m->topic, m->payload, m->len,
+                       a->feed.qos, false, stamp);
+        if (rc < 0)
             break;
         *hash = run_hash_msg(*hash, m->topic, m->payload, m->len);
         readings += m->n;
