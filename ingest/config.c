@@ -2587,8 +2587,7 @@ static void check_tls(struct parser *p)
     if (m->ca_file)
         check_ca(p, m->ca_file);
     if (m->cert_file)
-        cert = check_pem(p, "cert_file", m->cert_file, PEM_CERT,
-                         "certificate");
+        cert = check_pem(p, "cert_file", m->cert_file, PEM_CERT, "certificate");
     if (m->key_file)
         key = check_pem(p, "key_file", m->key_file, PEM_KEY, "private key");
     if (m->cert_file)

@@ -27,7 +27,6 @@
 
 #include <MQTTAsync.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
 #include <pthread.h>
@@ -708,7 +707,6 @@ static int probe_tcp(const char *uri, int timeout_ms)
 {
     struct addrinfo hints = {.ai_socktype = SOCK_STREAM};
     struct addrinfo *ai;
-    struct pollfd pfd;
     char host[256];
     char port[16];
     socklen_t len = sizeof(int);
@@ -722,9 +720,9 @@ static int probe_tcp(const char *uri, int timeout_ms)
     if (fd < 0) {
         err = errno;
     } else if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
+        struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+
         err = errno;
-        pfd.fd = fd;
-        pfd.events = POLLOUT;
         if (err == EINPROGRESS) {
             err = ETIMEDOUT;
             if (poll(&pfd, 1, timeout_ms) == 1 &&
@@ -743,9 +741,12 @@ static int probe_tcp(const char *uri, int timeout_ms)
 static const char *connack_text(const struct mqtt *m, int code,
                                 const char **hint)
 {
-    static const char *const v3[] = {
-        "", "unacceptable protocol version", "client identifier rejected",
-        "server unavailable", "bad user name or password", "not authorized"};
+    static const char *const v3[] = {"",
+                                     "unacceptable protocol version",
+                                     "client identifier rejected",
+                                     "server unavailable",
+                                     "bad user name or password",
+                                     "not authorized"};
     bool v5 = m->cfg.version == 5;
     bool auth = v5 ? code == 0x86 || code == 0x87 || code == 0x8C
                    : code == 4 || code == 5;
@@ -787,9 +788,10 @@ static void tls_hint(const struct mqtt *m, const char *tls, int tcp_rc,
                  "ca_file %s, or it has expired or is not yet valid",
                  ca);
     else if (strstr(tls, "certificate verify failed") != NULL)
-        snprintf(out, cap, "no CA in the system's store signed the broker's "
-                           "certificate: set [mqtt] ca_file to the CA that "
-                           "did");
+        snprintf(out, cap,
+                 "no CA in the system's store signed the broker's "
+                 "certificate: set [mqtt] ca_file to the CA that "
+                 "did");
     else if (strstr(tls, "alert") != NULL)
         snprintf(out, cap, "the broker ended the TLS handshake: %s%s", need,
                  cert ? cert : "");
@@ -835,9 +837,10 @@ static void report_transport(const struct mqtt *m, const char *uri,
     if (is_tls_uri(uri))
         tls_hint(m, tls, tcp_rc, host, hint, sizeof(hint));
     else if (tcp_rc == 0)
-        snprintf(hint, sizeof(hint), "TCP connects, so the broker closed "
-                                     "the session (if the listener is TLS, "
-                                     "use ssl://)");
+        snprintf(hint, sizeof(hint),
+                 "TCP connects, so the broker closed "
+                 "the session (if the listener is TLS, "
+                 "use ssl://)");
     if (tcp_rc != 0)
         snprintf(what, sizeof(what), "TCP: %s (Paho: %s)", strerror(-tcp_rc),
                  paho);
@@ -846,9 +849,8 @@ static void report_transport(const struct mqtt *m, const char *uri,
                  tls[0] ? tls : "set-up failed", paho);
     else
         snprintf(what, sizeof(what), "%s", paho);
-    log_msg(LOG_WARN,
-            "mqtt: connect failed: %s%s: %s%s%s; retrying in %.1f s", uri,
-            m->cfg.nuris > 1 ? " (the last URI tried)" : "", what,
+    log_msg(LOG_WARN, "mqtt: connect failed: %s%s: %s%s%s; retrying in %.1f s",
+            uri, m->cfg.nuris > 1 ? " (the last URI tried)" : "", what,
             hint[0] ? "; " : "", hint, retry_s);
 }
 

@@ -89,11 +89,13 @@ struct mqtt_config {
     int64_t retry_min_ms; /* Reconnect back-off bounds. */
     int64_t retry_max_ms;
     uint32_t max_inflight; /* Unacknowledged publishes at once. */
-    const char *ca_file;   /* TLS: PEM file or hashed directory of
-                              trusted CAs; NULL: the system's store. */
-    const char *cert_file; /* Client certificate (PEM), or NULL. */
-    const char *key_file;  /* Its key; NULL: in cert_file. */
-    bool tls_verify;       /* Check the chain and the host name. */
+    /* TLS, borrowed: ca_file is a PEM file or a hashed directory of
+     * trusted CAs (NULL: the system's store); key_file NULL: the key is
+     * in cert_file; tls_verify checks the chain and the host name. */
+    const char *ca_file;
+    const char *cert_file;
+    const char *key_file;
+    bool tls_verify;
     const char *filters[MQTT_MAX_SUBS]; /* Borrowed subscription filters. */
     int qos[MQTT_MAX_SUBS];             /* Their QoS. */
     size_t nsubs;

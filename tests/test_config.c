@@ -725,8 +725,9 @@ static void tls_files_are_checked(void)
     put_file("both.pem", CERT KEY, 0600);
     put_file("csr.pem", "-----BEGIN CERTIFICATE REQUEST-----\nMIIB\n", 0644);
     put_file("pk8.key", "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIB\n", 0600);
-    put_file("old.key", "-----BEGIN EC PRIVATE KEY-----\n"
-                        "Proc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,00\n",
+    put_file("old.key",
+             "-----BEGIN EC PRIVATE KEY-----\n"
+             "Proc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,00\n",
              0600);
     put_file("ca.der", "\x30\x82\x01\x0a\x02\x82", 0644);
     snprintf(dir, sizeof(dir), "%s/empty", test_tmpdir());
@@ -738,34 +739,35 @@ static void tls_files_are_checked(void)
     /* Lines: 1-3 P, 4 [mqtt], 5 uri, 6.. the rest. */
 #define U "uri = ssl://broker:8883\n"
     bad += !tls_case(U "ca_file = ca.pem\ncert_file = cert.pem\n"
-                       "key_file = key.pem\n", 0, false, NULL);
+                       "key_file = key.pem\n",
+                     0, false, NULL);
     bad += !tls_case(U "cert_file = both.pem\n", 0, false, NULL);
     bad += !tls_case(U "ca_file = hashed\n", 0, false, NULL);
-    bad += !tls_case("uri = mqtts://a:8883, wss://b:443/mqtt\n", 0, false,
-                     NULL);
+    bad +=
+        !tls_case("uri = mqtts://a:8883, wss://b:443/mqtt\n", 0, false, NULL);
     bad += !tls_case(U "cert_file = cert.pem\n", 6, false,
                      "cert_file without key_file, and");
     bad += !tls_case(U "key_file = key.pem\n", 6, false,
                      "key_file without cert_file");
-    bad += !tls_case(U "ca_file = ca.der\n", 6, false,
-                     "no PEM certificate in it");
+    bad +=
+        !tls_case(U "ca_file = ca.der\n", 6, false, "no PEM certificate in it");
     bad += !tls_case(U "ca_file = key.pem\n", 6, false,
                      "no PEM certificate in it");
-    bad += !tls_case(U "cert_file = csr.pem\nkey_file = key.pem\n", 6,
-                     false, "no PEM certificate in it");
-    bad += !tls_case(U "cert_file = cert.pem\nkey_file = cert.pem\n", 7,
-                     false, "no PEM private key in it");
-    bad += !tls_case(U "cert_file = cert.pem\nkey_file = pk8.key\n", 7,
-                     false, "encrypted");
-    bad += !tls_case(U "cert_file = cert.pem\nkey_file = old.key\n", 7,
-                     false, "encrypted");
+    bad += !tls_case(U "cert_file = csr.pem\nkey_file = key.pem\n", 6, false,
+                     "no PEM certificate in it");
+    bad += !tls_case(U "cert_file = cert.pem\nkey_file = cert.pem\n", 7, false,
+                     "no PEM private key in it");
+    bad += !tls_case(U "cert_file = cert.pem\nkey_file = pk8.key\n", 7, false,
+                     "encrypted");
+    bad += !tls_case(U "cert_file = cert.pem\nkey_file = old.key\n", 7, false,
+                     "encrypted");
     bad += !tls_case(U "ca_file = empty\n", 6, false, "openssl rehash");
-    bad += !tls_case(U "cert_file = hashed\nkey_file = key.pem\n", 6,
-                     false, "not a regular file");
+    bad += !tls_case(U "cert_file = hashed\nkey_file = key.pem\n", 6, false,
+                     "not a regular file");
     bad += !tls_case("uri = ssl://a:8883, tcp://b:1883\n", 5, false,
                      "TLS and plain URIs in one list");
-    bad += !tls_case(U "cert_file = cert.pem\nkey_file = open.key\n", 7,
-                     true, "can be read by anyone");
+    bad += !tls_case(U "cert_file = cert.pem\nkey_file = open.key\n", 7, true,
+                     "can be read by anyone");
     bad += !tls_case(U "ca_file = nothere.pem\n", 6, false, "cannot read");
 #undef U
     ASSERT_EQ(bad, 0);

@@ -75,6 +75,13 @@ cleanup() {
     [ -n "${KEEP:-}" ] || rm -rf "$tmp"
 }
 
+# broker_start installs its own traps: put ours back after each.
+set_traps() {
+    trap 'cleanup' EXIT
+    trap 'cleanup; exit 130' INT
+    trap 'cleanup; exit 143' TERM
+}
+
 finish() {
     echo "$pass passed, $fail failed"
     [ "$fail" -eq 0 ]
@@ -321,12 +328,13 @@ backoff() {
     check "$1: SIGTERM exits 0 while unconnected" '[ "$WEIR_RC" = 0 ]'
 }
 
+set_traps
 if ! make_certs; then
     not_ok "openssl makes the certificates"
     finish
 fi
 
-# ---- Broker A: TLS and passwords --------------------------------------------
+# ---- Broker A: TLS and passwords ------------------------------------------
 
 BROKER_EXTRA="cafile $tmp/ca.pem
 certfile $tmp/server.pem
@@ -337,9 +345,7 @@ if ! broker_start; then
     not_ok "mosquitto starts with a TLS listener"
     finish
 fi
-trap 'cleanup' EXIT
-trap 'cleanup; exit 130' INT
-trap 'cleanup; exit 143' TERM
+set_traps
 A="ssl://127.0.0.1:$BROKER_PORT"
 tls_args
 
@@ -393,7 +399,7 @@ refused anon5 "the broker wants a user name and password"
 stop_weir
 broker_cleanup
 
-# ---- Broker C: a certificate that does not name 127.0.0.1 ---------------------
+# ---- Broker C: a certificate that does not name 127.0.0.1 ---------------
 
 BROKER_EXTRA="cafile $tmp/ca.pem
 certfile $tmp/wronghost.pem
@@ -401,6 +407,7 @@ keyfile $tmp/wronghost.key
 password_file $tmp/passwd
 allow_anonymous false"
 if broker_start; then
+    set_traps
     tls_args insecure # the test's own clients skip the host-name check
     weir_config wronghost "ssl://127.0.0.1:$BROKER_PORT" "username = weir
 password_file = $tmp/weir.pass
@@ -421,7 +428,7 @@ else
 fi
 broker_cleanup
 
-# ---- Broker B: client certificates required ---------------------------------
+# ---- Broker B: client certificates required ------------------------------
 
 BROKER_EXTRA="cafile $tmp/ca.pem
 certfile $tmp/server.pem
@@ -433,6 +440,7 @@ if ! broker_start; then
     not_ok "mosquitto starts with require_certificate"
     finish
 fi
+set_traps
 B="ssl://127.0.0.1:$BROKER_PORT"
 tls_args cert
 
