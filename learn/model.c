@@ -412,10 +412,10 @@ size_t model_predict_proba(const struct model *m, const double *x,
 
 static bool label_ok(const struct model *m, double y)
 {
+    if (m->p.kind == MODEL_LOGISTIC) /* 0 or 1 is finite */
+        return y == 0.0 || y == 1.0;
     if (!isfinite(y))
         return false;
-    if (m->p.kind == MODEL_LOGISTIC)
-        return y == 0.0 || y == 1.0;
     /* In range first, so that the cast is defined; then integral (a cast
      * and a compare, where floor() is a call). */
     if (m->p.kind == MODEL_SOFTMAX)
