@@ -1,8 +1,9 @@
 #!/bin/sh
 # test_sim_e2e.sh -- weir-sim against a real mosquitto (tests/broker.sh):
 # record -> replay -> record gives byte-identical messages; replay timing
-# at --speed 10; truncated and corrupt captures; a recorder killed with
-# SIGKILL; a publisher that rides out a broker restart.
+# at --speed 10; csv paced by --speed and --rate; truncated and corrupt
+# captures; a recorder killed with SIGKILL; a publisher that rides out a
+# broker restart.
 #
 # Timing tolerance (a shared 2-core machine): a capture spanning 2.99 s
 # replayed at --speed 10 must span between 0.27 s (it never runs early) and
@@ -165,6 +166,34 @@ if [ "$(count "$TMP/fast.cap")" = 300 ] &&
 else
     not_ok "replay --speed 10" "span $s0 s -> $s1 s, $(count "$TMP/fast.cap") msgs, wall $wall"
 fi
+
+# ---- csv through the broker: --speed keeps data time, --rate rows/s --------
+# 21 rows 1 s apart in data time: at --speed 20 they span 1 s, so the
+# re-recorded span is at least 0.9 s (a feed never sends early); at --rate
+# 40 the bucket's burst of 2 goes at once, then a row per 25 ms: 0.45 s.
+{
+    echo "timestamp,temp"
+    for i in $(seq 0 20); do
+        echo "$((1700000000 + i)),$((20 + i % 3)).5"
+    done
+} >"$TMP/t.csv"
+for mode in "speed 20 0.9" "rate 40 0.4"; do
+    set -- $mode
+    start_recorder "$TMP/csv-$1.cap" --qos 1 --count 21
+    "$SIM" csv --broker "$BROKER_URI" --"$1" "$2" --quiet \
+        --map 'ts=timestamp;device=box' "$TMP/t.csv"
+    rc=$?
+    stop_recorder
+    c=$(count "$TMP/csv-$1.cap")
+    s1=$(span "$TMP/csv-$1.cap")
+    if [ $rc -eq 0 ] && [ "$c" = 21 ] &&
+        awk -v b="$s1" -v lo="$3" 'BEGIN { exit !(b >= lo && b < lo + 2) }'
+    then
+        ok "csv --$1 $2 through the broker: 21 rows over $s1 s"
+    else
+        not_ok "csv --$1 $2 through the broker" "rc $rc, $c rows, span $s1 s"
+    fi
+done
 
 # ---- truncated and corrupt captures --------------------------------------
 size=$(wc -c <"$TMP/a.cap")
