@@ -158,19 +158,26 @@ static void ring_high_water_is_exact(void)
 {
     struct ring *r;
     struct reading out[64];
+    struct reading in[8];
     struct reading x = rec(1);
     uint64_t seed = test_seed();
     size_t depth = 0;
     size_t want = 0;
 
+    for (size_t k = 0; k < 8; k++)
+        in[k] = x;
     ASSERT_EQ(ring_new(&r, 64), 0);
     for (int i = 0; i < 20000; i++) {
         uint64_t v = test_rand(&seed);
-        if (v % 3 != 0) {
+        size_t n = 1 + (size_t)(v >> 16) % 8;
+        if (v % 6 == 1 || v % 6 == 2) {
             if (ring_push(r, &x) == 0)
                 depth++;
+        } else if (v % 6 == 3 || v % 6 == 4) { /* a message: all or none */
+            if (ring_push_all(r, in, n) == 0)
+                depth += n;
         } else {
-            depth -= ring_pop(r, out, (size_t)(v >> 8) % 9);
+            depth -= ring_pop(r, out, (size_t)(v >> 8) % 48);
         }
         if (depth > want)
             want = depth;
