@@ -25,11 +25,14 @@
  * consecutive lsns, and lsns only grow across segments (a gap is possible
  * after wal_open() with min_next_lsn, see there).
  *
- * Crashes. A record is appended with one writev(2) into the page cache, so
- * once wal_append() returns it survives kill -9 of weir (the kernel owns
- * the pages). A kill in the middle of the writev leaves a torn tail: a
- * record whose length or CRC does not check. Readers skip it; wal_open()
- * truncates it away before appending again. A damaged record in the middle
+ * Crashes. A record is copied into a shared mapping of the segment file
+ * (or, when it crosses the mapped window's end, written with pwritev(2)):
+ * either way it is in the page cache when wal_append() returns, so it
+ * survives kill -9 of weir (the kernel owns the pages; wal.c explains the
+ * mapping). A kill in the middle of the copy leaves a torn tail: a record
+ * whose length or CRC does not check, and after it the zeros of the
+ * writer's reservation. Readers skip both; wal_open() truncates them away
+ * before appending again. A damaged record in the middle
  * (bad disk sector, power loss with out-of-order page writeback) is skipped
  * by scanning forward at 8-byte steps for the next record that checks and
  * whose lsn is larger, and counted; nothing after it is lost.
@@ -59,7 +62,8 @@
  * the daemon calls it before writing a checkpoint, so a checkpoint never
  * refers to records that could vanish in a power loss.
  *
- * Disk budget. The segments together may use at most max_bytes. An append
+ * Disk budget. The segments together may use at most max_bytes (file
+ * sizes: the current segment's reservation counts). An append
  * that would go over waits (up to full_wait_ms, on a condition variable
  * that wal_truncate_before() signals) for the loop thread to checkpoint and
  * truncate, and then fails with -ENOSPC, counted. The daemon never answers
@@ -69,9 +73,10 @@
  * (ingest/mqtt.h). Instead the callback keeps the message and retries the
  * append every 100 ms, logging (ingest/inbox.h), until a checkpoint has
  * made room -- the daemon checkpoints early once the log is half full --
- * or the daemon stops. While the callback has not returned, Paho reads
- * nothing more from the socket, so later messages wait at the broker in
- * the persistent session: backpressure instead of loss. (A ring that
+ * or, once the daemon stops, wal_set_unbounded() has lifted the budget.
+ * While the callback has not returned, Paho reads nothing more from the
+ * socket, so later messages wait at the broker in the persistent session:
+ * backpressure instead of loss. (A ring that
  * stays full is another matter: after a bounded wait the message, already
  * in this log, is acknowledged, and the inbox only logs until the loop
  * thread has caught up from the log.) A full disk (ENOSPC from the file
@@ -137,7 +142,7 @@ struct wal_record {
 struct wal_stats {
     uint64_t next_lsn;           /* lsn the next append will get. */
     uint64_t synced_lsn;         /* Records <= this were fdatasync'ed. */
-    uint64_t bytes;              /* On disk, all segments. */
+    uint64_t bytes;              /* On disk, all segments (file sizes). */
     uint64_t segments;           /* Segment files. */
     uint64_t appends;            /* Records appended since wal_open(). */
     uint64_t syncs;              /* fdatasync calls. */
@@ -155,7 +160,9 @@ struct wal_scan_stats {
     uint64_t last_lsn;      /* Highest valid lsn (0: empty). */
     uint64_t segments;      /* Segment files read. */
     uint64_t corrupt_bytes; /* Skipped between valid records. */
-    uint64_t tail_bytes;    /* Torn tail after the last valid record. */
+    uint64_t tail_bytes;    /* Torn tail after the last valid record, up
+                               to its last nonzero byte (zeros after it
+                               are a crashed writer's reservation). */
     uint64_t lost_records;  /* lsn gaps inside segments. */
     uint64_t bad_segments;  /* Unreadable segment headers (skipped). */
 };
@@ -209,6 +216,12 @@ int wal_append(struct wal *w, const char *topic, const void *payload,
  * are still deleted). Any one thread other than the writer, usually the
  * loop thread. */
 int wal_truncate_before(struct wal *w, uint64_t lsn);
+
+/* From now on appends ignore max_bytes (and a writer waiting for room
+ * goes on at once). For shutdown: the few seconds of messages that still
+ * arrive until the client disconnects are logged past the budget rather
+ * than held unacknowledged (see ingest/inbox.h). Any thread. */
+void wal_set_unbounded(struct wal *w);
 
 /* Make every record appended so far durable (fdatasync of segments not yet
  * synced, and of the directory if segments were created). Any thread;

@@ -291,6 +291,15 @@ static void small_log(const char *dir, uint64_t n, size_t maxlen, char *seg,
     snprintf(seg, cap, "%s/%.63s", dir, names[0]);
 }
 
+/* The torn tail wal.h defines: from `from` to the last nonzero byte of
+ * b[from, to) (trailing zeros are a crashed writer's reservation). */
+static size_t torn_bytes(const uint8_t *b, size_t from, size_t to)
+{
+    while (to > from && b[to - 1] == 0)
+        to--;
+    return to - from;
+}
+
 /* Truncate or corrupt the last record at every byte offset: replay yields
  * exactly the complete records, and wal_open() cuts the tail and goes on
  * with the same lsn. */
@@ -321,11 +330,12 @@ static void torn_tail_at_every_offset(void)
         write_file(path, orig, len - last + k);
         s = replay(dir, 1, maxlen, &st);
         assert_range(s, 1, n - 1);
-        ASSERT_EQ(st.tail_bytes, k);
+        ASSERT_EQ(st.tail_bytes, torn_bytes(orig, len - last, len - last + k));
+        ASSERT(st.tail_bytes + 8 > k); /* only the record's zero bytes */
         ASSERT_EQ(st.corrupt_bytes, 0);
         free(s);
         ASSERT_EQ(wal_open(&w, dir, &o, &st), 0);
-        ASSERT_EQ(st.tail_bytes, k);
+        ASSERT_EQ(st.tail_bytes, torn_bytes(orig, len - last, len - last + k));
         append_gen(w, n, maxlen); /* the torn record never returned */
         wal_free(w);
         s = replay(dir, 1, maxlen, NULL);
@@ -341,7 +351,7 @@ static void torn_tail_at_every_offset(void)
         write_file(path, bad, len);
         s = replay(dir, 1, maxlen, &st);
         assert_range(s, 1, n - 1);
-        ASSERT_EQ(st.tail_bytes, last);
+        ASSERT_EQ(st.tail_bytes, torn_bytes(bad, len - last, len));
         free(s);
         free(bad);
     }
@@ -789,6 +799,128 @@ static void killed_writer_loses_no_returned_append(void)
     free(k.words);
 }
 
+/* ---- The mapped window (wal.c) ----------------------------------------- */
+
+/* maxlen of records_across_windows() for lsn. */
+static size_t mixed_max(uint64_t lsn)
+{
+    return lsn % 100 == 0 ? MAXP : 2000;
+}
+
+static int check_mixed(void *ctx, const struct wal_record *r)
+{
+    struct seen *s = ctx;
+
+    s->maxlen = mixed_max(r->lsn);
+    return check_rec(ctx, r);
+}
+
+/* Bytes of records 1..n of records_across_windows(). */
+static uint64_t rec_total(uint64_t n)
+{
+    uint64_t t = 0;
+
+    for (uint64_t i = 1; i <= n; i++)
+        t += rec_bytes(i, mixed_max(i));
+    return t;
+}
+
+/* Bytes of records 1..n generated with maxlen. */
+static uint64_t rec_bytes_upto(uint64_t n, size_t maxlen)
+{
+    uint64_t t = 0;
+
+    for (uint64_t i = 1; i <= n; i++)
+        t += rec_bytes(i, maxlen);
+    return t;
+}
+
+/* Records of every size in 8 MiB segments, so that some cross the 1 MiB
+ * windows' ends (written with pwrite) and the rest are copied into the
+ * mapping: replay, while the writer still has the file open and mapped,
+ * and again after closing, gives every record back; closing leaves the
+ * files exactly as long as their records. */
+static void records_across_windows(void)
+{
+    char dir[256];
+    static char names[16][64];
+    struct wal_options o = opts(8 << 20, 64 << 20, WAL_SYNC_NONE);
+    struct wal_scan_stats st;
+    struct wal_stats ws;
+    struct wal *w;
+    struct seen *s;
+    uint64_t i;
+
+    subdir(dir, sizeof(dir), "wal");
+    ASSERT_EQ(wal_open(&w, dir, &o, NULL), 0);
+    for (i = 1; i <= 3000; i++)
+        append_gen(w, i, mixed_max(i));
+    wal_stats(w, &ws);
+    ASSERT_EQ(ws.bytes, dir_bytes(dir)); /* reservation included */
+    s = calloc(1, sizeof(*s));
+    ASSERT(s != NULL);
+    ASSERT_EQ(wal_replay(dir, 1, check_mixed, s, &st), 0);
+    assert_range(s, 1, 3000);
+    ASSERT_EQ(st.corrupt_bytes + st.tail_bytes + st.lost_records, 0);
+    free(s);
+    wal_free(w);
+    s = calloc(1, sizeof(*s));
+    ASSERT(s != NULL);
+    ASSERT_EQ(wal_replay(dir, 1, check_mixed, s, &st), 0);
+    assert_range(s, 1, 3000);
+    free(s);
+    ASSERT_EQ(seg_files(dir, names, 16), 1);
+    ASSERT_EQ(dir_bytes(dir), rec_total(3000) + 32);
+}
+
+/* A writer that dies with its window mapped (kill -9, here _exit without
+ * wal_free) leaves its records -- they are in the page cache -- and the
+ * reserved zeros after them, which are neither a torn tail nor damage;
+ * wal_open() cuts them off and appending goes on. */
+static void crashed_writer_leaves_reserved_zeros(void)
+{
+    char dir[256];
+    static char names[4][64];
+    struct wal_options o = opts(8 << 20, 64 << 20, WAL_SYNC_NONE);
+    struct wal_scan_stats st;
+    struct wal_stats ws;
+    struct wal *w;
+    struct seen *s;
+    pid_t pid;
+    int status;
+
+    subdir(dir, sizeof(dir), "wal");
+    fflush(NULL);
+    pid = fork();
+    ASSERT(pid >= 0);
+    if (pid == 0) {
+        if (wal_open(&w, dir, &o, NULL) != 0)
+            _exit(3);
+        for (uint64_t i = 1; i <= 50; i++)
+            append_gen(w, i, 300);
+        _exit(0);
+    }
+    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    ASSERT_EQ(seg_files(dir, names, 4), 1);
+    ASSERT(dir_bytes(dir) > rec_bytes_upto(50, 300) + 32); /* zeros */
+    s = replay(dir, 1, 300, &st);
+    assert_range(s, 1, 50);
+    ASSERT_EQ(st.corrupt_bytes + st.tail_bytes + st.lost_records, 0);
+    free(s);
+    ASSERT_EQ(wal_open(&w, dir, &o, &st), 0);
+    ASSERT_EQ(st.tail_bytes, 0);
+    ASSERT_EQ(st.last_lsn, 50);
+    ASSERT_EQ(dir_bytes(dir), rec_bytes_upto(50, 300) + 32); /* cut */
+    append_gen(w, 51, 300);
+    wal_stats(w, &ws);
+    ASSERT_EQ(ws.bytes, dir_bytes(dir));
+    wal_free(w);
+    s = replay(dir, 1, 300, NULL);
+    assert_range(s, 1, 51);
+    free(s);
+}
+
 /* ---- Concurrent truncation (TSan) -------------------------------------- */
 
 struct conc {
@@ -884,6 +1016,9 @@ static const struct test tests[] = {
     {"killed_writer_loses_no_returned_append",
      killed_writer_loses_no_returned_append},
     {"concurrent_truncate_and_sync", concurrent_truncate_and_sync},
+    {"records_across_windows", records_across_windows},
+    {"crashed_writer_leaves_reserved_zeros",
+     crashed_writer_leaves_reserved_zeros},
     {NULL, NULL}};
 
 int main(int argc, char **argv)
