@@ -125,6 +125,7 @@ struct app {
     uint64_t snap_drops; /* Snapshots the outbox refused, seen. */
     long fault_delay_ms; /* Test fault: sleep per wake-up. */
     bool stopping;
+    bool held; /* Stopped with a message the log refused: see shutdown. */
     int exit_code;
 };
 
@@ -661,6 +662,28 @@ static void close_handle(uv_handle_t *h)
         uv_close(h, NULL);
 }
 
+/* Is Paho's thread holding a message the ingest log refuses (a disk
+ * error: inbox.h)? It keeps Paho's mutex, so no clean disconnect is
+ * possible, and returning would acknowledge the message unlogged. Give
+ * it a second to get through; if it does not, app_run() ends the process
+ * without a disconnect: the connection closes without the PUBACK and the
+ * broker delivers the message again to the session. */
+static bool held_message(struct app *a)
+{
+    int i;
+
+    for (i = 0; inbox_held(a->inbox) && i < 100; i++)
+        usleep(10000);
+    if (!inbox_held(a->inbox))
+        return false;
+    log_msg(LOG_ERROR, "stopping: a message cannot be written to the ingest "
+                       "log; leaving without acknowledging it (the broker "
+                       "delivers it again)");
+    a->held = true;
+    a->exit_code = 1;
+    return true;
+}
+
 /* Called on: loop thread. */
 static void shutdown_now(struct app *a)
 {
@@ -679,10 +702,12 @@ static void shutdown_now(struct app *a)
     ckpt_final(a);
     if (!publish_queue_drain(a->outbox, 5000))
         log_msg(LOG_WARN, "stopping: outgoing messages left unsent");
-    if ((rc = mqtt_stop(a->mqtt, 3000)) != 0)
-        log_msg(LOG_WARN, "mqtt: clean disconnect timed out");
-    mqtt_free(a->mqtt); /* no Paho thread can wake us after this */
-    a->mqtt = NULL;
+    if (!held_message(a)) {
+        if ((rc = mqtt_stop(a->mqtt, 3000)) != 0)
+            log_msg(LOG_WARN, "mqtt: clean disconnect timed out");
+        mqtt_free(a->mqtt); /* no Paho thread can wake us after this */
+        a->mqtt = NULL;
+    }
     port_file(a, false);
     http_free(a->http);
     a->http = NULL;
@@ -948,6 +973,14 @@ int app_run(struct app *a)
             a->cfg->ntasks, a->cfg->nsubs);
     ckpt_start(a); /* the recovered state, so the next start replays less */
     uv_run(&a->loop, UV_RUN_DEFAULT);
+    if (a->held) {
+        /* Paho's thread is inside inbox_message() with the message, using
+         * the inbox, the log, the ring, the decoder and Paho's client:
+         * nothing may be freed or disconnected (see held_message()). The
+         * final checkpoint is written; end here. */
+        fflush(NULL);
+        _exit(a->exit_code);
+    }
     return a->exit_code;
 }
 

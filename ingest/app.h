@@ -14,9 +14,10 @@
  * libuv's thread pool, log truncation afterwards), /metrics and /healthz
  * are served (the port is logged and written to state_dir/http.port), and
  * SIGTERM/SIGINT start the shutdown: stop taking messages
- * (late ones are only logged), drain the ring, publish final snapshots,
- * checkpoint, let the outbox flush, publish `offline`, disconnect, exit 0
- * -- each step bounded, a few seconds in all.
+ * (late ones are only logged, past the log's budget if need be), drain
+ * the ring, publish final snapshots, checkpoint, let the outbox flush,
+ * publish `offline`, disconnect, exit 0 -- each step bounded, a few
+ * seconds in all.
  *
  * Threads: the main thread creates the app and runs the loop on it (the
  * loop thread). Paho's callback thread runs ingest/inbox.c; the MQTT
@@ -42,7 +43,11 @@ int app_new(struct app **out, const struct config *cfg, char *err,
             size_t errlen);
 
 /* Connect, serve and learn until SIGTERM/SIGINT. Returns the process exit
- * status (0 after a clean shutdown). */
+ * status (0 after a clean shutdown). Does not return if a message that
+ * the ingest log refused (a disk error) is still held unacknowledged at
+ * the end of the shutdown: then the process exits with status 1 without
+ * disconnecting, so that the broker delivers the message again (app.c,
+ * held_message()). */
 int app_run(struct app *a);
 
 /* Free everything (takes a); NULL is a no-op. */

@@ -8,10 +8,10 @@
  * checked for room before it is logged: a dropped message must not come
  * back on replay.
  *
- * Cost per message: the decode, one write() into the log (page cache),
- * one ring_push_all() (a 48-byte copy per record plus a release store),
- * one fence and one load of `asleep` -- and a uv_async_send() only when
- * the loop thread said it was going to sleep.
+ * Cost per message: the decode, one copy into the log (its mapped window:
+ * no syscall, see wal.c), one ring_push_all() (a 48-byte copy per record
+ * plus a release store), one fence and one load of `asleep` -- and a
+ * uv_async_send() only when the loop thread said it was going to sleep.
  *
  * Wake-ups. uv_async_send() is an eventfd write (a syscall, and a
  * cross-CPU wake-up of the loop thread), and libuv clears its "pending"
@@ -81,6 +81,7 @@ struct inbox {
     struct reading recs[DECODER_MAX_RECORDS]; /* Callback thread scratch. */
     atomic_bool asleep; /* The consumer waits for a wake-up (see top). */
     atomic_bool stop;   /* inbox_stop() was called. */
+    atomic_bool held;   /* A callback holds a message it cannot log. */
     atomic_bool log_only;                     /* A wait timed out. */
     atomic_uint_fast64_t n[N__COUNT];         /* struct inbox_stats. */
     struct log_ratelimit rl_wal;              /* Log lines: append errors. */
@@ -140,23 +141,25 @@ void inbox_free(struct inbox *ib)
     free(ib);
 }
 
-/* Append to the log, retrying while it fails (see inbox.h). Returns 0
- * and *lsn (0 without a log, or for a message the log can never hold), or
- * -ECANCELED when stopping. */
-static int log_append(struct inbox *ib, const char *topic, const void *p,
-                      size_t len, int qos, int64_t recv_ns, uint64_t *lsn)
+/* Append to the log, retrying while it fails, for as long as it takes:
+ * a message that is not in the log must not be acknowledged, and only
+ * returning acknowledges it (see inbox.h). Sets *lsn (0 without a log, or
+ * for a message the log can never hold). */
+static void log_append(struct inbox *ib, const char *topic, const void *p,
+                       size_t len, int qos, int64_t recv_ns, uint64_t *lsn)
 {
     int rc;
 
     *lsn = 0;
     if (ib->cfg.wal == NULL)
-        return 0;
+        return;
     for (;;) {
         rc = wal_append(ib->cfg.wal, topic, p, len, qos, recv_ns, lsn);
         if (rc == 0) {
             atomic_store_explicit(&ib->n[N_LAST_LSN], *lsn,
                                   memory_order_relaxed);
-            return 0;
+            atomic_store(&ib->held, false);
+            return;
         }
         add(ib, N_WAL_ERRORS, 1);
         if (rc == -EMSGSIZE || rc == -EINVAL) {
@@ -165,14 +168,14 @@ static int log_append(struct inbox *ib, const char *topic, const void *p,
                         "be logged (%s); processed unlogged",
                         topic, strerror(-rc));
             *lsn = 0;
-            return 0;
+            atomic_store(&ib->held, false);
+            return;
         }
         log_limited(&ib->rl_wal, LOG_ERROR,
                     "inbox: ingest log append "
                     "failed (%s); holding the message and retrying",
                     strerror(-rc));
-        if (atomic_load(&ib->stop))
-            return -ECANCELED;
+        atomic_store(&ib->held, true);
         nap_ns(100000000L);
     }
 }
@@ -211,8 +214,7 @@ static int log_only_message(struct inbox *ib, const char *topic,
 {
     uint64_t lsn;
 
-    if (log_append(ib, topic, payload, len, qos, recv_ns, &lsn) != 0)
-        return 0;
+    log_append(ib, topic, payload, len, qos, recv_ns, &lsn);
     add(ib, N_LOG_ONLY, 1);
     return 1;
 }
@@ -250,8 +252,7 @@ int inbox_message(struct inbox *ib, const char *topic, size_t topic_len,
         wake(ib);
         return 1;
     }
-    if (log_append(ib, topic, payload, len, qos, recv_ns, &lsn) != 0)
-        return 0;
+    log_append(ib, topic, payload, len, qos, recv_ns, &lsn);
     for (i = 0; i < n; i++)
         ib->recs[i].lsn = lsn;
     if (why != REJECT_NONE)
@@ -299,6 +300,13 @@ void inbox_resume(struct inbox *ib)
 void inbox_stop(struct inbox *ib)
 {
     atomic_store(&ib->stop, true);
+    if (ib->cfg.wal != NULL)
+        wal_set_unbounded(ib->cfg.wal);
+}
+
+bool inbox_held(const struct inbox *ib)
+{
+    return atomic_load(&ib->held);
 }
 
 void inbox_stats(const struct inbox *ib, struct inbox_stats *out)

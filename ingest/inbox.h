@@ -27,8 +27,17 @@
  * lost and nothing is taken out of order; the cost is a reconnect.
  *
  * A failed log append (disk full, I/O error) cannot be acknowledged
- * safely, so the callback retries every 100 ms, logging, until it works or
- * inbox_stop() -- holding the message, which again stops Paho reading.
+ * safely, so the callback retries every 100 ms, logging, until it works --
+ * holding the message, which again stops Paho reading. Stopping does not
+ * end that: returning, whatever the value, acknowledges the message (Paho
+ * 1.3 sends the PUBACK after the callback whatever it returns, and a 0
+ * only parks the message in Paho's memory: ingest/mqtt.h), and it would be
+ * lost. inbox_stop() lifts the log's disk budget instead (the seconds of
+ * messages until the disconnect are logged past it), so a full log no
+ * longer holds anything; a message that still cannot be logged (a real
+ * disk error) is held for good, inbox_held() says so, and the owner ends
+ * the process without a clean disconnect: the connection closes without
+ * the PUBACK, and the broker delivers the message again to the session.
  *
  * Threads: inbox_message() runs on Paho's callback thread only (it is the
  * ring's and the dead-letter channel's producer, the log's writer and the
@@ -82,9 +91,11 @@ int inbox_new(struct inbox **out, const struct inbox_config *cfg);
 /* Free (takes ib); NULL is a no-op. */
 void inbox_free(struct inbox *ib);
 
-/* Handle one message (everything borrowed; see the top). Returns 1, or 0
- * only when stopping with a message that could not be logged. Called on:
- * Paho's callback thread. */
+/* Handle one message (everything borrowed; see the top). Returns 1 once
+ * the message is logged (or dropped, counted, for QoS 0), or 0 -- Paho
+ * keeps it in memory and calls again -- only without a log, when stopping
+ * before the message could be pushed. Does not return while the message
+ * cannot be logged (see the top). Called on: Paho's callback thread. */
 int inbox_message(struct inbox *ib, const char *topic, size_t topic_len,
                   const void *payload, size_t len, int qos, bool dup);
 
@@ -104,8 +115,16 @@ bool inbox_log_only(const struct inbox *ib);
 /* Back to normal after a catch-up (no callback may be running). */
 void inbox_resume(struct inbox *ib);
 
-/* Make waiting callbacks give up at once (shutdown). Any thread. */
+/* Shutdown: from now on messages are only logged (the loop thread drains
+ * what is in the ring), a callback waiting for ring room gives up at once,
+ * and the log's budget is lifted (wal_set_unbounded()). Any thread. */
 void inbox_stop(struct inbox *ib);
+
+/* true while a callback holds a message the log refuses (see the top):
+ * Paho cannot be disconnected or destroyed until it returns (it holds
+ * Paho's mutex), and the inbox, the log, the ring and the decoder must
+ * not be freed. Any thread. */
+bool inbox_held(const struct inbox *ib);
 
 void inbox_stats(const struct inbox *ib, struct inbox_stats *out);
 
