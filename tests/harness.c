@@ -1,4 +1,10 @@
 /* harness.c -- runs a table of test cases, each in a forked child.
+ *
+ * The parent makes one scratch directory per case and points the child's
+ * TMPDIR at it, so test_tmpdir() and everything a case creates with
+ * TMPDIR (tests/broker.c's broker directories) lives under it; the parent
+ * removes it when the child ends, also when the case aborted or was killed
+ * (the child's own clean-up never runs then).
  * Threads: the parent is single-threaded; a case may start threads in its
  * child, which exits when the case returns. */
 #include "tests/harness.h"
@@ -51,16 +57,27 @@ static int rm_one(const char *path, const struct stat *sb, int flag,
 
 static bool run_one(const struct test *t)
 {
+    const char *base = getenv("TMPDIR");
+    char casedir[256];
     int status;
     pid_t pid;
 
+    snprintf(casedir, sizeof(casedir), "%s/weir-case-XXXXXX",
+             base ? base : "/tmp");
+    if (mkdtemp(casedir) == NULL) {
+        perror("mkdtemp");
+        return false;
+    }
     fflush(NULL);
     pid = fork();
     if (pid < 0) {
         perror("fork");
+        nftw(casedir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
         return false;
     }
     if (pid == 0) {
+        if (setenv("TMPDIR", casedir, 1) != 0)
+            abort();
         t->fn();
         if (tmpdir[0] != '\0')
             nftw(tmpdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
@@ -68,6 +85,7 @@ static bool run_one(const struct test *t)
     }
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
         ;
+    nftw(casedir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
     if (WIFSIGNALED(status))
         fprintf(stderr, "%s: killed by signal %d\n", t->name,
                 WTERMSIG(status));
