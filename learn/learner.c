@@ -153,6 +153,14 @@ struct learner {
     struct metrics served;             /* Champion of each closed window. */
     struct metrics served_test; /* Test rows, by the champion of the day. */
     double *z;                  /* [width] scratch of the row path. */
+    double *lossv;              /* [nc] scratch: each candidate's loss on
+                                   the row (the ranking's primary one). */
+    double *ev;                 /* [nc][4] paired evidence against the
+                                   champion (learner.h, Rotation): sum d
+                                   and sum d^2 over the open window's rows,
+                                   then over the window before it. */
+    uint64_t ev_prev_rows;      /* Rows of that window before (0: none). */
+    enum learner_rank rank;     /* cfg.rank with DEFAULT resolved. */
     bool z_ind_zero;            /* Its indicator part is all 0. */
     double *proba;              /* [max(k, 2)] scratch. */
 
@@ -309,6 +317,7 @@ void learner_config_default(struct learner_config *c, enum learner_task kind,
     c->rank = LEARNER_RANK_DEFAULT;
     c->min_margin_rel = 0.02;
     c->min_margin_abs = 1e-9;
+    c->switch_z = 3.0;
     c->history_len = 8;
     c->publish_tolerance = 0.0;
     c->test_fraction = 0.05;
@@ -398,6 +407,7 @@ static bool windows_ok(const struct learner_config *c)
            c->rank >= LEARNER_RANK_DEFAULT && c->rank <= LEARNER_RANK_MAE &&
            c->min_margin_rel >= 0 && c->min_margin_rel < 1 &&
            c->min_margin_abs >= 0 && isfinite(c->min_margin_abs) &&
+           c->switch_z >= 0 && isfinite(c->switch_z) &&
            c->publish_tolerance >= 0 && isfinite(c->publish_tolerance);
 }
 
@@ -582,13 +592,15 @@ static int make_state(struct learner *l, const struct learner_config *c)
         return rc;
     l->z = calloc(l->width, sizeof(*l->z));
     l->z_ind_zero = true;
+    l->lossv = calloc(l->nc, sizeof(*l->lossv));
+    l->ev = calloc(4 * l->nc, sizeof(*l->ev));
     l->proba = calloc(l->k > 2 ? l->k : 2, sizeof(*l->proba));
     l->hist_cap = c->history_len;
     l->hist = calloc(l->hist_cap, sizeof(*l->hist));
     l->hist_res =
         calloc(l->hist_cap * (l->nc + LEARNER_BASELINES), sizeof(*l->hist_res));
     if (l->z == NULL || l->proba == NULL || l->hist == NULL ||
-        l->hist_res == NULL)
+        l->hist_res == NULL || l->lossv == NULL || l->ev == NULL)
         return -ENOMEM;
     return 0;
 }
@@ -606,6 +618,9 @@ int learner_new(struct learner **out, const struct learner_config *cfg)
     l->n = cfg->n_features;
     l->k = cfg->kind == LEARNER_REGRESSION ? 0 : cfg->n_classes;
     l->kd = (double)l->k;
+    l->rank = cfg->rank;
+    if (l->rank == LEARNER_RANK_DEFAULT)
+        l->rank = l->k > 0 ? LEARNER_RANK_ERROR : LEARNER_RANK_RMSE;
     l->mkind = l->k == 0 ? METRICS_REGRESSION : METRICS_CLASSIFICATION;
     l->test_cut = (uint64_t)(cfg->test_fraction * 18446744073709551616.0);
     if ((rc = copy_names(l, cfg)) < 0 || (rc = make_state(l, cfg)) < 0) {
@@ -652,6 +667,8 @@ void learner_free(struct learner *l)
     free(l->task);
     free(l->target);
     free(l->z);
+    free(l->lossv);
+    free(l->ev);
     free(l->proba);
     free(l->hist);
     free(l->hist_res);
@@ -717,6 +734,28 @@ static size_t best_of(const struct learner *l, const struct metrics_result *r)
     return best;
 }
 
+/* Is candidate i better than the champion row by row, by switch_z
+ * standard errors of the mean paired difference (learner.h, Rotation)?
+ * With n rows, S1 = sum d, SS = sum (d - mean)^2 = sum d^2 - S1^2 / n:
+ * z = -S1 / sqrt(n s^2), s^2 = SS / (n - 1). No difference at all, or a
+ * mean of 0 or more, is not evidence; a constant negative d is. */
+static bool significant(const struct learner *l, size_t i)
+{
+    const double *e = &l->ev[4 * i];
+    double n = (double)(l->win_rows + l->ev_prev_rows);
+    double s1 = e[0] + e[2];
+    double ss;
+
+    if (l->cfg.switch_z <= 0)
+        return true;
+    if (!(s1 < 0) || n < 2)
+        return false;
+    ss = (e[1] + e[3]) - s1 * s1 / n;
+    if (!(ss > 0))
+        return ss <= 0; /* every d equal (rounding may dip below 0) */
+    return -s1 * sqrt((n - 1) / n) >= l->cfg.switch_z * sqrt(ss);
+}
+
 /* The champion after a window with figures r (see learner.h). */
 static size_t choose(struct learner *l, const struct metrics_result *r)
 {
@@ -735,7 +774,36 @@ static size_t choose(struct learner *l, const struct metrics_result *r)
     margin = fmax(l->cfg.min_margin_abs, l->cfg.min_margin_rel * c1);
     if (isinf(c1) && !isinf(b1))
         return best;
-    return b1 < c1 - margin ? best : l->champion;
+    return b1 < c1 - margin && significant(l, best) ? best : l->champion;
+}
+
+/* At a rotation: the closed window's evidence becomes the window before's,
+ * unless the champion changed (the differences were against the old one)
+ * or a drift was detected in it (its rows predate the change). */
+static void roll_evidence(struct learner *l, bool changed)
+{
+    bool keep = !changed && !l->win_drift;
+
+    for (size_t i = 0; i < l->nc; i++) {
+        double *e = &l->ev[4 * i];
+        e[2] = keep ? e[0] : 0.0;
+        e[3] = keep ? e[1] : 0.0;
+        e[0] = 0.0;
+        e[1] = 0.0;
+    }
+    l->ev_prev_rows = keep ? l->win_rows : 0;
+}
+
+/* The row's paired differences against the champion (lossv filled). */
+static inline void add_evidence(struct learner *l)
+{
+    double lc = l->lossv[l->champion];
+
+    for (size_t i = 0; i < l->nc; i++) {
+        double d = l->lossv[i] - lc;
+        l->ev[4 * i] += d;
+        l->ev[4 * i + 1] += d * d;
+    }
 }
 
 static void reset_detectors(struct learner *l)
@@ -818,6 +886,7 @@ static void rotate(struct learner *l, struct learner_out *out)
     if (l->hist_n < l->hist_cap)
         l->hist_n++;
     out->rotated = true;
+    roll_evidence(l, l->champion != old);
     if (l->champion != old) {
         out->champion_changed = true;
         l->st.champion_changes++;
@@ -992,11 +1061,18 @@ static void train_class(struct learner *l, const struct learner_row *r,
             l->st.model_errors++;
         k = argmax(l->proba, l->k);
         metrics_add_class_checked(&c->a.win, y, k, l->proba[y], y_nc);
+        /* no branch on k != y: see argmax() */
+        if (l->nc > 1)
+            l->lossv[i] = l->rank == LEARNER_RANK_LOG_LOSS
+                              ? model_log_loss(l->proba[y])
+                              : (double)(k != y);
         if (i == l->champion) {
             set_out(out, (double)k, l->proba[k]);
-            loss = (double)(k != y); /* no branch: see argmax() */
+            loss = (double)(k != y);
         }
     }
+    if (l->nc > 1)
+        add_evidence(l);
     feed_drift(l, loss, r, out);
 }
 
@@ -1065,11 +1141,16 @@ static void train_reg(struct learner *l, const struct learner_row *r,
     for (size_t i = 0; i < l->nc; i++) {
         double y_hat = predict_reg(l, &l->c[i], l->z);
         metrics_add_reg(&l->c[i].a.win, r->y, y_hat);
+        l->lossv[i] = l->rank == LEARNER_RANK_MAE
+                          ? fabs(r->y - y_hat)
+                          : model_squared_error(r->y, y_hat);
         if (i == l->champion) {
             set_out(out, y_hat, NAN);
             loss = reg_loss(r->y - y_hat, sd);
         }
     }
+    if (l->nc > 1)
+        add_evidence(l);
     scaler_update(l->ysc, &r->y, NULL);
     yz = scaler_z(l->ysc, 0, r->y);
     for (size_t i = 0; i < l->nc; i++)
@@ -1788,7 +1869,9 @@ static void fnv_windows(uint64_t *h, const struct learner_config *c)
     fnv_u64(h, c->max_series);
 }
 
-/* Every setting that shapes the state or its meaning. */
+/* Every setting that shapes the state or its meaning. (Not switch_z: it
+ * only decides when evidence suffices, and the evidence is the same sums
+ * whatever it is; tuning it keeps a learner's checkpoint usable.) */
 static uint64_t fingerprint(const struct learner *l)
 {
     uint64_t h = 0xcbf29ce484222325ULL;
@@ -2326,9 +2409,11 @@ static void get_history(struct rd *r, struct learner *l)
 }
 
 /* Layout 3's last section: every accumulator's pending log-loss product
- * (struct metrics.prob_prod), in the order of the sections above. A
- * layout-2 checkpoint has none: its log_loss sums hold every row, which
- * is prob_prod = 1, as metrics_init() leaves it. */
+ * (struct metrics.prob_prod), in the order of the sections above, then
+ * the ranking's paired evidence (rows of the window before, then per
+ * candidate its four sums). A layout-2 checkpoint has none of it: its
+ * log_loss sums hold every row, which is prob_prod = 1, as metrics_init()
+ * leaves it, and the evidence starts afresh. */
 static void put_prods(struct wr *w, const struct accs *a)
 {
     for (size_t i = 0; i < ACCS_N; i++)
@@ -2355,6 +2440,9 @@ static void put_tail(struct wr *w, const struct learner *l)
         put_prods(w, &l->bl[b].a);
     put_f64(w, l->served.prob_prod);
     put_f64(w, l->served_test.prob_prod);
+    put_u64(w, l->ev_prev_rows);
+    for (size_t i = 0; i < 4 * l->nc; i++)
+        put_f64(w, l->ev[i]);
 }
 
 static void get_tail(struct rd *r, struct learner *l)
@@ -2369,6 +2457,10 @@ static void get_tail(struct rd *r, struct learner *l)
             get_prod(r, acc_at(&l->bl[b].a, j));
     get_prod(r, &l->served);
     get_prod(r, &l->served_test);
+    l->ev_prev_rows = get_u64(r);
+    for (size_t i = 0; i < 4 * l->nc; i++)
+        if (isnan(l->ev[i] = get_f64(r)))
+            r->bad = true;
 }
 
 /* ---- Checkpoints: entry points --------------------------------------------
@@ -2546,6 +2638,7 @@ int learner_merge(struct learner *dst, const struct learner *src)
     }
     metrics_merge(&dst->served, &src->served);
     metrics_merge(&dst->served_test, &src->served_test);
+    /* The paired evidence stays dst's, as its window's row count does. */
     merge_stats(&dst->st, &src->st);
     return 0;
 }

@@ -36,12 +36,30 @@
  * (lower is better): classification ranks by error rate (1 - accuracy) and
  * breaks ties by log loss; regression by RMSE, ties by MAE (configurable,
  * enum learner_rank). Remaining ties go to the candidate listed first. The
- * best candidate becomes champion only if it beats the champion's score by
- * the margin: score_best < score_champion - max(min_margin_abs,
- * min_margin_rel * score_champion), which stops two near-equal candidates
- * from flapping. The first window with rows picks the best outright (the
- * initial champion, candidate 0, has no record to defend). A window with
- * fewer than min_rank_rows rows keeps the champion. The closed window's
+ * best candidate becomes champion only if it beats the champion on two
+ * counts. (1) Its score, by the margin: score_best < score_champion -
+ * max(min_margin_abs, min_margin_rel * score_champion). (2) Significantly,
+ * row by row: every candidate and the champion are scored on the same
+ * rows, so their per-row losses (the ranking's primary loss: 0/1 error,
+ * log loss, squared or absolute error) are paired, and the challenger's
+ * mean paired difference d = loss_best - loss_champion must be below 0 by
+ * switch_z standard errors (a one-sided paired t-test, McNemar's test for
+ * 0/1 losses: z = -sum d / sqrt(n s^2), s^2 the sample variance of d),
+ * over the rows of the closed window and, when the same champion served
+ * it and no drift was detected in it, of the window before (evidence of
+ * two windows: a persistent small edge is acted on, a lucky window is
+ * not). Why both: the margin is relative to the score, and a good model's
+ * error rate is small, so on a window of 1000 rows one row (0.001) is
+ * more than 2 % of an error rate of 0.01; two near-identical candidates
+ * (the same optimizer with and without a little L2) then took turns as
+ * champion on noise alone. The test scales with the evidence instead: 4
+ * errors against 0 (z = 2) does not unseat a champion at the default
+ * switch_z = 3 (p ~ 0.0013 one-sided: with seven candidates and a window
+ * a day, a false switch every few years of a stationary stream), 30
+ * against 5 after a change (z ~ 4) does. switch_z = 0 turns the test off
+ * (the margin alone). The first window with rows picks the best outright
+ * (the initial champion, candidate 0, has no record to defend). A window
+ * with fewer than min_rank_rows rows keeps the champion. The closed window's
  * figures (every candidate and baseline, validation and test rows) go to a
  * bounded ring of history_len windows, the champion's window accumulator
  * goes into the served accumulator (what the learner's own predictions
@@ -186,6 +204,8 @@ struct learner_config {
     enum learner_rank rank;
     double min_margin_rel;    /* Relative margin to unseat the champion. */
     double min_margin_abs;    /* Absolute floor of that margin. */
+    double switch_z;          /* Evidence to unseat it: the paired test's
+                                 z (see Rotation), >= 0; 0 = off. */
     size_t history_len;       /* Closed windows kept, 1..LEARNER_MAX_HISTORY. */
     double publish_tolerance; /* Champion score change that asks for a
                                  snapshot (0: any change). */
@@ -274,8 +294,8 @@ struct learner;
 /* ---- Configuration ----------------------------------------------------- */
 
 /* Fill *c with weir's defaults for a task: windows of 1000 rows (or, in
- * TIME mode, 1 hour), min_rank_rows 30, margins 2 % / 1e-9, 8 windows of
- * history, 5 % test rows, ADWIN (delta 0.002) on every row,
+ * TIME mode, 1 hour), min_rank_rows 30, margins 2 % / 1e-9, switch_z 3,
+ * 8 windows of history, 5 % test rows, ADWIN (delta 0.002) on every row,
  * drift_shrink 0.25 down to
  * 100 rows / 1 minute, max_series 4096, the default grid. The caller then
  * sets names, classes and anything else. c is the caller's. */
@@ -405,7 +425,8 @@ int learner_restore(struct learner *l, const uint8_t *buf, size_t len);
  * that saw disjoint rows (DESIGN.md "Growing past one gateway"): scaler,
  * models, baselines and the open window's and test accumulators are
  * merged as their modules define; counters add; dst keeps its window,
- * champion and history. 0 or -EINVAL (configurations differ). */
+ * champion, history and the ranking's paired evidence. 0 or -EINVAL
+ * (configurations differ). */
 int learner_merge(struct learner *dst, const struct learner *src);
 
 #endif /* WEIR_LEARN_LEARNER_H */

@@ -372,6 +372,7 @@ static void margin_stops_small_improvements(void)
         c.detector = LEARNER_DETECT_NONE;
         c.min_margin_rel = m == 0 ? 0.5 : 0.0; /* 50 % of the error */
         c.min_margin_abs = 0.0;
+        c.switch_z = 0.0; /* the margin alone (the test has its case) */
         l = new_binary(&c);
         /* The first window picks outright; count the changes after it. */
         for (uint64_t i = 0; i < 300; i++)
@@ -387,6 +388,53 @@ static void margin_stops_small_improvements(void)
     /* Two near-equal learners: with no margin they trade places. */
     ASSERT(changes[1] > 0);
     ASSERT_EQ(changes[0], 0);
+}
+
+/* Two near-identical candidates (the same SGD with and without a little
+ * L2) on a long stationary stream with a low error rate: with the margin
+ * alone (relative, so under one row of a 500-row window at an error rate
+ * of a few %) they trade the crown on noise, 16 to 26 times in 200
+ * windows over six seeds; with the default paired test (learner.h,
+ * Rotation) the champion stays put. (That a clearly better challenger
+ * still gets through within two windows is
+ * rotation_follows_the_better_candidate, run with the same default.) */
+static void near_identical_candidates_do_not_flap(void)
+{
+    struct learner_candidate cs[2] = {
+        cand("plain", MODEL_LOGISTIC, MODEL_SGD, 0.1),
+        cand("ridge", MODEL_LOGISTIC, MODEL_SGD, 0.1),
+    };
+    int changes[2];
+
+    cs[1].params.l2 = 1e-3;
+    for (int t = 0; t < 2; t++) {
+        struct learner_config c;
+        struct learner *l;
+        struct learner_stats s;
+        uint64_t st = test_seed();
+        double x[2];
+        learner_config_default(&c, LEARNER_BINARY, 2, 2);
+        c.candidates = cs;
+        c.n_candidates = 2;
+        c.window_rows = 500;
+        c.test_fraction = 0;
+        c.detector = LEARNER_DETECT_NONE;
+        if (t == 0)
+            c.switch_z = 0.0;
+        l = new_binary(&c);
+        for (uint64_t i = 0; i < 500; i++)
+            feed(l, 0, i, (int64_t)i, concept(&st, x, false, 0.02), x, NULL);
+        learner_stats(l, &s);
+        changes[t] = -(int)s.champion_changes; /* after the first pick */
+        for (uint64_t i = 500; i < 100000; i++)
+            feed(l, 0, i, (int64_t)i, concept(&st, x, false, 0.02), x, NULL);
+        learner_stats(l, &s);
+        changes[t] += (int)s.champion_changes;
+        ASSERT_EQ(s.windows, 200);
+        learner_free(l);
+    }
+    ASSERT(changes[0] >= 8); /* the margin alone flaps */
+    ASSERT(changes[1] <= 1); /* the paired test does not */
 }
 
 /* ---- Test stream ----------------------------------------------------------
@@ -1052,15 +1100,16 @@ static void damaged_checkpoints_are_refused(void)
     learner_free(b);
 }
 
-/* A layout-2 checkpoint (written before the log-loss products had their
- * own section, layout 3's last: 8 bytes per accumulator, five per
- * candidate and baseline -- window, all, test, the two recent-test spans
- * -- then the served ones) still restores, with the products at 1. Made
+/* A layout-2 checkpoint (written before the log-loss products and the
+ * ranking's paired evidence had their own section, layout 3's last: 8
+ * bytes per accumulator, five per candidate and baseline -- window, all,
+ * test, the two recent-test spans -- then the served ones, then the
+ * evidence) still restores, with the products at 1. Made
  * here from a layout-3 one by cutting that section and patching the
  * version, the payload length and the CRC: every figure comes back
  * exactly, except that each log loss misses -log of the products that
  * were cut, which the test reads from the section itself. The restored
- * learner carries on. */
+ * learner carries on (with no paired evidence for its open window). */
 static double tail_log(const uint8_t *tail, size_t acc)
 {
     uint64_t u = 0;
@@ -1095,7 +1144,9 @@ static void layout_2_checkpoints_still_restore(void)
     struct learner *a = run_stream(test_seed(), 0, 2500, new_three());
     struct learner *b = new_three();
     size_t nc = learner_candidates(a);
-    size_t tail = 8 * ((nc + 2) * 5 + 2);
+    /* The products, then the paired evidence (a row count, 4 sums per
+     * candidate), which a layout-2 learner starts without. */
+    size_t tail = 8 * ((nc + 2) * 5 + 2) + 8 + 8 * 4 * nc;
     uint8_t *buf;
     uint8_t *cut;
     size_t len;
@@ -1146,10 +1197,15 @@ static void layout_2_checkpoints_still_restore(void)
     free(cut);
     run_stream(test_seed(), 2500, 5000, a);
     run_stream(test_seed(), 2500, 5000, b);
+    /* Without the evidence of its open window, b may rank differently at
+     * the next rotations (and so reset its detectors at other times); it
+     * sees and splits the same rows. */
     learner_stats(a, &sa);
     learner_stats(b, &sb);
-    ASSERT(memcmp(&sa, &sb, sizeof(sa)) == 0);
-    ASSERT_EQ(learner_champion(a), learner_champion(b));
+    ASSERT_EQ(sa.rows, sb.rows);
+    ASSERT_EQ(sa.rows_trained, sb.rows_trained);
+    ASSERT_EQ(sa.rows_test, sb.rows_test);
+    ASSERT(sb.windows > 8);
     learner_free(a);
     learner_free(b);
 }
@@ -1345,6 +1401,8 @@ static const struct test tests[] = {
      rotation_follows_the_better_candidate},
     {"ties_keep_the_first_candidate", ties_keep_the_first_candidate},
     {"margin_stops_small_improvements", margin_stops_small_improvements},
+    {"near_identical_candidates_do_not_flap",
+     near_identical_candidates_do_not_flap},
     {"test_rows_are_never_trained_on", test_rows_are_never_trained_on},
     {"test_stream_choice_is_stable", test_stream_choice_is_stable},
     {"baselines_score_beside_every_model", baselines_score_beside_every_model},
