@@ -45,7 +45,13 @@
  *            counts into instructions per row (no tenant can disturb those)
  *            and compares with scikit-learn.
  *
- * Every headline is a RESULT line. Threads: single-threaded. */
+ * Every headline is a RESULT line. The candidate-grid runs of elec2 and
+ * occupancy also print their learning curves (series elec2, elec2_lagged,
+ * occupancy, occupancy_lagged), one line per closed validation window,
+ *     CURVE <series> window=<id> metric=accuracy champion=<acc>
+ *           no_change=<acc> majority=<acc> drift=<0|1> rows=<n>
+ * (the accuracy on that window's rows of the champion that served it and
+ * of both baselines), which bench/all.sh draws. Threads: single-threaded. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -79,12 +85,39 @@ static void print_ref(const char *name, double ours, double ref)
     (void)ours;
 }
 
+/* The learning curve of a run, oldest window first: one CURVE line per
+ * closed validation window (bench/all.sh draws them) with the accuracy,
+ * on that window's rows, of the champion that served it and of both
+ * baselines, and whether a drift was detected in it. The learner keeps
+ * history_len windows; the runs below keep the most there is. */
+static void print_curve(const char *series, const struct learner *l)
+{
+    struct learner_stats st;
+    size_t n = learner_history_len(l);
+
+    learner_stats(l, &st);
+    if (st.windows > n)
+        printf("# curve %s: the first %llu windows are not kept\n", series,
+               (unsigned long long)(st.windows - n));
+    for (size_t i = n; i-- > 0;) {
+        struct learner_window w;
+        if (!learner_history(l, i, &w))
+            continue;
+        printf("CURVE %s window=%llu metric=accuracy champion=%.4f "
+               "no_change=%.4f majority=%.4f drift=%d rows=%llu\n",
+               series, (unsigned long long)w.id,
+               w.candidates[w.champion].accuracy, w.baselines[0].accuracy,
+               w.baselines[1].accuracy, w.drift ? 1 : 0,
+               (unsigned long long)w.rows);
+    }
+}
+
 /* ---- Elec2 ----------------------------------------------------------------
  */
 
-static int run_elec2(const char *label, const char *const *features,
-                     size_t n_features, const struct learner_candidate *c,
-                     size_t nc)
+static int run_elec2(const char *label, const char *curve,
+                     const char *const *features, size_t n_features,
+                     const struct learner_candidate *c, size_t nc)
 {
     char path[1024];
     const char *paths[1] = {path};
@@ -108,6 +141,7 @@ static int run_elec2(const char *label, const char *const *features,
     cfg.candidates = c;
     cfg.n_candidates = nc;
     cfg.test_fraction = 0; /* River's protocol: every row learned */
+    cfg.history_len = LEARNER_MAX_HISTORY; /* the curve */
     if ((rc = evaluate_csv(&sp, &cfg, &l, &res, err, sizeof(err))) < 0) {
         fprintf(stderr, "elec2: %s (%s)\n", err, strerror(-rc));
         return rc;
@@ -135,6 +169,8 @@ static int run_elec2(const char *label, const char *const *features,
         printf("  candidate %-34s accuracy=%.4f log_loss=%.4f\n",
                learner_candidate_name(l, i), m.accuracy, m.log_loss);
     }
+    if (curve != NULL)
+        print_curve(curve, l);
     learner_free(l);
     return 0;
 }
@@ -157,9 +193,12 @@ static int bench_elec2(void)
     logreg.params.learning_rate = 0.01;
     printf("# elec2: River's Hoeffding tree %.4f, ARF %.4f (published)\n",
            RIVER_HOEFFDING, RIVER_ARF);
-    if ((rc = run_elec2("logreg_river_features", river, 8, &logreg, 1)) < 0 ||
-        (rc = run_elec2("champion_river_features", river, 8, NULL, 0)) < 0 ||
-        (rc = run_elec2("champion_lagged_label", lagged, 9, NULL, 0)) < 0)
+    if ((rc = run_elec2("logreg_river_features", NULL, river, 8, &logreg, 1)) <
+            0 ||
+        (rc = run_elec2("champion_river_features", "elec2", river, 8, NULL,
+                        0)) < 0 ||
+        (rc = run_elec2("champion_lagged_label", "elec2_lagged", lagged, 9,
+                        NULL, 0)) < 0)
         return rc;
     return 0;
 }
@@ -167,8 +206,8 @@ static int bench_elec2(void)
 /* ---- Occupancy ------------------------------------------------------------
  */
 
-static int run_occupancy(const char *label, const char *const *features,
-                         size_t n_features)
+static int run_occupancy(const char *label, const char *curve,
+                         const char *const *features, size_t n_features)
 {
     char p[3][1024];
     const char *paths[3] = {p[0], p[1], p[2]};
@@ -197,6 +236,7 @@ static int run_occupancy(const char *label, const char *const *features,
     learner_config_default(&cfg, LEARNER_BINARY, n_features, 2);
     cfg.task = "occupancy";
     cfg.target = "Occupancy";
+    cfg.history_len = LEARNER_MAX_HISTORY; /* the curve */
     if ((rc = evaluate_csv(&sp, &cfg, &l, &res, err, sizeof(err))) < 0) {
         fprintf(stderr, "occupancy: %s (%s)\n", err, strerror(-rc));
         return rc;
@@ -220,6 +260,7 @@ static int run_occupancy(const char *label, const char *const *features,
            (unsigned long long)st.windows,
            (unsigned long long)st.drift_detections,
            (unsigned long long)res.csv_rows, (unsigned long long)res.csv_bad);
+    print_curve(curve, l);
     learner_free(l);
     return 0;
 }
@@ -233,8 +274,9 @@ static int bench_occupancy(void)
                                           "HumidityRatio", "Occupancy@-1"};
     int rc;
 
-    if ((rc = run_occupancy("champion_sensors", NULL, 5)) < 0 ||
-        (rc = run_occupancy("champion_lagged_label", lagged, 6)) < 0)
+    if ((rc = run_occupancy("champion_sensors", "occupancy", NULL, 5)) < 0 ||
+        (rc = run_occupancy("champion_lagged_label", "occupancy_lagged", lagged,
+                            6)) < 0)
         return rc;
     return 0;
 }
