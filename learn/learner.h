@@ -115,10 +115,15 @@
  * (two columns at a time), then per candidate one model_learn() (predict
  * and update in one pass: about 3 (n + 1) multiply-adds and an exp; on a
  * row with no missing feature the indicator inputs are 0 and skipped) and
- * one metrics add (a log); the baselines (one call each), test hash and
- * window bookkeeping are O(1); ADWIN is O(1) amortised (see Drift).
- * bench/learn.sh measures it against a plain C AdaGrad loop in the same
- * run, in time and in instructions.
+ * one metrics add (the log loss is a multiply: learn/metrics.c); the
+ * baselines (one call each), test hash and window bookkeeping are O(1);
+ * ADWIN is O(1) amortised (see Drift); with C > 1, the paired evidence
+ * adds two flops per candidate. bench/learn.sh measures it against a
+ * plain C AdaGrad loop in the same run, in time and in instructions
+ * (callgrind; 8 features, logistic SGD): one candidate with indicators
+ * and ADWIN 1142 instructions per row (1470 before the changes listed in
+ * learner.c), 1047 without indicators and with Page-Hinkley (1358), the
+ * default grid of 7 4528 (5192), against 276 for the plain loop.
  *
  * Threads: none of its own. A learner belongs to the thread that created
  * it (the loop thread); const functions only read and may run concurrently
