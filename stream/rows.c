@@ -510,27 +510,28 @@ static void rows_resolve(struct rows *rw, const struct reading *r)
     }
 }
 
-/* Anchor a forecast row at target reading r (at index p of its column). */
-static void rows_anchor(struct rows *rw, const struct reading *r, size_t p)
+/* A free pending slot for device d, unlinked, or ROWS_NONE (counted as an
+ * overflow) when the pool or the device's share is used up: the newest
+ * anchor is the one refused, so the oldest rows, closest to their labels,
+ * stay. */
+static uint32_t rows_slot_get(struct rows *rw, uint32_t d)
 {
-    uint32_t d = r->device_id;
-    struct rows_dev *v = &rw->dev[d];
     uint32_t s = rw->free_head;
-    struct rows_slot *sl;
 
-    if (s == ROWS_NONE || v->count >= rw->cfg.pending_per_device) {
+    if (s == ROWS_NONE || rw->dev[d].count >= rw->cfg.pending_per_device) {
         rw->stats.pending_overflow++;
-        return;
+        return ROWS_NONE;
     }
-    sl = &rw->slot[s];
-    rw->free_head = sl->next;
-    sl->t_ms = r->ts_ms;
-    sl->seq = r->seq;
-    sl->lsn = r->lsn;
-    sl->has_seq = (r->flags & READING_HAS_SEQ) != 0;
-    sl->next = ROWS_NONE;
-    rows_gather(rw, d, r->ts_ms, p, &rw->slot_x[(size_t)s * rw->nfeat],
-                &rw->slot_present[(size_t)s * rw->nfeat]);
+    rw->free_head = rw->slot[s].next;
+    rw->slot[s].next = ROWS_NONE;
+    return s;
+}
+
+/* Append the filled slot s to device d's FIFO. */
+static void rows_slot_append(struct rows *rw, uint32_t d, uint32_t s)
+{
+    struct rows_dev *v = &rw->dev[d];
+
     if (v->tail == ROWS_NONE)
         v->head = s;
     else
@@ -538,6 +539,25 @@ static void rows_anchor(struct rows *rw, const struct reading *r, size_t p)
     v->tail = s;
     v->count++;
     rw->pending++;
+}
+
+/* Anchor a forecast row at target reading r (at index p of its column). */
+static void rows_anchor(struct rows *rw, const struct reading *r, size_t p)
+{
+    uint32_t d = r->device_id;
+    uint32_t s = rows_slot_get(rw, d);
+    struct rows_slot *sl;
+
+    if (s == ROWS_NONE)
+        return;
+    sl = &rw->slot[s];
+    sl->t_ms = r->ts_ms;
+    sl->seq = r->seq;
+    sl->lsn = r->lsn;
+    sl->has_seq = (r->flags & READING_HAS_SEQ) != 0;
+    rows_gather(rw, d, r->ts_ms, p, &rw->slot_x[(size_t)s * rw->nfeat],
+                &rw->slot_present[(size_t)s * rw->nfeat]);
+    rows_slot_append(rw, d, s);
 }
 
 void rows_add(struct rows *rw, const struct reading *r)
@@ -807,33 +827,23 @@ static int rows_verify(const struct rows *rw, const uint8_t *buf, size_t len,
 static void rows_load_pending(struct rows *rw, struct stream__in *in,
                               uint32_t d)
 {
-    struct rows_dev *v = &rw->dev[d];
-    uint32_t s = rw->free_head;
+    uint32_t s = rows_slot_get(rw, d);
     struct rows_slot *sl;
 
-    if (s == ROWS_NONE || v->count >= rw->cfg.pending_per_device) {
-        rw->stats.pending_overflow++;
+    if (s == ROWS_NONE) {
         stream__skip(in, 28 + 9 * (uint64_t)rw->nfeat);
         return;
     }
     sl = &rw->slot[s];
-    rw->free_head = sl->next;
     sl->t_ms = (int64_t)stream__get(in, 8);
     sl->seq = stream__get(in, 8);
     sl->lsn = stream__get(in, 8);
     sl->has_seq = (uint8_t)stream__get(in, 4);
-    sl->next = ROWS_NONE;
     for (size_t i = 0; i < rw->nfeat; i++)
         rw->slot_x[(size_t)s * rw->nfeat + i] = stream__get_f64(in);
     for (size_t i = 0; i < rw->nfeat; i++)
         rw->slot_present[(size_t)s * rw->nfeat + i] = stream__get(in, 1) != 0;
-    if (v->tail == ROWS_NONE)
-        v->head = s;
-    else
-        rw->slot[v->tail].next = s;
-    v->tail = s;
-    v->count++;
-    rw->pending++;
+    rows_slot_append(rw, d, s);
 }
 
 /* Pass 2: one device record. */
