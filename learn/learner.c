@@ -1071,7 +1071,8 @@ static void train_class(struct learner *l, const struct learner_row *r,
         /* r->y is y as a double (label_ok()), without a conversion. */
         if (model_learn_prefix(c->m, l->z, head, r->y, l->proba) < 0)
             l->st.model_errors++;
-        k = argmax(l->proba, l->k);
+        k = c->logistic ? (size_t)(l->proba[1] > l->proba[0])
+                        : argmax(l->proba, l->k);
         metrics_add_class_checked(&c->a.win, y, k, l->proba[y], y_nc);
         /* no branch on k != y: see argmax() */
         if (l->nc > 1)
@@ -1079,7 +1080,7 @@ static void train_class(struct learner *l, const struct learner_row *r,
                               ? model_log_loss(l->proba[y])
                               : (double)(k != y);
         if (i == l->champion) {
-            set_out(out, (double)k, l->proba[k]);
+            set_out(out, (double)(int64_t)k, l->proba[k]);
             loss = (double)(k != y);
         }
     }
