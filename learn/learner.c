@@ -25,15 +25,16 @@
  * accumulator (what the learner's own predictions scored) is the champion's
  * window accumulator merged at each rotation: the champion is fixed while a
  * window is open. What one row of bench_learn's one-candidate case costs
- * (callgrind, instructions; 1470 in all before, 1142 now): the scaler 235,
- * the model ~355 (exp included), this file's own bookkeeping ~215, ADWIN
+ * (callgrind, instructions; 1470 in all before, 1128 now): the scaler 235,
+ * the model ~355 (exp included), this file's own bookkeeping ~200, ADWIN
  * ~145 (its scans included), the baselines ~72, the three accumulators
  * ~70. What brought it down: the log loss as a product (metrics.c: -236,
  * two logs per row), the scaler leaving the indicators alone (-9), the
  * label check and test hash without conversions or a second mix (-23),
  * ADWIN's lazy histogram (drift.c: -22), the baselines' class path (-29),
- * the accumulators' counters apart (-7) -- all bit for bit the same
- * models and decisions (the log loss itself excepted, in its last bits).
+ * the accumulators' counters apart (-7), a logistic candidate's class as
+ * one compare (-14) -- all bit for bit the same models and decisions (the
+ * log loss itself excepted, in its last bits).
  *
  * Test stream. splitmix64 of (series, seq, salt) compared with
  * test_fraction * 2^64: a row's fate depends on its identity only, not on

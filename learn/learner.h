@@ -121,9 +121,9 @@
  * adds two flops per candidate. bench/learn.sh measures it against a
  * plain C AdaGrad loop in the same run, in time and in instructions
  * (callgrind; 8 features, logistic SGD): one candidate with indicators
- * and ADWIN 1142 instructions per row (1470 before the changes listed in
- * learner.c), 1047 without indicators and with Page-Hinkley (1358), the
- * default grid of 7 4528 (5192), against 276 for the plain loop.
+ * and ADWIN 1128 instructions per row (1470 before the changes listed in
+ * learner.c), 1033 without indicators and with Page-Hinkley (1358), the
+ * default grid of 7 4434 (5192), against 276 for the plain loop.
  *
  * Threads: none of its own. A learner belongs to the thread that created
  * it (the loop thread); const functions only read and may run concurrently
