@@ -8,7 +8,8 @@
  *                           sets `republish` and wakes the loop
  *   libuv pool thread       ckpt_work(): wal_sync + atomic file write of an
  *                           image the loop thread built; sync_work():
- *                           wal_sync every fsync interval
+ *                           wal_sync every fsync interval; snap_work():
+ *                           a snapshot file (write, fsync, rename)
  *   loop thread             everything else: ring and dead-letter consumer,
  *                           pipeline, tasks, outbox producer, snapshot
  *                           files, timers, signals, HTTP
@@ -78,6 +79,15 @@ struct snap_cache {
     size_t len;
 };
 
+/* A snapshot file to write (snapshots/<task>/<version>.pb). */
+struct snap_job {
+    struct snap_job *next; /* Queue order; loop thread. */
+    size_t task;           /* Index into cfg->tasks. */
+    uint64_t version;
+    uint8_t *data; /* Owned: the encoded snapshot. */
+    size_t len;
+};
+
 struct app {
     const struct config *cfg; /* Borrowed. */
     uv_loop_t loop;
@@ -105,6 +115,9 @@ struct app {
     char *dl_topic;        /* Dead-letter pop buffers. */
     uint8_t *dl_payload;
     struct snap_cache *snaps; /* [ntasks], by task index. */
+    struct snap_job *snap_head; /* Files to write, oldest first (loop). */
+    struct snap_job *snap_cur;  /* The one in the pool, or NULL. */
+    uv_work_t snap_req;
     atomic_bool republish;    /* Re-send snapshots after a connect. */
     uv_work_t sync_req;
     bool sync_busy;  /* sync_req is in the pool. */
@@ -182,7 +195,7 @@ static int is_snapshot_file(const struct dirent *d)
 }
 
 /* Write snapshot v of task to snapshots/<task>/<v>.pb and keep the newest
- * `keep` files. */
+ * `keep` files. Called on: a libuv pool thread (snap_work()). */
 static void snapshot_file(struct app *a, const char *task, uint64_t v,
                           const uint8_t *p, size_t len)
 {
@@ -225,6 +238,85 @@ static void cache_snapshot(struct app *a, const struct publish_msg *m)
     a->snaps[i].len = m->len;
 }
 
+/* ---- Snapshot files (thread pool) -------------------------------------- */
+
+/* Snapshot files are written in libuv's pool, one at a time, in order: a
+ * write ends with two fsyncs (checkpoint_write_atomic()), milliseconds on
+ * a gateway's flash, and on the loop thread every window rotation would
+ * hold up the readings behind it. A task's file still waiting when a newer
+ * snapshot of it comes is replaced by the newer one (the directory keeps
+ * the newest `keep` anyway). */
+
+static void snap_kick(struct app *a);
+
+/* Called on: a libuv pool thread. Reads only the configuration and the
+ * job, which is the pool's until snap_after(). */
+static void snap_work(uv_work_t *req)
+{
+    struct app *a = req->data;
+    struct snap_job *j = a->snap_cur;
+
+    snapshot_file(a, a->cfg->tasks[j->task].name, j->version, j->data,
+                  j->len);
+}
+
+/* Called on: loop thread, after snap_work(). */
+static void snap_after(uv_work_t *req, int status)
+{
+    struct app *a = req->data;
+
+    (void)status;
+    free(a->snap_cur->data);
+    free(a->snap_cur);
+    a->snap_cur = NULL;
+    snap_kick(a);
+}
+
+/* Start the oldest queued write unless one is running. */
+static void snap_kick(struct app *a)
+{
+    struct snap_job *j = a->snap_head;
+
+    if (a->snap_cur != NULL || j == NULL)
+        return;
+    a->snap_head = j->next;
+    a->snap_cur = j;
+    a->snap_req.data = a;
+    if (uv_queue_work(&a->loop, &a->snap_req, snap_work, snap_after) != 0) {
+        snap_work(&a->snap_req); /* no pool: write it here */
+        snap_after(&a->snap_req, 0);
+    }
+}
+
+static void snap_queue(struct app *a, const struct publish_msg *m)
+{
+    int i = task_index(a, m->task);
+    struct snap_job **pp = &a->snap_head;
+    struct snap_job *j;
+    uint8_t *copy;
+
+    if (i < 0 || a->cfg->snapshot.keep == 0 ||
+        (copy = malloc(m->len ? m->len : 1)) == NULL)
+        return;
+    memcpy(copy, m->payload, m->len);
+    for (; *pp != NULL; pp = &(*pp)->next)
+        if ((*pp)->task == (size_t)i)
+            break;
+    if ((j = *pp) == NULL) {
+        if ((j = calloc(1, sizeof(*j))) == NULL) {
+            free(copy);
+            return;
+        }
+        j->task = (size_t)i;
+        *pp = j; /* appended: the loop stopped at the end */
+    }
+    free(j->data);
+    j->data = copy;
+    j->len = m->len;
+    j->version = m->version;
+    snap_kick(a);
+}
+
 /* The pipeline's publish_fn. Called on: loop thread. */
 static void app_emit(void *ctx, const struct publish_msg *m)
 {
@@ -234,7 +326,7 @@ static void app_emit(void *ctx, const struct publish_msg *m)
 
     if (m->kind == PUBLISH_SNAPSHOT) {
         cache_snapshot(a, m);
-        snapshot_file(a, m->task, m->version, m->payload, m->len);
+        snap_queue(a, m);
     }
     if (n >= sizeof(topic) || a->outbox == NULL)
         return;
@@ -329,26 +421,32 @@ static void catch_up(struct app *a)
     mqtt_resume(a->mqtt);
 }
 
-/* Called on: loop thread (uv_async_send from any thread). Drains until
- * the inbox agrees that the loop may sleep (inbox_consumer_idle(): from
- * then on the next message wakes it), or DRAIN_MAX records, after which
- * it wakes itself to let timers, signals and HTTP run first. */
+/* Called on: loop thread (uv_async_send from any thread). Drains the ring
+ * (at most DRAIN_MAX records, then it wakes itself to let timers, signals
+ * and HTTP run first). A call that found records does not go to sleep
+ * yet: it wakes itself and looks again after one turn of the loop, and
+ * only a call that finds nothing tells the inbox it sleeps
+ * (inbox_consumer_idle(): from then on the next message wakes it). A
+ * self-wake costs an eventfd write and read on this thread; putting the
+ * loop to sleep and having Paho's thread wake it costs a context switch
+ * on both (tens of us on a small VM), and with messages every few tens of
+ * us a turn of the loop often sees the next one. */
 static void on_wakeup(uv_async_t *h)
 {
     struct app *a = h->data;
-    size_t n = 0;
+    size_t n;
 
     if (a->fault_delay_ms > 0 && !a->stopping)
         usleep((useconds_t)a->fault_delay_ms * 1000);
-    for (;;) {
-        n += drain_ring(a, DRAIN_MAX - n);
+    n = drain_ring(a, DRAIN_MAX);
+    drain_dlq(a);
+    if (n > 0)
+        uv_async_send(&a->wakeup); /* not idle: no message wakes us */
+    while (n == 0 && !inbox_consumer_idle(a->inbox)) {
+        n = drain_ring(a, DRAIN_MAX); /* arrived while we looked */
         drain_dlq(a);
-        if (n >= DRAIN_MAX) {
-            uv_async_send(&a->wakeup); /* not idle: no message wakes us */
-            break;
-        }
-        if (inbox_consumer_idle(a->inbox))
-            break;
+        if (n > 0)
+            uv_async_send(&a->wakeup);
     }
     if (atomic_exchange(&a->republish, false))
         republish(a);
@@ -1006,6 +1104,12 @@ void app_free(struct app *a)
     }
     uv_run(&a->loop, UV_RUN_DEFAULT); /* close callbacks, pending work */
     uv_loop_close(&a->loop);
+    while (a->snap_head != NULL) { /* only if the loop never ran */
+        struct snap_job *j = a->snap_head;
+        a->snap_head = j->next;
+        free(j->data);
+        free(j);
+    }
     inbox_free(a->inbox);
     wal_free(a->wal);
     dlq_free(a->dlq);

@@ -121,27 +121,43 @@ static void rig_close(struct rig *r)
     free(r->dl_payload);
 }
 
-/* Drain as ingest/app.c's on_wakeup() does. Called on: the loop thread. */
+/* Drain the ring and the dead letters; returns the records popped. */
+static size_t drain(struct rig *r)
+{
+    struct dlq_entry e = {.topic = r->dl_topic, .payload = r->dl_payload};
+    size_t got, i, n = 0;
+
+    while ((got = ring_pop(r->ring, r->batch, 1024)) > 0) {
+        n += got;
+        for (i = 0; i < got; i++)
+            if ((r->batch[i].flags & DECODER_META) != 0)
+                atomic_fetch_add(&r->messages, 1);
+    }
+    while (dlq_pop(r->dlq, &e) == 1)
+        atomic_fetch_add(&r->dead, 1);
+    return n;
+}
+
+/* As ingest/app.c's on_wakeup(): a call that found records wakes itself
+ * and looks again; one that found none tells the inbox it sleeps, and
+ * drains again while that says something arrived. Naps at random so that
+ * it goes to sleep at every possible moment. Called on: the loop thread. */
 static void on_wakeup(uv_async_t *h)
 {
     struct rig *r = h->data;
-    struct dlq_entry e = {.topic = r->dl_topic, .payload = r->dl_payload};
-    size_t got, i;
+    size_t n;
 
     atomic_fetch_add(&r->wakeups, 1);
-    for (;;) {
-        while ((got = ring_pop(r->ring, r->batch, 1024)) > 0)
-            for (i = 0; i < got; i++)
-                if ((r->batch[i].flags & DECODER_META) != 0)
-                    atomic_fetch_add(&r->messages, 1);
-        while (dlq_pop(r->dlq, &e) == 1)
-            atomic_fetch_add(&r->dead, 1);
-        /* Go to sleep at random moments: sometimes right after the ring
-         * was seen empty, sometimes a little later. */
+    n = drain(r);
+    if (n > 0)
+        uv_async_send(h);
+    while (n == 0) {
         if (rnd(&r->cseed) % 4 == 0)
             nap_us((long)(rnd(&r->cseed) % 30));
         if (inbox_consumer_idle(r->ib))
             break;
+        if ((n = drain(r)) > 0)
+            uv_async_send(h);
     }
     if (atomic_load(&r->done))
         uv_close((uv_handle_t *)h, NULL);
