@@ -229,6 +229,7 @@ int replay_main(int argc, char **argv)
     struct capfile_reader *rd = NULL;
     struct feed *f = NULL;
     struct feed_stats st;
+    bool drained = true;
     char err[512];
     int rc;
 
@@ -243,7 +244,11 @@ int replay_main(int argc, char **argv)
         return CLI_FAIL;
     }
     rc = replay_loop(&a, rd, f);
-    feed_finish(f); /* a drain timeout is reported, not an exit code */
+    /* Messages still unacknowledged after the drain are reported by
+     * feed_finish() and fail the command, as in run and csv: a replay
+     * that may have lost messages must not look complete to a script. */
+    if (feed_finish(f) < 0)
+        drained = false;
     feed_stats(f, &st);
     if (!a.feed.quiet)
         fprintf(stderr,
@@ -257,7 +262,7 @@ int replay_main(int argc, char **argv)
         cli_error(CMD, "%s; replayed the %llu messages before it",
                   capfile_error(rd), (unsigned long long)st.msgs);
     capfile_reader_free(rd);
-    if (rc == -ESPIPE)
+    if (rc == -ESPIPE || (rc == 0 && !drained))
         return CLI_FAIL;
     return rc < 0 ? CLI_PARTIAL : CLI_OK;
 }
@@ -283,6 +288,7 @@ void replay_usage(FILE *f)
           "hash).\n"
           "A truncated or corrupt capture is replayed up to the bad record, "
           "which is\n"
-          "reported; the exit code is then 3.\n",
+          "reported; the exit code is then 3. Messages the broker has not\n"
+          "acknowledged 30 s after the last one make the exit code 1.\n",
           f);
 }
