@@ -38,13 +38,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ingest/task.h"   /* For TASK_CLOCK_MAX_GAP_MS. */
 #include "ingest/topic.h"  /* For topic_template_parse(). */
+#include "learn/learner.h" /* For learner_config_default(). */
 #include "proto/codec.h"   /* For codec_name_ok(), CODEC_MAX_PAYLOAD. */
 #include "stream/reject.h" /* For reject_name(). */
 
 #define LINE_MAX_CHARS 196   /* inih: INI_MAX_LINE (200) - "\r\n\0" - 1 */
 #define SECTION_MAX_CHARS 49 /* inih: MAX_SECTION (50) - 1 */
 #define MS_PER_DAY 86400000LL
+#define SWITCH_Z_MAX 10 /* z = 10: p ~ 1e-23, stricter means never */
 
 /* ---- Parser state ------------------------------------------------------ */
 
@@ -1765,8 +1768,13 @@ static const struct key_spec task_keys[] = {
     {K(struct config_task, drift_threshold, "drift_threshold", t_double),
      .lo = 0, .hi = 1e300, .flags = F_OPEN_LO, .def = "50",
      NA(is_ph, "applies only to drift = page_hinkley")},
+    /* No built-in default: unset, it is the learner's (check_task()). */
+    {K(struct config_task, switch_z, "switch_z", t_double), .lo = 0,
+     .hi = SWITCH_Z_MAX, GRID_NA},
     {K(struct config_task, feature_max_age_ms, "feature_max_age", t_duration),
      .lo = 1000, .hi = 365 * MS_PER_DAY, .def = "10m", GRID_NA},
+    {K(struct config_task, clock_max_gap_ms, "clock_max_gap", t_duration),
+     .lo = 1000, .hi = MS_PER_DAY, .def = "60s", GRID_NA},
     {K(struct config_task, label_max_delay_ms, "label_max_delay", t_duration),
      .lo = 0, .hi = 365 * MS_PER_DAY, .def = "10m", FC_NA},
     {K(struct config_task, max_pending, "max_pending", t_uint), .lo = 1,
@@ -1806,6 +1814,8 @@ static const struct key_spec topics_keys[] = {
     {K(struct config_topics, anomaly, "anomaly", t_outtopic), .names = ph_pred,
      .def = "weir/anomaly/{task}/{device}"},
 };
+_Static_assert(TASK_CLOCK_MAX_GAP_MS == 60000,
+               "task_keys[] clock_max_gap's default must be the task's");
 /* check_topics() keeps a flag per pair of keys, and one per key at 15. */
 _Static_assert(sizeof(topics_keys) / sizeof(topics_keys[0]) < 15,
                "check_topics() said[][] is too small");
@@ -2693,7 +2703,17 @@ static bool same_term(const struct rows_spec *a, const struct rows_spec *b)
            a->horizon_ms == b->horizon_ms;
 }
 
-/* Regression: linear; classification: logistic and softmax. */
+/* The learner's own default switch_z (learn/learner.h), whatever it is. */
+static double default_switch_z(void)
+{
+    struct learner_config lc;
+
+    learner_config_default(&lc, LEARNER_REGRESSION, 1, 0);
+    return lc.switch_z;
+}
+
+/* Regression: linear; classification: logistic and softmax. Unset,
+ * switch_z is the learner's default. */
 static void check_grid(struct parser *p, size_t i)
 {
     struct config_task *t = &p->cfg->tasks[i];
@@ -2720,6 +2740,8 @@ static void check_grid(struct parser *p, size_t i)
              "[task %s] %zu candidates (models x optimizers x learning_rates "
              "x l2): at most %d",
              t->name, config_task_candidates(t), CONFIG_MAX_CANDIDATES);
+    if (!set_line(p, S_TASK, i, "switch_z"))
+        t->switch_z = default_switch_z();
 }
 
 static void check_drift(struct parser *p, size_t i)

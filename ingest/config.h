@@ -72,7 +72,12 @@
  *                   most 64 candidates), test_fraction = 0.1 in [0, 1),
  *                   drift = adwin | page_hinkley | none, drift_delta =
  *                   0.002 (adwin) / 0.05 (page_hinkley), drift_threshold =
- *                   50 (page_hinkley), feature_max_age = 10m;
+ *                   50 (page_hinkley), switch_z = 3 (0..10: the paired
+ *                   test's z a challenger must also reach to unseat the
+ *                   champion, learn/learner.h "Rotation"; 0 = the margin
+ *                   alone), feature_max_age = 10m, clock_max_gap = 60s
+ *                   (1s..1d: most receive time one step of the task's
+ *                   data clock counts, ingest/task.h "Time");
  *                   forecasting only: label_max_delay = 10m, max_pending =
  *                   16384, max_pending_per_device = 256;
  *                   anomaly only: threshold = 0.5, max_series = 4096
@@ -221,7 +226,11 @@ struct config_task {
                                       (NONE for anomaly tasks). */
     double drift_delta;            /* ADWIN delta / Page-Hinkley delta. */
     double drift_threshold;        /* Page-Hinkley lambda. */
+    double switch_z;               /* Paired test's z to unseat the
+                                      champion; 0: off (margin alone). */
     int64_t feature_max_age_ms;    /* Older feature values are missing. */
+    int64_t clock_max_gap_ms;      /* Most receive time one step of the
+                                      data clock counts. */
     int64_t label_max_delay_ms;    /* Forecast: label at most t+h+this. */
     size_t max_pending;            /* Forecast rows waiting, in all. */
     size_t max_pending_per_device; /* Forecast rows waiting, per device. */

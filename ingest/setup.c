@@ -144,6 +144,7 @@ static void task_of(const struct config *cfg, const struct config_task *t,
     o->pending_total = t->max_pending;
     o->pending_per_device = t->max_pending_per_device;
     o->snapshot_interval_ms = cfg->snapshot.min_interval_ms;
+    o->clock_max_gap_ms = t->clock_max_gap_ms;
     o->predictions = t->predictions;
     o->ncandidates = grid(t, cands);
     o->candidates = o->ncandidates > 0 ? cands : NULL;
@@ -153,6 +154,8 @@ static void task_of(const struct config *cfg, const struct config_task *t,
                                                           : LEARNER_DETECT_NONE;
     o->drift_delta = t->drift_delta;
     o->drift_threshold = t->drift_threshold;
+    o->switch_z_set = o->kind != TASK_ANOMALY;
+    o->switch_z = t->switch_z;
     o->threshold = t->threshold;
     o->max_series = t->max_series;
 }

@@ -585,6 +585,8 @@ static int make_learner(struct task *t, const struct task_config *cfg,
     }
     if (cfg->drift_set)
         set_drift(&lc, cfg);
+    if (cfg->switch_z_set)
+        lc.switch_z = cfg->switch_z;
     if ((rc = learner_new(&t->learner, &lc)) != 0)
         fail(err, errlen, rc,
              "task %s: learner refused the configuration "

@@ -27,7 +27,8 @@
  *     timestamp;
  *   - in between, the clock advances with receive time: by the receive
  *     time elapsed since the task last saw it, each step at most
- *     clock_max_gap_ms (default TASK_CLOCK_MAX_GAP_MS);
+ *     clock_max_gap_ms (default TASK_CLOCK_MAX_GAP_MS; the daemon's
+ *     [task] clock_max_gap);
  *   - it never goes back.
  * That is: the newest data timestamp, plus the receive time elapsed since
  * it arrived. task_tick() expires forecast rows (rows_expire()) and closes
@@ -129,6 +130,9 @@ struct task_config {
     enum learner_detector detector; /* Drift detector. */
     double drift_delta;             /* ADWIN delta or Page-Hinkley delta. */
     double drift_threshold;         /* Page-Hinkley lambda (> 0), or 0. */
+    bool switch_z_set; /* Use switch_z, else the learner's default. */
+    double switch_z;   /* Paired test's z to unseat the champion (>= 0;
+                          0: off, the margin alone; learn/learner.h). */
 
     double threshold;  /* Anomaly: event threshold; 0: alarm_level. */
     size_t max_series; /* Anomaly: detectors; 0: 4096. */

@@ -1,6 +1,8 @@
 /* test_config.c -- the configuration schema: the shipped examples parse
  * and print back to themselves, documented defaults hold, and a table of
- * bad files each gives exactly one error, at the right line, saying why.
+ * bad files each gives exactly one error, at the right line, saying why;
+ * and [task] switch_z and clock_max_gap reach the learner and the task
+ * through ingest/setup.h, the way the daemon builds them.
  *
  * Threads: single-threaded. */
 #include "ingest/config.h"
@@ -11,6 +13,11 @@
 #include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "ingest/setup.h"
+#include "ingest/task.h"
+#include "learn/learner.h"
+#include "proto/codec.h"
 
 /* ---- Helpers ----------------------------------------------------------- */
 
@@ -214,6 +221,18 @@ static void documented_defaults(void)
     ASSERT_NEAR(c->tasks[2].drift_threshold, 50, 0);
     ASSERT_EQ(c->tasks[0].feature_max_age_ms, 600000);
     ASSERT(!c->tasks[0].predictions); /* [topics] publish_predictions */
+    /* switch_z: the learner's own default, which config.h documents as 3;
+     * clock_max_gap: 60s, the task's TASK_CLOCK_MAX_GAP_MS. */
+    {
+        struct learner_config lc;
+        learner_config_default(&lc, LEARNER_BINARY, 1, 2);
+        for (size_t i = 0; i < 3; i++) {
+            ASSERT_NEAR(c->tasks[i].switch_z, lc.switch_z, 0);
+            ASSERT_NEAR(c->tasks[i].switch_z, 3, 0);
+            ASSERT_EQ(c->tasks[i].clock_max_gap_ms, 60000);
+            ASSERT_EQ(c->tasks[i].clock_max_gap_ms, TASK_CLOCK_MAX_GAP_MS);
+        }
+    }
     config_free(c);
 }
 
@@ -373,6 +392,18 @@ static const struct bad bads[] = {
      "applies only to supervised tasks with a drift detector"},
     {P T4 "drift_delta = 2\n", 8, "ADWIN's confidence must be in (0, 1)"},
     {P T4 "max_pending = 10\n", 8, "applies only to forecasting targets"},
+    {P T4 "switch_z = 11\n", 8, "must be in [0, 10]"},
+    {P T4 "switch_z = -0.5\n", 8, "must be in [0, 10]"},
+    {P T4 "switch_z = high\n", 8, "expected a finite number"},
+    {P T4 "switch_z = inf\n", 8, "expected a finite number"},
+    {P T4 "clock_max_gap = 500ms\n", 8, "must be between 1s and 1d"},
+    {P T4 "clock_max_gap = 2d\n", 8, "must be between 1s and 1d"},
+    {P T4 "clock_max_gap = -1m\n", 8, "a duration cannot be negative"},
+    {P T4 "clock_max_gap = 3 rows\n", 8, "expected a duration such as"},
+    {P "[task t]\nkind = anomaly\nfeatures = a\nswitch_z = 2\n", 7,
+     "[task t] switch_z does not apply to anomaly tasks"},
+    {P "[task t]\nkind = anomaly\nfeatures = a\nclock_max_gap = 5m\n", 7,
+     "[task t] clock_max_gap does not apply to anomaly tasks"},
     {P "[task t]\nkind = anomaly\nfeatures = a\nmodels = linear\n", 7,
      "does not apply to anomaly tasks"},
     {P "[task t]\nkind = anomaly\nfeatures = a\ntarget = b\n", 7,
@@ -578,10 +609,33 @@ static void values_and_units(void)
                           "[http]\nlisten = [::1]:19107\n"
                           "[validation]\nmax_payload = 4096\n"
                           "[task t]\nkind = regression\nfeatures = a\n"
-                          "target = b@+1h\nwindow = 90m\n",
+                          "target = b@+1h\nwindow = 90m\n"
+                          "switch_z = 0\nclock_max_gap = 1h30m\n"
+                          "[task u]\nkind = classification\n"
+                          "features = a\ntarget = b\nswitch_z = 2.5\n"
+                          "clock_max_gap = 1s\n",
                         &c, &diag),
               0);
     free(diag);
+    ASSERT_NEAR(c->tasks[0].switch_z, 0, 0); /* 0: off, not "unset" */
+    ASSERT_EQ(c->tasks[0].clock_max_gap_ms, 90 * 60000);
+    ASSERT_NEAR(c->tasks[1].switch_z, 2.5, 0);
+    ASSERT_EQ(c->tasks[1].clock_max_gap_ms, 1000);
+    {
+        char *text = print_str(c);
+        struct config *d;
+        ASSERT(strstr(text, "\nswitch_z = 0\n"));
+        ASSERT(strstr(text, "\nclock_max_gap = 1h30m\n"));
+        ASSERT(strstr(text, "\nswitch_z = 2.5\n"));
+        ASSERT(strstr(text, "\nclock_max_gap = 1s\n"));
+        ASSERT_EQ(config_parse(&d, text, strlen(text), "p.ini", &diag), 0);
+        free(diag);
+        ASSERT_NEAR(d->tasks[0].switch_z, 0, 0);
+        ASSERT_EQ(d->tasks[0].clock_max_gap_ms, 90 * 60000);
+        ASSERT_NEAR(d->tasks[1].switch_z, 2.5, 0);
+        config_free(d);
+        free(text);
+    }
     ASSERT_EQ(c->mqtt.keepalive_ms, 90000);
     ASSERT_EQ(c->mqtt.session_expiry_ms, 3600000);
     ASSERT_STREQ(c->subs[1].filter, "$share/grp/other/+");
@@ -597,6 +651,180 @@ static void values_and_units(void)
     ASSERT_EQ(c->tasks[0].target.horizon_ms, 3600000);
     ASSERT_EQ(c->tasks[0].window_ms, 90 * 60000);
     config_free(c);
+}
+
+/* ---- The task keys reach the task -------------------------------------- */
+
+/* A core built from configuration text by ingest/setup.h, as the daemon
+ * and `weir replay` build theirs, fed protobuf batches on
+ * sensors/{device}. */
+struct core {
+    struct config *cfg;
+    struct setup_core sc;
+    uint64_t lsn;
+};
+
+#define CORE_SUB                                                               \
+    "[subscription s]\ntopic = sensors/{device}\n"                             \
+    "format = protobuf_batch\n[http]\nlisten = off\n"
+
+static void core_emit(void *ctx, const struct publish_msg *m)
+{
+    (void)ctx;
+    (void)m;
+}
+
+static void core_open(struct core *c, const char *text)
+{
+    char *diag = NULL;
+    char err[256] = "";
+
+    memset(c, 0, sizeof(*c));
+    ASSERT_EQ(parse_str(text, &c->cfg, &diag), 0);
+    free(diag);
+    if (setup_core_open(&c->sc, c->cfg, false, NULL, core_emit, c, err,
+                        sizeof(err)) != 0) {
+        fprintf(stderr, "setup_core_open: %s\n", err);
+        ASSERT(0);
+    }
+}
+
+static void core_close(struct core *c)
+{
+    setup_core_close(&c->sc);
+    config_free(c->cfg);
+}
+
+/* One message of device dev: names[i] = values[i] (n of them, in this
+ * order) sampled at ts_ms, received at recv_ms. */
+static void core_send(struct core *c, const char *dev, int64_t ts_ms,
+                      int64_t recv_ms, const char *const *names,
+                      const double *values, size_t n)
+{
+    struct reading recs[DECODER_MAX_RECORDS];
+    struct codec_msg m;
+    struct decoder_input in;
+    enum reject_reason why;
+    uint8_t buf[512];
+    char topic[80];
+    size_t len;
+    size_t nrec;
+
+    memset(&m, 0, sizeof(m));
+    snprintf(m.device, sizeof(m.device), "%s", dev);
+    m.has_seq = m.has_ts = true;
+    m.seq = ++c->lsn;
+    m.ts_ms = ts_ms;
+    for (size_t i = 0; i < n; i++) {
+        snprintf(m.m[i].name, sizeof(m.m[i].name), "%s", names[i]);
+        m.m[i].value = values[i];
+        m.m[i].has_value = true;
+    }
+    m.n = n;
+    ASSERT((len = codec_encode_batch(&m, buf, sizeof(buf))) > 0);
+    snprintf(topic, sizeof(topic), "sensors/%s", dev);
+    in = (struct decoder_input){.topic = topic,
+                                .topic_len = strlen(topic),
+                                .payload = buf,
+                                .len = len,
+                                .qos = 1,
+                                .recv_ms = recv_ms,
+                                .lsn = c->lsn};
+    nrec = decoder_decode(c->sc.decoder, &in, recs, &why);
+    ASSERT_EQ(why, REJECT_NONE);
+    ASSERT_EQ(pipeline_run(c->sc.pipeline, recs, nrec), nrec);
+}
+
+static double unit_rand(uint64_t *st)
+{
+    return (double)(test_rand(st) >> 11) / 9007199254740992.0;
+}
+
+/* Two near-identical candidates (plain SGD, and the same with a little
+ * L2) on a stationary stream with 2 % label noise. With switch_z = 0 the
+ * margin alone decides, and they trade the crown on noise (as in
+ * test_learner's near_identical_candidates_do_not_flap); with the
+ * default paired test the champion stays. So the configured value, and
+ * the default when the key is left out, reach the learner. */
+static void switch_z_reaches_the_learner(void)
+{
+    static const char *const names[] = {"a", "b", "y"};
+    static const char *const keys[] = {"switch_z = 0\n", ""};
+    uint64_t changes[2];
+
+    for (int k = 0; k < 2; k++) {
+        char text[1024];
+        struct core c;
+        struct learner_stats s;
+        const struct learner *l;
+        uint64_t st = test_seed();
+        int64_t t0 = 1700000000000LL;
+
+        snprintf(text, sizeof(text),
+                 CORE_SUB "[task t]\nkind = classification\n"
+                          "features = a, b\ntarget = y\nwindow = 500 rows\n"
+                          "models = logistic\noptimizers = sgd\n"
+                          "learning_rates = 0.1\nl2 = 0, 0.001\n"
+                          "test_fraction = 0\ndrift = none\n%s",
+                 keys[k]);
+        core_open(&c, text);
+        ASSERT_NEAR(c.cfg->tasks[0].switch_z, k == 0 ? 0 : 3, 0);
+        l = task_learner(pipeline_task(c.sc.pipeline, 0));
+        ASSERT(l != NULL && learner_candidates(l) == 2);
+        changes[k] = 0;
+        for (int64_t i = 0; i < 500 * 81; i++) {
+            double v[3];
+            v[0] = 2 * unit_rand(&st) - 1;
+            v[1] = 2 * unit_rand(&st) - 1;
+            v[2] = (v[0] > 0) != (unit_rand(&st) < 0.02);
+            core_send(&c, "d0", t0 + i * 1000, t0 + i * 1000, names, v, 3);
+            if (i == 499) { /* after the first pick */
+                learner_stats(l, &s);
+                changes[k] = s.champion_changes;
+            }
+        }
+        learner_stats(l, &s);
+        ASSERT_EQ(s.rows, 500 * 81);
+        ASSERT_EQ(s.windows, 81);
+        changes[k] = s.champion_changes - changes[k];
+        core_close(&c);
+    }
+    fprintf(stderr, "champion changes: switch_z = 0: %llu, default: %llu\n",
+            (unsigned long long)changes[0], (unsigned long long)changes[1]);
+    ASSERT(changes[0] >= 4); /* the margin alone flaps */
+    ASSERT(changes[1] <= 1); /* the paired test does not */
+}
+
+/* After ten minutes in which nothing reaches weir, a message of another
+ * device moves a task's data clock by clock_max_gap: the default 60s, or
+ * the configured 5m (ingest/task.h, "Time"). */
+static void clock_max_gap_reaches_the_task(void)
+{
+    static const char *const task_names[] = {"a", "y"};
+    static const char *const other[] = {"z"};
+    static const char *const keys[] = {"", "clock_max_gap = 5m\n"};
+    static const int64_t gap[] = {60000, 300000};
+    const double v[2] = {1, 2};
+    const int64_t t0 = 1700000000000LL;
+
+    for (int k = 0; k < 2; k++) {
+        char text[512];
+        struct core c;
+        const struct task *t;
+
+        snprintf(text, sizeof(text),
+                 CORE_SUB "[task t]\nkind = regression\nfeatures = a\n"
+                          "target = y\n%s",
+                 keys[k]);
+        core_open(&c, text);
+        ASSERT_EQ(c.cfg->tasks[0].clock_max_gap_ms, gap[k]);
+        t = pipeline_task(c.sc.pipeline, 0);
+        core_send(&c, "d0", t0, t0, task_names, v, 2);
+        ASSERT_EQ(task_data_clock(t), t0);
+        core_send(&c, "d1", t0 + 600000, t0 + 600000, other, v, 1);
+        ASSERT_EQ(task_data_clock(t), t0 + gap[k]);
+        core_close(&c);
+    }
 }
 
 /* Relative paths are relative to the file; unreadable files are named. */
@@ -830,6 +1058,8 @@ static const struct test tests[] = {
     {"warnings_do_not_fail", warnings_do_not_fail},
     {"lists_continue_on_indented_lines", lists_continue_on_indented_lines},
     {"values_and_units", values_and_units},
+    {"switch_z_reaches_the_learner", switch_z_reaches_the_learner},
+    {"clock_max_gap_reaches_the_task", clock_max_gap_reaches_the_task},
     {"load_resolves_paths_and_reports_io", load_resolves_paths_and_reports_io},
     {"tls_files_are_checked", tls_files_are_checked},
     {"mangled_files_are_refused_cleanly", mangled_files_are_refused_cleanly},
