@@ -2,10 +2,12 @@
  *
  * The name tables are exported here through intern_count()/intern_name(),
  * which are safe while the Paho thread keeps adding names, rather than
- * intern_export(), which wants the writer stopped. Names added after the
- * count was read belong to messages past the checkpoint's lsn; the replay
- * after a restart adds them again in the same order, so they get the same
- * ids. The bytes are intern_export()'s format, which intern_import() reads.
+ * intern_export(), which wants the writer stopped (and whose size-then-fill
+ * calls could see two different counts while it runs). Names added after
+ * the count was read belong to messages past the checkpoint's lsn; the
+ * replay after a restart adds them again in the same order, so they get
+ * the same ids. The bytes are intern_export()'s, byte for byte, which
+ * intern_import() reads (tests/test_checkpoint.c compares them).
  *
  * Atomicity: write(2) to a temporary file in the same directory, fsync it,
  * rename over the target (atomic on POSIX file systems), fsync the

@@ -1,12 +1,14 @@
 /* test_checkpoint.c -- the daemon's durable and cross-thread parts without
- * a broker: checkpoint images and atomic files (fallback to the previous
+ * a broker: checkpoint images (names taken while their writer adds more,
+ * in intern_export()'s bytes) and atomic files (fallback to the previous
  * one, corruption refused), the dead-letter channel (two threads, wrap,
  * truncation), the outbox queue (bounds, order, drain), and the inbox's
  * backpressure (a QoS 0 drop is counted and never logged; a QoS 1 message
  * waits for room, and after the deadline everything is logged, in order,
  * for the catch-up), and task images (all or nothing, the previous
  * format still read).
- * Threads: dlq_two_threads and inbox_wait_gets_room start a second thread;
+ * Threads: dlq_two_threads, inbox_wait_gets_room and
+ * checkpoint_names_while_the_writer_runs start a second thread;
  * the rest is single-threaded. */
 #include "ingest/checkpoint.h"
 #include "ingest/dlq.h"
@@ -111,6 +113,112 @@ static void checkpoint_image_round_trip(void)
     free(img);
     core_close(&a);
     core_close(&b);
+}
+
+/* The names in a checkpoint are read through intern_count()/intern_name()
+ * while the Paho thread may still add names (ingest/checkpoint.c): a
+ * writer thread adds names while images are taken. Each image's tables
+ * import (intern_import()) to a prefix of the names in their order, and
+ * once the writer has stopped, the tables' blobs are byte for byte what
+ * intern_export() writes. */
+#define NAMES_MAX 3000
+
+struct namer {
+    struct intern *t;
+    atomic_bool done;
+};
+
+static void *namer_main(void *arg)
+{
+    struct namer *w = arg;
+    char name[32];
+    uint32_t id;
+
+    for (int i = 0; i < NAMES_MAX; i++) {
+        int n = snprintf(name, sizeof(name), "dev-%d", i);
+        ASSERT_EQ(intern_add(w->t, name, (size_t)n, &id, NULL), 0);
+        ASSERT_EQ(id, i);
+        if (i % 32 == 0)
+            sleep_ms(1); /* room for images in between */
+    }
+    atomic_store(&w->done, true);
+    return NULL;
+}
+
+/* blob imports into a fresh table, whose names are dev-0, dev-1, ... */
+static size_t names_prefix(const uint8_t *blob, size_t len)
+{
+    struct intern *t;
+    char want[32];
+    size_t n;
+
+    ASSERT_EQ(intern_new(&t, NAMES_MAX), 0);
+    ASSERT_EQ(intern_import(t, blob, len), 0);
+    n = intern_count(t);
+    for (size_t i = 0; i < n; i++) {
+        snprintf(want, sizeof(want), "dev-%zu", i);
+        ASSERT_STREQ(intern_name(t, (uint32_t)i), want);
+    }
+    intern_free(t);
+    return n;
+}
+
+static void checkpoint_names_while_the_writer_runs(void)
+{
+    struct namer w = {.done = false};
+    struct core c;
+    struct checkpoint ck;
+    struct pipeline_config pc;
+    pthread_t th;
+    char err[128];
+    uint8_t *img;
+    uint8_t *exp;
+    size_t len;
+    size_t last = 0;
+    size_t images = 0;
+    size_t n;
+
+    ASSERT_EQ(intern_new(&c.devices, NAMES_MAX), 0);
+    ASSERT_EQ(intern_new(&c.sensors, 16), 0);
+    memset(&pc, 0, sizeof(pc));
+    pc.devices = c.devices;
+    pc.sensors = c.sensors;
+    pc.dedup = dedup_config_default(NAMES_MAX);
+    pc.validate = validate_config_default(NAMES_MAX, 16);
+    pc.emit = emit_nothing;
+    ASSERT_EQ(pipeline_new(&c.pl, &pc, err, sizeof(err)), 0);
+    w.t = c.devices;
+    ASSERT_EQ(pthread_create(&th, NULL, namer_main, &w), 0);
+    while (!atomic_load(&w.done) || images == 0) {
+        ASSERT_EQ(
+            checkpoint_image(1, 0, c.devices, c.sensors, c.pl, &img, &len), 0);
+        ASSERT_EQ(checkpoint_parse(img, len, &ck), 0);
+        n = names_prefix(ck.devices, ck.devices_len);
+        ASSERT(n >= last); /* names are never lost */
+        last = n;
+        images++;
+        free(img);
+    }
+    ASSERT_EQ(pthread_join(th, NULL), 0);
+    ASSERT_EQ(checkpoint_image(2, 0, c.devices, c.sensors, c.pl, &img, &len),
+              0);
+    ASSERT_EQ(checkpoint_parse(img, len, &ck), 0);
+    ASSERT_EQ(names_prefix(ck.devices, ck.devices_len), NAMES_MAX);
+    n = intern_export(c.devices, NULL, 0);
+    ASSERT((exp = malloc(n)) != NULL);
+    ASSERT_EQ(intern_export(c.devices, exp, n), n);
+    ASSERT_EQ(ck.devices_len, n);
+    ASSERT(memcmp(ck.devices, exp, n) == 0);
+    free(exp);
+    n = intern_export(c.sensors, NULL, 0); /* the empty table too */
+    ASSERT((exp = malloc(n)) != NULL);
+    ASSERT_EQ(intern_export(c.sensors, exp, n), n);
+    ASSERT_EQ(ck.sensors_len, n);
+    ASSERT(memcmp(ck.sensors, exp, n) == 0);
+    free(exp);
+    free(img);
+    fprintf(stderr, "%zu images while the writer ran\n", images);
+    core_close(&c);
 }
 
 static void corrupt(const char *dir, const char *name)
@@ -725,6 +833,8 @@ static const struct test tests[] = {
     {"task_images_are_all_or_nothing", task_images_are_all_or_nothing},
     {"anomaly_task_images", anomaly_task_images},
     {"checkpoint_image_round_trip", checkpoint_image_round_trip},
+    {"checkpoint_names_while_the_writer_runs",
+     checkpoint_names_while_the_writer_runs},
     {"checkpoint_files_fall_back", checkpoint_files_fall_back},
     {"dlq_two_threads", dlq_two_threads},
     {"dlq_cuts_and_refuses", dlq_cuts_and_refuses},
