@@ -16,13 +16,14 @@
  * During recovery and during a catch-up (MQTT paused, no callback can run)
  * the loop thread is also the decoder's and the intern tables' user.
  *
- * The async callback drains at most DRAIN_MAX records per call, then wakes
- * itself again, so a flood cannot starve timers, signals and HTTP: libuv
- * coalesces wake-ups (uv_async_send), so "drain until empty, bounded" is
- * the pattern.
+ * Draining (drain_turn()): a turn drains at most DRAIN_MAX records, and
+ * while turns find records the loop keeps turning (an idle handle) instead
+ * of sleeping, so a flood cannot starve timers, signals and HTTP, and
+ * Paho's thread wakes the loop only once it has said it sleeps (the
+ * inbox's protocol, ingest/inbox.c "Wake-ups").
  *
  * Fault injection: WEIR_FAULT_LOOP_DELAY_MS=N in the environment makes
- * the loop sleep N ms per wake-up (tests/test_weir.c uses it to make the
+ * the loop sleep N ms per drain turn (tests/test_weir.c uses it to make the
  * ring overflow and exercise the catch-up). Unset, it costs one branch.
  *
  * The ingest log's fsync = interval is done as wal.h prescribes: a timer
@@ -69,7 +70,7 @@
 #include "ingest/wal.h"
 
 #define BATCH 4096               /* records per ring_pop() */
-#define DRAIN_MAX (1u << 16)     /* records per async callback */
+#define DRAIN_MAX (1u << 16)     /* records per drain turn */
 #define DLQ_BYTES (1u << 20)     /* dead-letter channel */
 #define OUTBOX_BYTES (16u << 20) /* loop -> MQTT worker */
 #define RING_WAIT_MAX_MS 5000    /* longest ring wait of a QoS 1/2 message */
@@ -104,6 +105,7 @@ struct app {
     struct http_server *http;
     bool port_written; /* state_dir/http.port is ours. */
     uv_async_t wakeup;
+    uv_idle_t drain_idle; /* Active: drain again on the next loop turn. */
     uv_timer_t ckpt_timer;
     uv_timer_t house_timer;
     uv_timer_t sync_timer; /* fsync = interval: queues sync_req. */
@@ -421,39 +423,53 @@ static void catch_up(struct app *a)
     mqtt_resume(a->mqtt);
 }
 
-/* Called on: loop thread (uv_async_send from any thread). Drains the ring
- * (at most DRAIN_MAX records, then it wakes itself to let timers, signals
- * and HTTP run first). A call that found records does not go to sleep
- * yet: it wakes itself and looks again after one turn of the loop, and
- * only a call that finds nothing tells the inbox it sleeps
- * (inbox_consumer_idle(): from then on the next message wakes it). A
- * self-wake costs an eventfd write and read on this thread; putting the
- * loop to sleep and having Paho's thread wake it costs a context switch
- * on both (tens of us on a small VM), and with messages every few tens of
- * us a turn of the loop often sees the next one. */
-static void on_wakeup(uv_async_t *h)
+static void on_drain_idle(uv_idle_t *h);
+
+/* One turn of draining: the ring (at most DRAIN_MAX records) and the dead
+ * letters. A turn that found records does not put the loop to sleep yet:
+ * it keeps drain_idle active, so the loop comes back on its next turn
+ * (after timers, signals and HTTP, with a zero-timeout poll), and only a
+ * turn that finds nothing stops it and tells the inbox the loop sleeps
+ * (inbox_consumer_idle(): from then on the next message wakes it). The
+ * extra turn costs one epoll_wait() on this thread; putting the loop to
+ * sleep and having Paho's thread wake it costs an eventfd write there and
+ * a context switch on both (tens of us on a small VM), and with messages
+ * every few tens of us the next turn often finds one. Called on: loop
+ * thread. */
+static void drain_turn(struct app *a)
 {
-    struct app *a = h->data;
     size_t n;
 
     if (a->fault_delay_ms > 0 && !a->stopping)
         usleep((useconds_t)a->fault_delay_ms * 1000);
     n = drain_ring(a, DRAIN_MAX);
     drain_dlq(a);
-    if (n > 0)
-        uv_async_send(&a->wakeup); /* not idle: no message wakes us */
     while (n == 0 && !inbox_consumer_idle(a->inbox)) {
         n = drain_ring(a, DRAIN_MAX); /* arrived while we looked */
         drain_dlq(a);
-        if (n > 0)
-            uv_async_send(&a->wakeup);
     }
+    if (n > 0)
+        uv_idle_start(&a->drain_idle, on_drain_idle); /* not asleep */
+    else
+        uv_idle_stop(&a->drain_idle);
     if (atomic_exchange(&a->republish, false))
         republish(a);
     /* After inbox_consumer_idle(): a log-only switch it did not see has
      * sent a wake-up (inbox.c, "Wake-ups"). */
     if (!a->stopping && inbox_log_only(a->inbox) && ring_is_empty(a->ring))
         catch_up(a);
+}
+
+/* Called on: loop thread (uv_async_send from any thread). */
+static void on_wakeup(uv_async_t *h)
+{
+    drain_turn(h->data);
+}
+
+/* Called on: loop thread, each turn while drain_idle is active. */
+static void on_drain_idle(uv_idle_t *h)
+{
+    drain_turn(h->data);
 }
 
 /* Called on: the MQTT worker thread, or Paho's thread (down). */
@@ -813,6 +829,7 @@ static void shutdown_now(struct app *a)
     close_handle((uv_handle_t *)&a->ckpt_timer);
     close_handle((uv_handle_t *)&a->house_timer);
     close_handle((uv_handle_t *)&a->sync_timer);
+    close_handle((uv_handle_t *)&a->drain_idle);
     close_handle((uv_handle_t *)&a->sig_term);
     close_handle((uv_handle_t *)&a->sig_int);
 }
@@ -915,10 +932,11 @@ static int open_handles(struct app *a)
     uv_timer_init(&a->loop, &a->ckpt_timer);
     uv_timer_init(&a->loop, &a->house_timer);
     uv_timer_init(&a->loop, &a->sync_timer);
+    uv_idle_init(&a->loop, &a->drain_idle);
     uv_signal_init(&a->loop, &a->sig_term);
     uv_signal_init(&a->loop, &a->sig_int);
     a->wakeup.data = a->ckpt_timer.data = a->house_timer.data = a;
-    a->sync_timer.data = a;
+    a->sync_timer.data = a->drain_idle.data = a;
     a->sig_term.data = a->sig_int.data = a;
     a->handles = true;
     return 0;
@@ -1099,6 +1117,7 @@ void app_free(struct app *a)
         close_handle((uv_handle_t *)&a->ckpt_timer);
         close_handle((uv_handle_t *)&a->house_timer);
     close_handle((uv_handle_t *)&a->sync_timer);
+    close_handle((uv_handle_t *)&a->drain_idle);
         close_handle((uv_handle_t *)&a->sig_term);
         close_handle((uv_handle_t *)&a->sig_int);
     }

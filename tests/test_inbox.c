@@ -58,6 +58,7 @@ static uint64_t rnd(uint64_t *s)
 struct rig {
     uv_loop_t loop;
     uv_async_t wakeup;
+    uv_idle_t idle;
     struct intern *devices;
     struct intern *sensors;
     struct decoder *dec;
@@ -138,29 +139,47 @@ static size_t drain(struct rig *r)
     return n;
 }
 
-/* As ingest/app.c's on_wakeup(): a call that found records wakes itself
- * and looks again; one that found none tells the inbox it sleeps, and
- * drains again while that says something arrived. Naps at random so that
- * it goes to sleep at every possible moment. Called on: the loop thread. */
-static void on_wakeup(uv_async_t *h)
-{
-    struct rig *r = h->data;
-    size_t n;
+static void on_idle(uv_idle_t *h);
 
-    atomic_fetch_add(&r->wakeups, 1);
-    n = drain(r);
-    if (n > 0)
-        uv_async_send(h);
+/* As ingest/app.c's drain_turn(): a turn that found records keeps the
+ * idle handle on, so the loop comes back next turn; one that found none
+ * tells the inbox it sleeps, draining again while that says something
+ * arrived, and stops the idle handle. Naps at random so that it goes to
+ * sleep at every possible moment. Called on: the loop thread. */
+static void turn(struct rig *r)
+{
+    size_t n = drain(r);
+
     while (n == 0) {
         if (rnd(&r->cseed) % 4 == 0)
             nap_us((long)(rnd(&r->cseed) % 30));
         if (inbox_consumer_idle(r->ib))
             break;
-        if ((n = drain(r)) > 0)
-            uv_async_send(h);
+        n = drain(r);
     }
-    if (atomic_load(&r->done))
-        uv_close((uv_handle_t *)h, NULL);
+    if (n > 0)
+        uv_idle_start(&r->idle, on_idle);
+    else
+        uv_idle_stop(&r->idle);
+    if (atomic_load(&r->done) && !uv_is_closing((uv_handle_t *)&r->idle)) {
+        uv_close((uv_handle_t *)&r->wakeup, NULL);
+        uv_close((uv_handle_t *)&r->idle, NULL);
+    }
+}
+
+/* Called on: the loop thread. */
+static void on_wakeup(uv_async_t *h)
+{
+    struct rig *r = h->data;
+
+    atomic_fetch_add(&r->wakeups, 1);
+    turn(r);
+}
+
+/* Called on: the loop thread. */
+static void on_idle(uv_idle_t *h)
+{
+    turn(h->data);
 }
 
 /* Wait until the consumer has drained `want` messages; false after 5 s. */
@@ -224,7 +243,8 @@ static void wakeups_are_never_lost(void)
     rig_open(r);
     r->bursts = 20000;
     ASSERT_EQ(uv_async_init(&r->loop, &r->wakeup, on_wakeup), 0);
-    r->wakeup.data = r;
+    ASSERT_EQ(uv_idle_init(&r->loop, &r->idle), 0);
+    r->wakeup.data = r->idle.data = r;
     t0 = mono_ms();
     ASSERT_EQ(pthread_create(&t, NULL, producer, r), 0);
     ASSERT_EQ(uv_run(&r->loop, UV_RUN_DEFAULT), 0);
