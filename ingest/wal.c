@@ -112,7 +112,8 @@ struct wal {
     atomic_uint_fast64_t bytes; /* All segments, on disk. */
     atomic_uint_fast64_t written_lsn; /* Last lsn written (release). */
     atomic_uint_fast64_t synced_lsn;  /* Last lsn known durable. */
-    atomic_int_fast64_t last_sync_ns; /* coarse_ns() of the last sync
+    clockid_t sync_clock;             /* Of last_sync_ns; constant. */
+    atomic_int_fast64_t last_sync_ns; /* sync_clock_ns() of the last sync
                                          of the current segment. */
     atomic_uint_fast64_t nsegments;   /* Mirror of nsegs for stats. */
     atomic_uint_fast64_t appends;
@@ -190,13 +191,15 @@ static int64_t monotonic_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* For the inline-sync check on every append: the vDSO's coarse clock
- * (a few ns, a timer tick's resolution) is plenty against 1.5 s. */
-static int64_t coarse_ns(void)
+/* The clock of the inline-sync check on every append (w->sync_clock):
+ * the vDSO's coarse clock (a few ns, a timer tick's resolution, 1-10 ms)
+ * is plenty against 1.5 intervals of 100 ms or more; shorter intervals
+ * read the precise one. */
+static int64_t sync_clock_ns(const struct wal *w)
 {
     struct timespec ts;
 
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    clock_gettime(w->sync_clock, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
@@ -882,7 +885,7 @@ int wal_append(struct wal *w, const char *topic, const void *payload,
         /* Inline only if nobody else synced for 1.5 intervals: a daemon
          * that calls wal_sync() every interval from a worker thread keeps
          * the flush off this thread (see wal.h). */
-        int64_t now = coarse_ns();
+        int64_t now = sync_clock_ns(w);
         int64_t last = atomic_load(&w->last_sync_ns);
         if (now - last >= w->opt.sync_interval_ms * 1500000) {
             atomic_store(&w->last_sync_ns, now);
@@ -1077,6 +1080,8 @@ int wal_open(struct wal **out, const char *dir, const struct wal_options *opt,
         wal_options_default(&w->opt);
     w->fd = -1;
     w->dir_fd = -1;
+    w->sync_clock = w->opt.sync_interval_ms >= 100 ? CLOCK_MONOTONIC_COARSE
+                                                   : CLOCK_MONOTONIC;
     w->win_len = WAL_WINDOW;
     while (w->win_len / 2 >= w->opt.segment_bytes &&
            w->win_len / 2 >= (uint64_t)sysconf(_SC_PAGESIZE))
@@ -1099,7 +1104,7 @@ int wal_open(struct wal **out, const char *dir, const struct wal_options *opt,
     if ((rc = recover(w, &sc, st)) < 0 || (rc = open_current(w, &sc)) < 0)
         goto out_free;
     atomic_store(&w->written_lsn, w->next_lsn - 1);
-    atomic_store(&w->last_sync_ns, coarse_ns());
+    atomic_store(&w->last_sync_ns, sync_clock_ns(w));
     if (w->opt.sync != WAL_SYNC_NONE && (rc = wal_sync(w)) < 0)
         goto out_free;
     *out = w;
@@ -1192,7 +1197,7 @@ int wal_sync(struct wal *w)
     int rc = 0;
 
     pthread_mutex_lock(&w->mu);
-    atomic_store(&w->last_sync_ns, coarse_ns());
+    atomic_store(&w->last_sync_ns, sync_clock_ns(w));
     lsn = atomic_load_explicit(&w->written_lsn, memory_order_acquire);
     for (size_t i = 0; i + 1 < w->nsegs; i++)
         if (!w->segs[i].synced && rc == 0)
