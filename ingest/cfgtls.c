@@ -1,5 +1,5 @@
 /* cfgtls.c -- the TLS files of [mqtt], checked when the configuration is
- * (see cfgtls.h).
+ * read (see cfgtls.h).
  *
  * Only what can be told without OpenSSL: which PEM blocks a file holds
  * (from its BEGIN lines), whether a CA directory has the hashed names
