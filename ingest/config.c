@@ -282,8 +282,9 @@ static const struct cfgkey_spec task_keys[] = {
     {K(struct config_task, classes, "classes", cfgkey_strings),
      KN(struct config_task, classes, nclasses), .hi = 1024,
      NA(is_classification, "applies only to classification tasks")},
+    /* At most half of the rows: what learner_new() accepts. */
     {K(struct config_task, test_fraction, "test_fraction", cfgkey_double),
-     .lo = 0, .hi = 1, .flags = CFGKEY_OPEN_HI, .def = "0.1", GRID_NA},
+     .lo = 0, .hi = 0.5, .def = "0.1", GRID_NA},
     {K(struct config_task, drift, "drift", cfgkey_enum), .names = drift_names,
      .def = "adwin", GRID_NA},
     {K(struct config_task, drift_delta, "drift_delta", cfgkey_double), .lo = 0,

@@ -4,8 +4,8 @@
  * libinih); this module adds the schema. Every key has a type, a range and
  * a default; an unknown section or key, a value of the wrong type, an
  * impossible value or combination is an error that names the file and the
- * line ("weir.ini:12: error: [task occupancy] test_fraction = 1.5: must be
- * in [0, 1)"), with a suggestion for a misspelt name. Nothing is silently
+ * line ("weir.ini:12: error: [task occupancy] test_fraction = '1.5': must
+ * be in [0, 0.5]"), with a suggestion for a misspelt name. Nothing is silently
  * ignored: a key that does not apply to the rest of its section (a
  * page_hinkley threshold under drift = adwin) is an error too. All errors
  * of a file are reported at once, sorted by line.
@@ -69,7 +69,7 @@
  *                   (classification: class labels, more than 2 is
  *                   multiclass), optimizers = sgd, adagrad, normalized,
  *                   learning_rates = 0.5, 0.1, 0.01, l2 = 0, 0.0001 (at
- *                   most 64 candidates), test_fraction = 0.1 in [0, 1),
+ *                   most 64 candidates), test_fraction = 0.1 in [0, 0.5],
  *                   drift = adwin | page_hinkley | none, drift_delta =
  *                   0.002 (adwin) / 0.05 (page_hinkley), drift_threshold =
  *                   50 (page_hinkley), switch_z = 3 (0..10: the paired

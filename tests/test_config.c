@@ -353,8 +353,8 @@ static const struct bad bads[] = {
     /* Tasks. */
     {P T4 "window = -5 rows\n", 8, "a window cannot be negative"},
     {P T4 "window = 500\n", 8, "needs a unit: '500 rows'"},
-    {P T4 "test_fraction = 1\n", 8, "must be in [0, 1)"},
-    {P T4 "test_fraction = -0.1\n", 8, "must be in [0, 1)"},
+    {P T4 "test_fraction = 0.51\n", 8, "must be in [0, 0.5]"},
+    {P T4 "test_fraction = -0.1\n", 8, "must be in [0, 0.5]"},
     {P "[task t]\nkind = regression\nfeatures = a, c\ntarget = c\n", 6,
      "the target 'c' is also a feature"},
     {P "[task t]\nkind = regression\nfeatures = a, a\ntarget = c\n", 6,
@@ -795,6 +795,30 @@ static void switch_z_reaches_the_learner(void)
     ASSERT(changes[1] <= 1); /* the paired test does not */
 }
 
+/* The ends of the task ranges the configuration accepts are accepted by
+ * the core too (a value check-config passes must not stop the daemon at
+ * start-up with "learner refused the configuration"). */
+static void range_ends_build_a_core(void)
+{
+    static const char *const keys[] = {
+        "test_fraction = 0\nswitch_z = 0\nclock_max_gap = 1s\n",
+        "test_fraction = 0.5\nswitch_z = 10\nclock_max_gap = 1d\n",
+    };
+
+    for (size_t k = 0; k < 2; k++) {
+        char text[512];
+        struct core c;
+
+        snprintf(text, sizeof(text),
+                 CORE_SUB "[task t]\nkind = classification\nfeatures = a\n"
+                          "target = y\n%s",
+                 keys[k]);
+        core_open(&c, text); /* asserts that setup_core_open() succeeds */
+        ASSERT(task_learner(pipeline_task(c.sc.pipeline, 0)) != NULL);
+        core_close(&c);
+    }
+}
+
 /* After ten minutes in which nothing reaches weir, a message of another
  * device moves a task's data clock by clock_max_gap: the default 60s, or
  * the configured 5m (ingest/task.h, "Time"). */
@@ -1060,6 +1084,7 @@ static const struct test tests[] = {
     {"values_and_units", values_and_units},
     {"switch_z_reaches_the_learner", switch_z_reaches_the_learner},
     {"clock_max_gap_reaches_the_task", clock_max_gap_reaches_the_task},
+    {"range_ends_build_a_core", range_ends_build_a_core},
     {"load_resolves_paths_and_reports_io", load_resolves_paths_and_reports_io},
     {"tls_files_are_checked", tls_files_are_checked},
     {"mangled_files_are_refused_cleanly", mangled_files_are_refused_cleanly},
