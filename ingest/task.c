@@ -530,7 +530,9 @@ static void set_drift(struct learner_config *lc, const struct task_config *cfg)
     if (cfg->detector == LEARNER_DETECT_ADWIN && cfg->drift_delta > 0)
         lc->adwin.delta = cfg->drift_delta;
     if (cfg->detector == LEARNER_DETECT_PH) {
-        if (cfg->drift_delta > 0)
+        /* 0 is a real Page-Hinkley setting (no tolerance), not "unset":
+         * drift_set says the fields were given. */
+        if (cfg->drift_delta >= 0)
             lc->ph.delta = cfg->drift_delta;
         if (cfg->drift_threshold > 0) {
             lc->ph.lambda = cfg->drift_threshold;

@@ -128,7 +128,8 @@ struct task_config {
     size_t ncandidates;                         /* Entries in candidates. */
     bool drift_set; /* Use the drift fields below, else defaults. */
     enum learner_detector detector; /* Drift detector. */
-    double drift_delta;             /* ADWIN delta or Page-Hinkley delta. */
+    double drift_delta;             /* ADWIN delta (> 0, else default) or
+                                       Page-Hinkley delta (>= 0). */
     double drift_threshold;         /* Page-Hinkley lambda (> 0), or 0. */
     bool switch_z_set; /* Use switch_z, else the learner's default. */
     double switch_z;   /* Paired test's z to unseat the champion (>= 0;
