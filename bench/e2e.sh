@@ -31,9 +31,12 @@
 #    interval. weir starts
 #    from an empty state directory each time (the backlog reuses sequence
 #    numbers). E2E_ROUNDS rounds (3), consumers' order alternating, each
-#    round a new backlog; the best round of each counts. Also CPU seconds
-#    (user+system, /proc and getrusage) per message of each consumer: on
-#    a shared machine the cost is steadier than the rate. Target: weir >=
+#    round a new backlog; the best round of each counts (ratio=), and
+#    the median of the rounds' own ratios (round_ratio_median=, each
+#    round's two drains back to back under the same load). Also CPU
+#    seconds (user+system, /proc and getrusage) per message of each
+#    consumer, of the best round and the median of the rounds: on a
+#    shared machine the cost is steadier than the rate. Target: weir >=
 #    90% of the reference's rate.
 # 2. Resident memory with 1k and 100k devices: weir with max_devices =
 #    the fleet size gets one ReadingBatch per device at QoS 1 (live); once
@@ -272,6 +275,13 @@ drain_weir() {
     echo "$secs $cpu end_ms=+-$unc polls=$(val polls "$w") $counters"
 }
 
+median() { # VALUES...: the median (the mean of the middle two if even)
+    printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END {
+        if (NR == 0) { print "nan"; exit }
+        m = int((NR + 1) / 2)
+        printf "%.3f", (NR % 2 ? v[m] : (v[m] + v[m + 1]) / 2) }'
+}
+
 rate() {
     awk -v n="$1" -v s="$2" 'BEGIN { printf "%.0f", (s > 0 ? n / s : 0) }'
 }
@@ -297,6 +307,9 @@ drain_case() {
     best_r=0
     cpu_w=''
     cpu_r=''
+    ratios=''
+    cpus_w=''
+    cpus_r=''
     msgs=0
     wline=''
     ROUND=1
@@ -329,6 +342,10 @@ drain_case() {
         echo "# $name round $ROUND: $msgs messages; reference" \
             "${r%% *} s ($rr msgs/s, cpu ${r#* } s); weir ${w%% *} s" \
             "($wr msgs/s, cpu $(echo "$w" | cut -d' ' -f2) s); $wc"
+        ratios="$ratios $(awk -v a="$wr" -v b="$rr" \
+            'BEGIN { printf "%.3f", a / b }')"
+        cpus_w="$cpus_w $(per_msg_us "$(echo "$w" | cut -d' ' -f2)" "$msgs")"
+        cpus_r="$cpus_r $(per_msg_us "${r#* }" "$msgs")"
         if [ "$wr" -gt "$best_w" ]; then
             best_w=$wr
             cpu_w=$(per_msg_us "$(echo "$w" | cut -d' ' -f2)" "$msgs")
@@ -353,7 +370,10 @@ drain_case() {
         "weir_msgs_per_s=$best_w ref_sub_msgs_per_s=$best_r ratio=$ratio" \
         "target_min=0.90 meets_target=$meets$extra" \
         "weir_cpu_us_per_msg=$cpu_w ref_sub_cpu_us_per_msg=$cpu_r" \
-        "qos0_drops=$(val weir_qos0_drops_total "$wline") best_of=$ROUNDS"
+        "qos0_drops=$(val weir_qos0_drops_total "$wline") best_of=$ROUNDS" \
+        "round_ratio_median=$(median $ratios)" \
+        "weir_cpu_us_per_msg_median=$(median $cpus_w)" \
+        "ref_sub_cpu_us_per_msg_median=$(median $cpus_r)"
     if [ "$name" = pb_qos1 ]; then
         BEST_QOS1=$best_w
     fi

@@ -4,7 +4,9 @@
  * Each family is written whole (HELP, TYPE, samples) through
  * ingest/prom.h, which escapes label values (task and device names come
  * from users) and checks names. A write error sticks in the buffer
- * (http_buf.failed), so the functions keep going and report once.
+ * (http_buf.failed), so the functions keep going and report once. The
+ * families whose value is a counter field of a stats struct are tables
+ * (struct family: name, type, help, offset), written by one loop each.
  *
  * Threads: the loop thread. */
 #include "ingest/status.h"
@@ -29,6 +31,133 @@ static void one(struct http_buf *b, const char *name, enum prom_type type,
     prom_sample(b, name, NULL, 0, v);
 }
 
+/* A family whose value is a uint64_t field of a stats struct: the tables
+ * below list them, families() and per_task() write them. */
+struct family {
+    const char *name;
+    enum prom_type type;
+    const char *help;
+    size_t off; /* Of the uint64_t in the struct. */
+};
+
+/* _Generic refuses to compile a field that is not a uint64_t. */
+#define FAM(type_, field, name, kind, help)                                    \
+    {name, kind, help,                                                         \
+     _Generic(((type_ *)0)->field, uint64_t: offsetof(type_, field))}
+#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
+static uint64_t field(const void *stats, size_t off)
+{
+    uint64_t v;
+
+    memcpy(&v, (const char *)stats + off, sizeof(v));
+    return v;
+}
+
+/* Each family of f[0..n) with one unlabelled sample from stats. */
+static void families(struct http_buf *b, const struct family *f, size_t n,
+                     const void *stats)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        prom_family(b, f[i].name, f[i].type, f[i].help);
+        prom_sample_u64(b, f[i].name, NULL, 0, field(stats, f[i].off));
+    }
+}
+
+#define PIPE(f, n, k, h) FAM(struct pipeline_stats, f, n, k, h)
+#define INBOX(f, n, k, h) FAM(struct inbox_stats, f, n, k, h)
+#define MQTT(f, n, k, h) FAM(struct mqtt_stats, f, n, k, h)
+#define SRC(f, n, k, h) FAM(struct status_src, f, n, k, h)
+#define WAL(f, n, k, h) FAM(struct wal_stats, f, n, k, h)
+#define TASK(f, n, k, h) FAM(struct task_stats, f, n, k, h)
+#define C PROM_COUNTER /* in the tables only */
+#define G PROM_GAUGE
+
+static const struct family pipeline_fams[] = {
+    PIPE(readings, "weir_readings_total", C,
+         "Readings of decoded messages given to dedup and validation."),
+    PIPE(accepted, "weir_readings_accepted_total", C,
+         "Readings accepted (passed dedup and validation)."),
+    PIPE(msg_duplicates, "weir_duplicates_total", C,
+         "Duplicate messages (sequence number or content seen before)."),
+    PIPE(restarts, "weir_device_restarts_total", C,
+         "Device sequence-counter restarts accepted."),
+    PIPE(dead_letters, "weir_dead_letters_total", C,
+         "Dead letters handed to the publisher."),
+    PIPE(last_lsn, "weir_last_lsn", G,
+         "Ingest-log lsn of the last message processed."),
+};
+
+static const struct family inbox_fams[] = {
+    INBOX(dups, "weir_redeliveries_total", C,
+          "Messages received with the DUP flag."),
+    INBOX(ring_drops, "weir_qos0_drops_total", C,
+          "QoS 0 messages dropped because the ring was full."),
+    INBOX(waits, "weir_ring_waits_total", C,
+          "QoS 1/2 messages that waited for ring room."),
+    INBOX(timeouts, "weir_ring_wait_timeouts_total", C,
+          "Waits that hit the deadline (log-only until caught up)."),
+    INBOX(dlq_full, "weir_dead_letter_overflow_total", C,
+          "Dead-letter copies lost: the channel was full."),
+    INBOX(wal_errors, "weir_wal_errors_total", C,
+          "Failed ingest-log appends (retried)."),
+};
+
+static const struct family mqtt_fams[] = {
+    MQTT(connects, "weir_mqtt_connects_total", C, "Successful connections."),
+    MQTT(reconnects, "weir_mqtt_reconnects_total", C,
+         "Successful connections after the first."),
+    MQTT(connect_failures, "weir_mqtt_connect_failures_total", C,
+         "Failed connection attempts."),
+    MQTT(lost, "weir_mqtt_connection_lost_total", C, "Connections lost."),
+    MQTT(subscribe_failures, "weir_mqtt_subscribe_failures_total", C,
+         "Subscriptions refused."),
+    MQTT(published, "weir_mqtt_published_total", C, "Publishes completed."),
+    MQTT(publish_failures, "weir_mqtt_publish_failures_total", C,
+         "Publishes that failed."),
+};
+
+static const struct family state_fams[] = {
+    SRC(catchups, "weir_catchups_total", C,
+        "Catch-ups from the ingest log after a ring timeout."),
+    SRC(checkpoints, "weir_checkpoints_total", C, "Checkpoints written."),
+    SRC(checkpoint_failures, "weir_checkpoint_failures_total", C,
+        "Checkpoints that failed."),
+    SRC(checkpoint_lsn, "weir_checkpoint_lsn", G,
+        "Ingest-log lsn covered by the newest checkpoint."),
+};
+
+static const struct family wal_fams[] = {
+    WAL(next_lsn, "weir_wal_lsn", G, "Next ingest-log lsn."),
+    WAL(bytes, "weir_wal_bytes", G, "Ingest-log bytes on disk."),
+    WAL(segments, "weir_wal_segments", G, "Ingest-log segments."),
+};
+
+static const struct family task_fams[] = {
+    TASK(readings, "weir_task_readings_total", C,
+         "Accepted readings given to the task."),
+    TASK(rows, "weir_task_rows_learned_total", C,
+         "Rows learned (supervised) or readings scored (anomaly)."),
+    TASK(windows, "weir_task_windows_total", C, "Validation windows closed."),
+    TASK(snapshots, "weir_task_snapshots_total", C, "Snapshots published."),
+    TASK(drifts, "weir_task_drifts_total", C, "Drift events."),
+    TASK(anomalies, "weir_task_anomalies_total", C,
+         "Anomaly events (threshold crossings)."),
+    TASK(bad_labels, "weir_task_bad_labels_total", C,
+         "Rows refused for their label."),
+};
+#undef C
+#undef G
+#undef PIPE
+#undef INBOX
+#undef MQTT
+#undef SRC
+#undef WAL
+#undef TASK
+
+/* Single samples that are not a stats field. */
 static void one_u64(struct http_buf *b, const char *name, enum prom_type type,
                     const char *help, uint64_t v)
 {
@@ -52,11 +181,6 @@ static void pipeline_metrics(const struct status_src *s, struct http_buf *b)
         struct prom_label l = {"format", decoder_format_name(i)};
         prom_sample_u64(b, "weir_messages_total", &l, 1, st.by_format[i]);
     }
-    one_u64(b, "weir_readings_total", PROM_COUNTER,
-            "Readings of decoded messages given to dedup and validation.",
-            st.readings);
-    one_u64(b, "weir_readings_accepted_total", PROM_COUNTER,
-            "Readings accepted (passed dedup and validation).", st.accepted);
     prom_family(b, "weir_rejects_total", PROM_COUNTER,
                 "Refusals by reason: messages at decode and for ring_full, "
                 "readings for the rest.");
@@ -67,15 +191,7 @@ static void pipeline_metrics(const struct status_src *s, struct http_buf *b)
             v += ib.ring_drops;
         prom_sample_u64(b, "weir_rejects_total", &l, 1, v);
     }
-    one_u64(b, "weir_duplicates_total", PROM_COUNTER,
-            "Duplicate messages (sequence number or content seen before).",
-            st.msg_duplicates);
-    one_u64(b, "weir_device_restarts_total", PROM_COUNTER,
-            "Device sequence-counter restarts accepted.", st.restarts);
-    one_u64(b, "weir_dead_letters_total", PROM_COUNTER,
-            "Dead letters handed to the publisher.", st.dead_letters);
-    one_u64(b, "weir_last_lsn", PROM_GAUGE,
-            "Ingest-log lsn of the last message processed.", st.last_lsn);
+    families(b, pipeline_fams, COUNT(pipeline_fams), &st);
 }
 
 static void inbox_metrics(const struct status_src *s, struct http_buf *b)
@@ -95,26 +211,12 @@ static void inbox_metrics(const struct status_src *s, struct http_buf *b)
         struct prom_label l = {"qos", v};
         prom_sample_u64(b, "weir_received_total", &l, 1, ib.qos[q]);
     }
-    one_u64(b, "weir_redeliveries_total", PROM_COUNTER,
-            "Messages received with the DUP flag.", ib.dups);
-    one_u64(b, "weir_qos0_drops_total", PROM_COUNTER,
-            "QoS 0 messages dropped because the ring was full.", ib.ring_drops);
-    one_u64(b, "weir_ring_waits_total", PROM_COUNTER,
-            "QoS 1/2 messages that waited for ring room.", ib.waits);
+    families(b, inbox_fams, COUNT(inbox_fams), &ib);
     one(b, "weir_ring_wait_seconds_total", PROM_COUNTER,
         "Time messages waited for ring room.", (double)ib.wait_ms / 1000);
-    one_u64(b, "weir_ring_wait_timeouts_total", PROM_COUNTER,
-            "Waits that hit the deadline (log-only until caught up).",
-            ib.timeouts);
-    one_u64(b, "weir_catchups_total", PROM_COUNTER,
-            "Catch-ups from the ingest log after a ring timeout.", s->catchups);
-    one_u64(b, "weir_dead_letter_overflow_total", PROM_COUNTER,
-            "Dead-letter copies lost: the channel was full.", ib.dlq_full);
     one_u64(b, "weir_backlog_messages", PROM_GAUGE,
             "Messages logged but not processed yet.",
             ib.last_lsn > st.last_lsn ? ib.last_lsn - st.last_lsn : 0);
-    one_u64(b, "weir_wal_errors_total", PROM_COUNTER,
-            "Failed ingest-log appends (retried).", ib.wal_errors);
 }
 
 static void ring_metrics(const struct status_src *s, struct http_buf *b)
@@ -140,20 +242,7 @@ static void mqtt_metrics(const struct status_src *s, struct http_buf *b)
     mqtt_stats(s->mqtt, &m);
     one_u64(b, "weir_mqtt_connected", PROM_GAUGE,
             "1 when connected and subscribed.", mqtt_connected(s->mqtt));
-    one_u64(b, "weir_mqtt_connects_total", PROM_COUNTER,
-            "Successful connections.", m.connects);
-    one_u64(b, "weir_mqtt_reconnects_total", PROM_COUNTER,
-            "Successful connections after the first.", m.reconnects);
-    one_u64(b, "weir_mqtt_connect_failures_total", PROM_COUNTER,
-            "Failed connection attempts.", m.connect_failures);
-    one_u64(b, "weir_mqtt_connection_lost_total", PROM_COUNTER,
-            "Connections lost.", m.lost);
-    one_u64(b, "weir_mqtt_subscribe_failures_total", PROM_COUNTER,
-            "Subscriptions refused.", m.subscribe_failures);
-    one_u64(b, "weir_mqtt_published_total", PROM_COUNTER,
-            "Publishes completed.", m.published);
-    one_u64(b, "weir_mqtt_publish_failures_total", PROM_COUNTER,
-            "Publishes that failed.", m.publish_failures);
+    families(b, mqtt_fams, COUNT(mqtt_fams), &m);
     if (s->outbox == NULL)
         return;
     publish_queue_stats(s->outbox, &ps);
@@ -167,21 +256,19 @@ static void mqtt_metrics(const struct status_src *s, struct http_buf *b)
             ps.depth);
 }
 
-/* Sample name{task=...} for every task, from a getter. */
+/* Family f with a sample name{task=...} for every task. */
 static void per_task(struct http_buf *b, const struct pipeline *p,
-                     const char *name, enum prom_type type, const char *help,
-                     size_t off)
+                     const struct family *f)
 {
     size_t i;
 
-    prom_family(b, name, type, help);
+    prom_family(b, f->name, f->type, f->help);
     for (i = 0; i < pipeline_tasks(p); i++) {
         const struct task *t = pipeline_task(p, i);
         struct prom_label l = {"task", task_name(t)};
         struct task_stats ts;
         task_stats(t, &ts);
-        prom_sample_u64(b, name, &l, 1,
-                        *(const uint64_t *)((const char *)&ts + off));
+        prom_sample_u64(b, f->name, &l, 1, field(&ts, f->off));
     }
 }
 
@@ -245,22 +332,8 @@ static void task_metrics(const struct status_src *s, struct http_buf *b)
     const struct pipeline *p = s->pipeline;
     size_t i;
 
-#define TS(field, name, type, help)                                            \
-    per_task(b, p, name, type, help, offsetof(struct task_stats, field))
-    TS(readings, "weir_task_readings_total", PROM_COUNTER,
-       "Accepted readings given to the task.");
-    TS(rows, "weir_task_rows_learned_total", PROM_COUNTER,
-       "Rows learned (supervised) or readings scored (anomaly).");
-    TS(windows, "weir_task_windows_total", PROM_COUNTER,
-       "Validation windows closed.");
-    TS(snapshots, "weir_task_snapshots_total", PROM_COUNTER,
-       "Snapshots published.");
-    TS(drifts, "weir_task_drifts_total", PROM_COUNTER, "Drift events.");
-    TS(anomalies, "weir_task_anomalies_total", PROM_COUNTER,
-       "Anomaly events (threshold crossings).");
-    TS(bad_labels, "weir_task_bad_labels_total", PROM_COUNTER,
-       "Rows refused for their label.");
-#undef TS
+    for (i = 0; i < COUNT(task_fams); i++)
+        per_task(b, p, &task_fams[i]);
     prom_family(b, "weir_task_snapshot_version", PROM_GAUGE,
                 "Version of the last snapshot published.");
     for (i = 0; i < pipeline_tasks(p); i++) {
@@ -296,13 +369,7 @@ static void state_metrics(const struct status_src *s, struct http_buf *b)
 {
     struct wal_stats ws;
 
-    one_u64(b, "weir_checkpoints_total", PROM_COUNTER, "Checkpoints written.",
-            s->checkpoints);
-    one_u64(b, "weir_checkpoint_failures_total", PROM_COUNTER,
-            "Checkpoints that failed.", s->checkpoint_failures);
-    one_u64(b, "weir_checkpoint_lsn", PROM_GAUGE,
-            "Ingest-log lsn covered by the newest checkpoint.",
-            s->checkpoint_lsn);
+    families(b, state_fams, COUNT(state_fams), s);
     one(b, "weir_checkpoint_age_seconds", PROM_GAUGE,
         "Seconds since the newest checkpoint (NaN: none yet).",
         s->checkpoint_wall_ms > 0
@@ -317,11 +384,7 @@ static void state_metrics(const struct status_src *s, struct http_buf *b)
     if (s->wal == NULL)
         return;
     wal_stats(s->wal, &ws);
-    one_u64(b, "weir_wal_lsn", PROM_GAUGE, "Next ingest-log lsn.", ws.next_lsn);
-    one_u64(b, "weir_wal_bytes", PROM_GAUGE, "Ingest-log bytes on disk.",
-            ws.bytes);
-    one_u64(b, "weir_wal_segments", PROM_GAUGE, "Ingest-log segments.",
-            ws.segments);
+    families(b, wal_fams, COUNT(wal_fams), &ws);
 }
 
 int status_metrics(const struct status_src *s, struct http_buf *b)
