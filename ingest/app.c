@@ -116,14 +116,14 @@ struct app {
     size_t have;           /* Records held in batch. */
     char *dl_topic;        /* Dead-letter pop buffers. */
     uint8_t *dl_payload;
-    struct snap_cache *snaps; /* [ntasks], by task index. */
+    struct snap_cache *snaps;   /* [ntasks], by task index. */
     struct snap_job *snap_head; /* Files to write, oldest first (loop). */
     struct snap_job *snap_cur;  /* The one in the pool, or NULL. */
     uv_work_t snap_req;
-    atomic_bool republish;    /* Re-send snapshots after a connect. */
+    atomic_bool republish; /* Re-send snapshots after a connect. */
     uv_work_t sync_req;
-    bool sync_busy;  /* sync_req is in the pool. */
-    int sync_rc;     /* Its result (pool thread). */
+    bool sync_busy; /* sync_req is in the pool. */
+    int sync_rc;    /* Its result (pool thread). */
     uv_work_t ckpt_req;
     bool ckpt_busy;        /* A write is in the pool. */
     atomic_bool ckpt_done; /* ...and has finished. */
@@ -258,8 +258,7 @@ static void snap_work(uv_work_t *req)
     struct app *a = req->data;
     struct snap_job *j = a->snap_cur;
 
-    snapshot_file(a, a->cfg->tasks[j->task].name, j->version, j->data,
-                  j->len);
+    snapshot_file(a, a->cfg->tasks[j->task].name, j->version, j->data, j->len);
 }
 
 /* Called on: loop thread, after snap_work(). */
@@ -1116,8 +1115,8 @@ void app_free(struct app *a)
         close_handle((uv_handle_t *)&a->wakeup);
         close_handle((uv_handle_t *)&a->ckpt_timer);
         close_handle((uv_handle_t *)&a->house_timer);
-    close_handle((uv_handle_t *)&a->sync_timer);
-    close_handle((uv_handle_t *)&a->drain_idle);
+        close_handle((uv_handle_t *)&a->sync_timer);
+        close_handle((uv_handle_t *)&a->drain_idle);
         close_handle((uv_handle_t *)&a->sig_term);
         close_handle((uv_handle_t *)&a->sig_int);
     }

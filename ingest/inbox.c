@@ -79,14 +79,14 @@ enum {
 struct inbox {
     struct inbox_config cfg;                  /* Copied; parts borrowed. */
     struct reading recs[DECODER_MAX_RECORDS]; /* Callback thread scratch. */
-    atomic_bool asleep; /* The consumer waits for a wake-up (see top). */
-    atomic_bool stop;   /* inbox_stop() was called. */
-    atomic_bool held;   /* A callback holds a message it cannot log. */
-    atomic_bool log_only;                     /* A wait timed out. */
-    atomic_uint_fast64_t n[N__COUNT];         /* struct inbox_stats. */
-    struct log_ratelimit rl_wal;              /* Log lines: append errors. */
-    struct log_ratelimit rl_wait;             /* ...ring waits. */
-    struct log_ratelimit rl_drop;             /* ...QoS 0 drops. */
+    atomic_bool asleep;   /* The consumer waits for a wake-up (see top). */
+    atomic_bool stop;     /* inbox_stop() was called. */
+    atomic_bool held;     /* A callback holds a message it cannot log. */
+    atomic_bool log_only; /* A wait timed out. */
+    atomic_uint_fast64_t n[N__COUNT]; /* struct inbox_stats. */
+    struct log_ratelimit rl_wal;      /* Log lines: append errors. */
+    struct log_ratelimit rl_wait;     /* ...ring waits. */
+    struct log_ratelimit rl_drop;     /* ...QoS 0 drops. */
 };
 
 /* The counters have one writer, this thread: a plain increment, no

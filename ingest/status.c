@@ -41,9 +41,11 @@ struct family {
 };
 
 /* _Generic refuses to compile a field that is not a uint64_t. */
+/* clang-format off */
 #define FAM(type_, field, name, kind, help)                                    \
     {name, kind, help,                                                         \
      _Generic(((type_ *)0)->field, uint64_t: offsetof(type_, field))}
+/* clang-format on */
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
 static uint64_t field(const void *stats, size_t off)

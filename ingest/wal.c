@@ -624,8 +624,8 @@ static bool win_map(struct wal *w, uint64_t off)
              (off_t)start);
     if (p == MAP_FAILED) {
         w->no_map = true;
-        log_msg(LOG_WARN, "wal: mmap of %s failed (%s); appending with "
-                          "pwrite(2)", w->dir, strerror(errno));
+        log_msg(LOG_WARN, "wal: mmap of %s failed (%s); appending with pwrite",
+                w->dir, strerror(errno));
         return false;
     }
     w->win = p;
@@ -746,7 +746,6 @@ static int pwrite_all(int fd, struct iovec *iov, int n, uint64_t off)
     return 0;
 }
 
-
 /* Bytes the segment files grow by to append a record of total bytes (in a
  * new segment if rot): a new segment's header, then the reservation of
  * the window the record goes to, or the record's bytes past the end of
@@ -764,8 +763,8 @@ static uint64_t growth(const struct wal *w, bool rot, uint64_t total)
 
 /* The 32-byte record header for the next lsn into h, CRC and magic left
  * to the caller. */
-static void put_header(const struct wal *w, uint8_t *h, size_t tlen,
-                       size_t len, int qos, int64_t recv_ns)
+static void put_header(const struct wal *w, uint8_t *h, size_t tlen, size_t len,
+                       int qos, int64_t recv_ns)
 {
     put64(h + 8, w->next_lsn);
     put64(h + 16, (uint64_t)recv_ns);

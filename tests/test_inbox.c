@@ -68,15 +68,15 @@ struct rig {
     struct reading batch[1024]; /* Consumer's pop buffer. */
     char *dl_topic;             /* Consumer's dead-letter buffers. */
     uint8_t *dl_payload;
-    uint64_t cseed;                 /* Consumer's random state. */
-    atomic_uint_fast64_t messages;  /* Meta records drained (consumer). */
-    atomic_uint_fast64_t dead;      /* Dead letters drained (consumer). */
-    atomic_uint_fast64_t wakeups;   /* Callback runs (consumer). */
-    atomic_bool done;               /* Producer finished. */
-    atomic_uint_fast64_t lost;      /* Bursts never drained (producer). */
-    uint64_t sent;                  /* Messages (producer, then main). */
-    uint64_t refused;               /* Of those refused (producer). */
-    int bursts;                     /* How many (set before start). */
+    uint64_t cseed;                /* Consumer's random state. */
+    atomic_uint_fast64_t messages; /* Meta records drained (consumer). */
+    atomic_uint_fast64_t dead;     /* Dead letters drained (consumer). */
+    atomic_uint_fast64_t wakeups;  /* Callback runs (consumer). */
+    atomic_bool done;              /* Producer finished. */
+    atomic_uint_fast64_t lost;     /* Bursts never drained (producer). */
+    uint64_t sent;                 /* Messages (producer, then main). */
+    uint64_t refused;              /* Of those refused (producer). */
+    int bursts;                    /* How many (set before start). */
 };
 
 static void rig_open(struct rig *r)
@@ -88,9 +88,9 @@ static void rig_open(struct rig *r)
     ASSERT_EQ(uv_loop_init(&r->loop), 0);
     ASSERT_EQ(intern_new(&r->devices, 64), 0);
     ASSERT_EQ(intern_new(&r->sensors, 64), 0);
-    ASSERT_EQ(topic_template_parse("sensors/{device}/{sensor}", &sub.tpl, NULL,
-                                   0),
-              0);
+    ASSERT_EQ(
+        topic_template_parse("sensors/{device}/{sensor}", &sub.tpl, NULL, 0),
+        0);
     sub.format = DECODER_AUTO;
     ASSERT_EQ(decoder_new(&r->dec, &sub, 1, r->devices, r->sensors), 0);
     /* A small ring, so that bursts also fill it and the producer waits. */

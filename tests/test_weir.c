@@ -218,8 +218,7 @@ static void daemon_start(struct daemon *d, int nth)
         if (d->env != NULL)
             putenv((char *)d->env);
         if (d->fsize_limit > 0) { /* writes past it fail with EFBIG */
-            struct rlimit rl = {(rlim_t)d->fsize_limit,
-                                (rlim_t)d->fsize_limit};
+            struct rlimit rl = {(rlim_t)d->fsize_limit, (rlim_t)d->fsize_limit};
             signal(SIGXFSZ, SIG_IGN);
             setrlimit(RLIMIT_FSIZE, &rl);
         }
