@@ -162,7 +162,8 @@ static void log_append(struct inbox *ib, const char *topic, const void *p,
         if (rc == 0) {
             atomic_store_explicit(&ib->n[N_LAST_LSN], *lsn,
                                   memory_order_relaxed);
-            atomic_store(&ib->held, false);
+            if (atomic_load_explicit(&ib->held, memory_order_relaxed))
+                atomic_store(&ib->held, false); /* only after a failure */
             return;
         }
         add(ib, N_WAL_ERRORS, 1);
