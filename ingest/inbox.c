@@ -43,9 +43,10 @@
  * or the loop thread is draining, and true only when it has nothing left
  * or is about to find out. Spurious wake-ups are possible (the consumer
  * may drain a record that a wake-up was sent for) and harmless. TSan sees
- * only atomics here; tests/test_inbox.c pushes millions of messages
- * through a real uv_async_t with a consumer that sleeps in between and
- * checks that every one is drained.
+ * only atomics here; tests/test_inbox.c pushes 20000 bursts (~100k
+ * messages) through a real uv_async_t to a consumer that goes to sleep at
+ * random moments, and fails if a burst is ever left undrained (it does
+ * when the consumer checks the ring before setting the flag).
  *
  * Threads: inbox_message() and everything it calls on the Paho callback
  * thread; the flags and counters are atomics read by other threads. */
