@@ -101,23 +101,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "learn/internal.h"
+
 #define ADAGRAD_EPS 1e-8
-
-/* Two doubles (GCC and Clang generic vectors; see sgd_pairs()). */
-typedef double v2d __attribute__((vector_size(16)));
-
-static inline v2d load2(const double *p)
-{
-    v2d v;
-
-    memcpy(&v, p, sizeof(v));
-    return v;
-}
-
-static inline void store2(double *p, v2d v)
-{
-    memcpy(p, &v, sizeof(v));
-}
 
 struct model {
     struct model_params p; /* Hyper-parameters, fixed at new. */
@@ -536,27 +522,28 @@ static void grad_softmax(struct model *m, double y, double *out, size_t use)
 static size_t sgd_pairs(double *restrict w, const double *restrict xs, double g,
                         double eta, double l2, size_t use)
 {
-    const v2d ve = {eta, eta};
-    const v2d vg = {g, g};
-    const v2d vl = {l2, l2};
-    const v2d sc = {1.0 / MODEL_W_MAX, 1.0 / MODEL_W_MAX};
-    v2d big = {0, 0};
+    const learn__v2d ve = {eta, eta};
+    const learn__v2d vg = {g, g};
+    const learn__v2d vl = {l2, l2};
+    const learn__v2d sc = {1.0 / MODEL_W_MAX, 1.0 / MODEL_W_MAX};
+    learn__v2d big = {0, 0};
     size_t i = 0;
 
     if (l2 > 0) {
         for (; i + 2 <= use; i += 2) {
-            v2d wi = load2(w + i);
-            v2d t;
-            wi = wi - ve * (vg * load2(xs + i) + vl * wi);
-            store2(w + i, wi);
+            learn__v2d wi = learn__load2(w + i);
+            learn__v2d t;
+            wi = wi - ve * (vg * learn__load2(xs + i) + vl * wi);
+            learn__store2(w + i, wi);
             t = wi * sc;
             big += t * t;
         }
     } else {
         for (; i + 2 <= use; i += 2) {
-            v2d wi = load2(w + i) - ve * (vg * load2(xs + i));
-            v2d t = wi * sc;
-            store2(w + i, wi);
+            learn__v2d wi =
+                learn__load2(w + i) - ve * (vg * learn__load2(xs + i));
+            learn__v2d t = wi * sc;
+            learn__store2(w + i, wi);
             big += t * t;
         }
     }

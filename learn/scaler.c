@@ -56,6 +56,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "learn/internal.h"
+
 struct scaler {
     size_t n;       /* Feature columns. */
     size_t n_ind;   /* Indicator columns. */
@@ -68,10 +70,6 @@ struct scaler {
     bool uniform;   /* Every count is the same (then 1/count is one divide
                        per row); false may be stale, never true. */
 };
-
-/* Two doubles. (No comparison masks: GCC 12 turns their reduction into
- * per-lane conditional moves; the tests below reduce sums instead.) */
-typedef double v2d __attribute__((vector_size(16)));
 
 #define NEWTON_LO (1.0 - 1e-4)
 #define NEWTON_HI (1.0 + 1e-4)
@@ -212,20 +210,7 @@ static inline double z_of(const struct scaler *s, size_t i, double v)
     return (v - s->mean[i]) * s->inv_sd[i];
 }
 
-/* ---- Two columns ------------------------------------------------------- */
-
-static inline v2d load2(const double *p)
-{
-    v2d v;
-
-    memcpy(&v, p, sizeof(v));
-    return v;
-}
-
-static inline void store2(double *p, v2d v)
-{
-    memcpy(p, &v, sizeof(v));
-}
+/* ---- Two columns (learn/internal.h) ------------------------------------ */
 
 /* Every value of the pairs x[0 .. n2) usable? A sufficient test in two
  * flops per pair: with t = x / SCALER_VALUE_MAX, a sum of t^2 below 0.5
@@ -235,11 +220,11 @@ static inline void store2(double *p, v2d v)
 static inline bool pairs_usable(const double *x, const uint8_t *present,
                                 size_t n2)
 {
-    const v2d scale = {1.0 / SCALER_VALUE_MAX, 1.0 / SCALER_VALUE_MAX};
-    v2d sum = {0, 0};
+    const learn__v2d scale = {1.0 / SCALER_VALUE_MAX, 1.0 / SCALER_VALUE_MAX};
+    learn__v2d sum = {0, 0};
 
     for (size_t i = 0; i < n2; i += 2) {
-        v2d t = load2(x + i) * scale;
+        learn__v2d t = learn__load2(x + i) * scale;
         sum += t * t;
     }
     if (present != NULL && memchr(present, 0, n2) != NULL)
@@ -261,28 +246,28 @@ struct cols {
  * (r - 1)^2 to *dev. */
 static inline void add_pair(const struct cols *c, size_t i,
                             const double *restrict x, double *restrict z,
-                            v2d inv_n, v2d *dev)
+                            learn__v2d inv_n, learn__v2d *dev)
 {
-    const v2d one = {1.0, 1.0};
-    const v2d c15 = {1.5, 1.5};
-    const v2d c05 = {0.5, 0.5};
-    v2d v = load2(x + i);
-    v2d mu = load2(c->mean + i);
-    v2d q = load2(c->m2 + i);
-    v2d y = load2(c->inv_sd + i);
-    v2d d = v - mu;
-    v2d r;
+    const learn__v2d one = {1.0, 1.0};
+    const learn__v2d c15 = {1.5, 1.5};
+    const learn__v2d c05 = {0.5, 0.5};
+    learn__v2d v = learn__load2(x + i);
+    learn__v2d mu = learn__load2(c->mean + i);
+    learn__v2d q = learn__load2(c->m2 + i);
+    learn__v2d y = learn__load2(c->inv_sd + i);
+    learn__v2d d = v - mu;
+    learn__v2d r;
 
     mu += d * inv_n;
     q += d * (v - mu);
     r = q * inv_n * y * y;
     y *= c15 - c05 * r;
     *dev += (r - one) * (r - one);
-    store2(c->mean + i, mu);
-    store2(c->m2 + i, q);
-    store2(c->inv_sd + i, y);
-    store2(c->ratio + i, r);
-    store2(z + i, (v - mu) * y);
+    learn__store2(c->mean + i, mu);
+    learn__store2(c->m2 + i, q);
+    learn__store2(c->inv_sd + i, y);
+    learn__store2(c->ratio + i, r);
+    learn__store2(z + i, (v - mu) * y);
 }
 
 /* add_one() of the pairs of columns [0 .. n2), every value usable, two
@@ -297,21 +282,21 @@ static bool add_pairs(struct scaler *s, const double *restrict x,
                       double *restrict z, size_t n2, bool uniform)
 {
     const struct cols c = {s->mean, s->m2, s->inv_sd, s->ratio};
-    const v2d one = {1.0, 1.0};
+    const learn__v2d one = {1.0, 1.0};
     double *restrict count = s->count;
-    v2d dev = {0, 0};
+    learn__v2d dev = {0, 0};
 
     if (uniform) {
         double n = count[0] + 1.0;
-        v2d inv = {1.0 / n, 1.0 / n};
+        learn__v2d inv = {1.0 / n, 1.0 / n};
         for (size_t i = 0; i < n2; i += 2) {
-            store2(count + i, (v2d){n, n});
+            learn__store2(count + i, (learn__v2d){n, n});
             add_pair(&c, i, x, z, inv, &dev);
         }
     } else {
         for (size_t i = 0; i < n2; i += 2) {
-            v2d n = load2(count + i) + one;
-            store2(count + i, n);
+            learn__v2d n = learn__load2(count + i) + one;
+            learn__store2(count + i, n);
             add_pair(&c, i, x, z, one / n, &dev);
         }
     }
